@@ -1,0 +1,3 @@
+//! Small reusable pieces of the portal's UI.
+
+pub mod layout;

@@ -1,0 +1,74 @@
+//! The OAuth Vault web application: the pages and components of the portal, and
+//! (behind the `ssr` feature) the server-only domain code that its server
+//! functions and the HTTP API call into.
+//!
+//! Everything that must never reach the browser — database access, crypto,
+//! secrets — sits in modules compiled only with `ssr`, so the wasm client
+//! cannot even name it.
+
+pub mod components;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod crypto;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod security;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+/// The file name (without extension) of the client bundle in `/pkg`.
+pub const OUTPUT_NAME: &str = "oauth_vault";
+
+/// The HTML document around the application, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The CSP header carries a per-request nonce; hand it to Leptos so that
+    // the hydration script and serialized resources carry it too.
+    #[cfg(feature = "ssr")]
+    security::provide_csp_nonce();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The root component: routes of the portal.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css") />
+        <Title formatter=|text: String| {
+            if text.is_empty() { "OAuth Vault".to_string() } else { format!("{text} · OAuth Vault") }
+        } />
+        <Router>
+            <Routes fallback=pages::not_found::NotFound>
+                <Route path=path!("/") view=pages::landing::Landing />
+                <Route path=path!("/login") view=pages::account::Login />
+                <Route path=path!("/signup") view=pages::account::Signup />
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per page of the portal.
+
+pub mod account;
+pub mod landing;
+pub mod not_found;

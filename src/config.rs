@@ -1,0 +1,375 @@
+//! Configuration from environment variables (and an optional `.env`), with
+//! defaults that run out of the box on localhost. Every wrong value fails fast
+//! with a message that names the variable and says how to fix it.
+
+use secrecy::SecretString;
+use std::{fmt, net::SocketAddr, path::PathBuf};
+use url::Url;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_SITE_ROOT: &str = "target/site";
+/// File name of the generated key file inside the data folder.
+pub const KEY_FILE_NAME: &str = "vault.keys";
+pub const DB_FILE_NAME: &str = "oauth-vault.db";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the encryption keys come from.
+pub enum KeySource {
+    /// `OAUTH_VAULT_KEYS`: the keys themselves.
+    Inline(SecretString),
+    /// A key file; `generate` is true for the default location in the data
+    /// folder, which is created on first start.
+    File { path: PathBuf, generate: bool },
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline([REDACTED])"),
+            Self::File { path, generate } => f
+                .debug_struct("File")
+                .field("path", path)
+                .field("generate", generate)
+                .finish(),
+        }
+    }
+}
+
+pub struct Config {
+    pub bind: SocketAddr,
+    /// `None`: derived from the address actually bound.
+    pub public_url: Option<Url>,
+    pub data_dir: PathBuf,
+    pub database_url: SecretString,
+    pub db_max_connections: Option<u32>,
+    pub keys: KeySource,
+    pub providers_dir: Option<PathBuf>,
+    pub allowed_hosts: Vec<String>,
+    pub site_root: PathBuf,
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use secrecy::ExposeSecret;
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url.as_ref().map(Url::as_str))
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &app::db::redact_url(self.database_url.expose_secret()),
+            )
+            .field("db_max_connections", &self.db_max_connections)
+            .field("keys", &self.keys)
+            .field("providers_dir", &self.providers_dir)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("site_root", &self.site_root)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// A configuration variable with a wrong value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `get`; empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let bind_text = get("OAUTH_VAULT_BIND").unwrap_or_else(|| DEFAULT_BIND.to_string());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            err(
+                "OAUTH_VAULT_BIND",
+                format!("'{bind_text}' is not an address and port; use e.g. 127.0.0.1:3000 or 0.0.0.0:8080"),
+            )
+        })?;
+
+        let public_url = get("OAUTH_VAULT_PUBLIC_URL")
+            .map(|text| parse_public_url(&text))
+            .transpose()?;
+
+        let data_dir = PathBuf::from(
+            get("OAUTH_VAULT_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_string()),
+        );
+
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => {
+                if app::db::DbKind::from_url(&url).is_none() {
+                    return Err(err(
+                        "DATABASE_URL",
+                        format!(
+                            "'{}' is not supported; use sqlite://<path to file> or postgres://<user>@<host>/<database>",
+                            app::db::redact_url(&url)
+                        ),
+                    ));
+                }
+                url
+            }
+            None => format!("sqlite://{}", data_dir.join(DB_FILE_NAME).display()),
+        };
+
+        let db_max_connections = get("OAUTH_VAULT_DB_MAX_CONNECTIONS")
+            .map(|text| match text.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err(err(
+                    "OAUTH_VAULT_DB_MAX_CONNECTIONS",
+                    format!("'{text}' must be a whole number from 1 to 1000"),
+                )),
+            })
+            .transpose()?;
+
+        let keys = match (get("OAUTH_VAULT_KEYS"), get("OAUTH_VAULT_KEYS_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "OAUTH_VAULT_KEYS",
+                    "set either OAUTH_VAULT_KEYS or OAUTH_VAULT_KEYS_FILE, not both",
+                ))
+            }
+            (Some(keys), None) => KeySource::Inline(SecretString::from(keys)),
+            (None, Some(path)) => KeySource::File {
+                path: PathBuf::from(path),
+                generate: false,
+            },
+            (None, None) => KeySource::File {
+                path: data_dir.join(KEY_FILE_NAME),
+                generate: true,
+            },
+        };
+
+        let providers_dir = get("OAUTH_VAULT_PROVIDERS_DIR").map(PathBuf::from);
+
+        let allowed_hosts = get("OAUTH_VAULT_ALLOWED_HOSTS")
+            .map(|text| parse_allowed_hosts(&text))
+            .transpose()?
+            .unwrap_or_default();
+
+        let site_root = PathBuf::from(
+            get("OAUTH_VAULT_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.to_string()),
+        );
+
+        let log_format = match get("OAUTH_VAULT_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "OAUTH_VAULT_LOG_FORMAT",
+                    format!("'{other}' is not a log format; use text or json"),
+                ))
+            }
+        };
+
+        Ok(Self {
+            bind,
+            public_url,
+            data_dir,
+            database_url: SecretString::from(database_url),
+            db_max_connections,
+            keys,
+            providers_dir,
+            allowed_hosts,
+            site_root,
+            log_format,
+        })
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
+    const VAR: &str = "OAUTH_VAULT_PUBLIC_URL";
+    let url = Url::parse(text).map_err(|_| {
+        err(
+            VAR,
+            format!("'{text}' is not a URL; use the address users reach the vault at, e.g. https://vault.example.com"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err(
+            VAR,
+            format!("'{text}' must be an http:// or https:// URL with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(err(
+            VAR,
+            format!("'{text}' must not carry credentials, a query or a fragment"),
+        ));
+    }
+    Ok(url)
+}
+
+/// Hosts (optionally `host:port`) that outbound OAuth requests may reach even
+/// when they resolve to private addresses or use plain http.
+fn parse_allowed_hosts(text: &str) -> Result<Vec<String>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|host| {
+            let valid = !host.contains("://")
+                && !host.contains('/')
+                && Url::parse(&format!("http://{host}/"))
+                    .map(|u| u.host_str().is_some())
+                    .unwrap_or(false);
+            if valid {
+                Ok(host.to_ascii_lowercase())
+            } else {
+                Err(err(
+                    "OAUTH_VAULT_ALLOWED_HOSTS",
+                    format!("'{host}' is not a host name; use host names like idp.internal,127.0.0.1:9000 (no scheme or path)"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The public base URL as a string without a trailing slash.
+pub fn public_base(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_string()
+}
+
+/// The public URL derived from the address actually bound: a wildcard bind
+/// address is reached as `localhost`.
+pub fn derive_public_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_run_out_of_the_box() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.public_url, None);
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(
+            config.database_url.expose_secret(),
+            "sqlite://./data/oauth-vault.db"
+        );
+        assert!(matches!(
+            config.keys,
+            KeySource::File { ref path, generate: true } if path == &PathBuf::from("./data/vault.keys")
+        ));
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn data_dir_moves_database_and_key_file() {
+        let config = load(&[("OAUTH_VAULT_DATA_DIR", "/var/lib/vault")]).unwrap();
+        assert_eq!(
+            config.database_url.expose_secret(),
+            "sqlite:///var/lib/vault/oauth-vault.db"
+        );
+    }
+
+    #[test]
+    fn wrong_values_name_the_variable_and_the_fix() {
+        for (var, value) in [
+            ("OAUTH_VAULT_BIND", "localhost"),
+            ("OAUTH_VAULT_PUBLIC_URL", "vault.example.com"),
+            ("OAUTH_VAULT_PUBLIC_URL", "ftp://vault.example.com"),
+            ("OAUTH_VAULT_PUBLIC_URL", "https://vault.example.com/?x=1"),
+            ("DATABASE_URL", "mysql://root@localhost/vault"),
+            ("OAUTH_VAULT_LOG_FORMAT", "xml"),
+            ("OAUTH_VAULT_ALLOWED_HOSTS", "https://idp.internal"),
+            ("OAUTH_VAULT_DB_MAX_CONNECTIONS", "0"),
+        ] {
+            let error = load(&[(var, value)]).err().unwrap();
+            assert_eq!(error.var, var, "{value}");
+            assert!(
+                error.message.contains("use") || error.message.contains("must"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn database_url_errors_do_not_echo_passwords() {
+        let error = load(&[("DATABASE_URL", "mysql://root:hunter2@db/vault")])
+            .err()
+            .unwrap();
+        assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let config = load(&[
+            ("DATABASE_URL", "postgres://vault:hunter2@db/vault"),
+            (
+                "OAUTH_VAULT_KEYS",
+                "k1:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+            ),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"));
+        assert!(!debug.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn allowed_hosts_are_normalised() {
+        let config = load(&[(
+            "OAUTH_VAULT_ALLOWED_HOSTS",
+            " IdP.Internal , 127.0.0.1:9000,",
+        )])
+        .unwrap();
+        assert_eq!(config.allowed_hosts, vec!["idp.internal", "127.0.0.1:9000"]);
+    }
+
+    #[test]
+    fn public_url_derivation() {
+        assert_eq!(
+            derive_public_url("0.0.0.0:8080".parse().unwrap()),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            derive_public_url("127.0.0.1:3000".parse().unwrap()),
+            "http://127.0.0.1:3000"
+        );
+        let url = parse_public_url("https://vault.example.com/").unwrap();
+        assert_eq!(public_base(&url), "https://vault.example.com");
+    }
+}

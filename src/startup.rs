@@ -1,0 +1,184 @@
+//! Building and running the application: data folder, keys, database,
+//! router, listener.
+
+use crate::{
+    config::{self, Config},
+    http::{health, security_headers, trace},
+    keys::{self, KeyError, KeyOrigin},
+};
+use app::{
+    db::{Db, DbError, DbKind},
+    state::{AppState, Settings},
+};
+use axum::{middleware, routing::get, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use secrecy::ExposeSecret;
+use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc};
+use tokio::net::TcpListener;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot create the data folder {path}: {source} (set OAUTH_VAULT_DATA_DIR to a writable folder)")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source} (is another process using it? set OAUTH_VAULT_BIND to a free address)")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("{0}")]
+    Logging(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares everything the server needs and binds its listener. Errors
+    /// here are configuration or environment problems, reported in one line.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+
+        let (keyring, origin) = keys::load_keyring(&config.keys)?;
+        match &origin {
+            KeyOrigin::Env => tracing::info!(
+                active_key = keyring.active_key_id(),
+                "encryption keys from OAUTH_VAULT_KEYS"
+            ),
+            KeyOrigin::File(path) | KeyOrigin::Generated(path) => tracing::info!(
+                active_key = keyring.active_key_id(),
+                path = %path.display(),
+                "encryption keys from file"
+            ),
+        }
+
+        let database_url = config.database_url.expose_secret();
+        let max_connections =
+            config
+                .db_max_connections
+                .unwrap_or(match DbKind::from_url(database_url) {
+                    Some(DbKind::Postgres) => 10,
+                    _ => 8,
+                });
+        let db = Db::connect(database_url, max_connections).await?;
+        db.migrate().await?;
+        tracing::info!(
+            database = %app::db::redact_url(database_url),
+            "database ready, migrations applied"
+        );
+
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+
+        let public_url = match &config.public_url {
+            Some(url) => config::public_base(url),
+            None => config::derive_public_url(local_addr),
+        };
+        let secure = public_url.starts_with("https://");
+
+        let site_root = config.site_root.to_string_lossy().to_string();
+        let bundle = config
+            .site_root
+            .join("pkg")
+            .join(format!("{}.js", app::OUTPUT_NAME));
+        if !bundle.exists() {
+            tracing::warn!(
+                site_root = %site_root,
+                "the client bundle is missing; pages work without JavaScript until it is built (scripts/build-client)"
+            );
+        }
+        let leptos_options = LeptosOptions::builder()
+            .output_name(app::OUTPUT_NAME)
+            .site_root(site_root)
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .build();
+
+        let state = AppState {
+            leptos_options,
+            db,
+            keyring: Arc::new(keyring),
+            settings: Arc::new(Settings {
+                public_url,
+                secure_cookies: secure,
+            }),
+        };
+        let router = router(state.clone(), secure);
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let db = self.state.db.clone();
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        db.close().await;
+        result
+    }
+}
+
+fn router(state: AppState, hsts: bool) -> Router {
+    let routes = generate_route_list(app::App);
+    let context_state = state.clone();
+    let provide_state = move || provide_context(context_state.clone());
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
+            app::shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(provide_state, app::shell))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(security_headers::SecurityHeaders { hsts }),
+            security_headers::layer,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(trace::make_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .with_state(state)
+}

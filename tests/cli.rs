@@ -1,0 +1,179 @@
+//! The binary as an operator meets it: first start, restart, shutdown, and
+//! the one-line errors for wrong configuration.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-vault");
+
+fn vault(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OAUTH_VAULT_DATA_DIR", data_dir)
+        .env("OAUTH_VAULT_BIND", "127.0.0.1:0")
+        .env("OAUTH_VAULT_SITE_ROOT", data_dir.join("site"))
+        .current_dir(data_dir);
+    cmd
+}
+
+/// Runs the binary to completion and returns (exit code, error lines).
+fn fails(cmd: &mut Command) -> (i32, Vec<String>) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let errors: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.starts_with("oauth-vault: error:"))
+        .map(str::to_string)
+        .collect();
+    (out.status.code().unwrap_or(-1), errors)
+}
+
+/// Starts the server and returns it with its URL, read from its first line.
+fn start(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("OAuth Vault is running at ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    (child, url)
+}
+
+fn get(url: &str) -> u16 {
+    // a tiny blocking client so this file needs no runtime
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::get(url)
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    })
+}
+
+fn terminate(mut child: Child) -> i32 {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("the server did not stop within 10 s of SIGTERM");
+}
+
+#[test]
+fn first_start_creates_database_and_key_file_and_restart_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = start(&mut vault(dir.path()));
+    assert_eq!(get(&format!("{url}/readyz")), 200);
+    assert_eq!(terminate(child), 0, "graceful shutdown exits 0");
+
+    let key_file = dir.path().join("vault.keys");
+    let db_file = dir.path().join("oauth-vault.db");
+    assert!(db_file.exists());
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let key = std::fs::read_to_string(&key_file).unwrap();
+
+    let (child, url) = start(&mut vault(dir.path()));
+    assert_eq!(get(&format!("{url}/readyz")), 200);
+    assert_eq!(terminate(child), 0);
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        key,
+        "key reused"
+    );
+}
+
+#[test]
+fn unsupported_database_url_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, errors) =
+        fails(vault(dir.path()).env("DATABASE_URL", "mysql://root:pw@localhost/vault"));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("DATABASE_URL"), "{}", errors[0]);
+    assert!(!errors[0].contains(":pw@"));
+}
+
+#[test]
+fn unreachable_database_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, errors) =
+        fails(vault(dir.path()).env("DATABASE_URL", "postgres://vault:hunter2@127.0.0.1:1/vault"));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("cannot open the database"),
+        "{}",
+        errors[0]
+    );
+    assert!(!errors[0].contains("hunter2"));
+}
+
+#[test]
+fn unreadable_key_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // a folder where the key file should be: exists, but cannot be read
+    std::fs::create_dir(dir.path().join("vault.keys")).unwrap();
+    let (code, errors) = fails(&mut vault(dir.path()));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("cannot read the key file"),
+        "{}",
+        errors[0]
+    );
+
+    let bad = dir.path().join("bad.keys");
+    std::fs::write(&bad, "not a key\n").unwrap();
+    let (code, errors) = fails(vault(dir.path()).env("OAUTH_VAULT_KEYS_FILE", &bad));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("is not valid"), "{}", errors[0]);
+}
+
+#[test]
+fn port_in_use_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, errors) = fails(vault(dir.path()).env("OAUTH_VAULT_BIND", &addr));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains(&format!("cannot listen on {addr}")),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn wrong_setting_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, errors) = fails(vault(dir.path()).env("OAUTH_VAULT_LOG_FORMAT", "xml"));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("OAUTH_VAULT_LOG_FORMAT"));
+}

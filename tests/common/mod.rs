@@ -1,0 +1,200 @@
+//! The integration-test harness: starts the real application on port 0 with a
+//! fresh database — a SQLite file in a temporary folder, or a PostgreSQL
+//! database created for the test and dropped after it.
+//!
+//! PostgreSQL tests run when `OAUTH_VAULT_TEST_POSTGRES_URL` points at a
+//! server (an admin connection, e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Without it they are skipped locally, and fail under CI (`CI` set).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use app::state::AppState;
+use oauth_vault::{config::Config, startup::Application};
+use sqlx::{Connection, Executor, PgConnection};
+use std::collections::HashMap;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` as two tests: `<name>::sqlite` and
+/// `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::common::spawn_app($crate::common::Backend::Sqlite).await.unwrap();
+                super::$name(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::common::spawn_app($crate::common::Backend::Postgres).await else {
+                    return;
+                };
+                super::$name(app).await;
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    database: Option<TestDatabase>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A PostgreSQL database that exists for one test.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let _ = conn
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("OAUTH_VAULT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but OAUTH_VAULT_TEST_POSTGRES_URL is not: PostgreSQL tests cannot run"
+            )
+        }
+        _ => {
+            eprintln!("skipped: set OAUTH_VAULT_TEST_POSTGRES_URL to run the PostgreSQL variant");
+            None
+        }
+    }
+}
+
+async fn create_postgres_database() -> Option<(String, TestDatabase)> {
+    let admin_url = postgres_admin_url()?;
+    let name = format!("ov_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to the PostgreSQL admin database");
+    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin_url).expect("OAUTH_VAULT_TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    Some((url.to_string(), TestDatabase { admin_url, name }))
+}
+
+/// Starts the application with a fresh database; `extra` overrides or adds
+/// configuration variables. `None` when the backend is not configured.
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (database_url, database) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", data_dir.path().join("vault.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, db) = create_postgres_database().await?;
+            (url, Some(db))
+        }
+    };
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("OAUTH_VAULT_BIND".into(), "127.0.0.1:0".into()),
+        (
+            "OAUTH_VAULT_DATA_DIR".into(),
+            data_dir.path().display().to_string(),
+        ),
+        (
+            "OAUTH_VAULT_SITE_ROOT".into(),
+            data_dir.path().join("site").display().to_string(),
+        ),
+        ("DATABASE_URL".into(), database_url),
+    ]);
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+    let application = Application::build(config)
+        .await
+        .expect("application starts");
+    let addr = application.local_addr().unwrap();
+    let state = application.state().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    Some(TestApp {
+        address: format!("http://{addr}"),
+        client,
+        state,
+        data_dir,
+        shutdown: Some(tx),
+        server: Some(server),
+        database,
+    })
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, &[]).await
+}
