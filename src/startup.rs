@@ -3,14 +3,19 @@
 
 use crate::{
     config::{self, Config},
-    http::{health, security_headers, trace},
+    http::{csrf, health, portal_guard, security_headers, trace},
     keys::{self, KeyError, KeyOrigin},
 };
 use app::{
     db::{Db, DbError, DbKind},
+    providers::{catalogue::Catalogue, urls::OutboundPolicy},
     state::{AppState, Settings},
 };
-use axum::{middleware, routing::get, Router};
+use axum::{
+    middleware,
+    routing::{get, post},
+    Router,
+};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use secrecy::ExposeSecret;
@@ -32,6 +37,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("{0}")]
     Logging(String),
+    #[error(transparent)]
+    Catalogue(#[from] app::providers::catalogue::CatalogueError),
 }
 
 pub struct Application {
@@ -48,6 +55,13 @@ impl Application {
             path: config.data_dir.clone(),
             source,
         })?;
+
+        let outbound = OutboundPolicy::new(config.allowed_hosts.clone());
+        let catalogue = Catalogue::load(config.providers_dir.as_deref(), &outbound)?;
+        tracing::info!(
+            providers = catalogue.all().len(),
+            "provider catalogue loaded"
+        );
 
         let (keyring, origin) = keys::load_keyring(&config.keys)?;
         match &origin {
@@ -121,6 +135,8 @@ impl Application {
                 public_url,
                 secure_cookies: secure,
             }),
+            catalogue: Arc::new(catalogue),
+            outbound: Arc::new(outbound),
         };
         let router = router(state.clone(), secure);
         Ok(Self {
@@ -157,6 +173,7 @@ impl Application {
 }
 
 fn router(state: AppState, hsts: bool) -> Router {
+    use app::pages::{account::ssr as account, apps::ssr as apps};
     let routes = generate_route_list(app::App);
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
@@ -164,6 +181,11 @@ fn router(state: AppState, hsts: bool) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/signup", post(account::post_signup))
+        .route("/login", post(account::post_login))
+        .route("/logout", post(account::post_logout))
+        .route("/apps", post(apps::post_create))
+        .route("/apps/{app_id}", post(apps::post_app))
         .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
             app::shell(leptos_options.clone())
         })
@@ -171,6 +193,14 @@ fn router(state: AppState, hsts: bool) -> Router {
             AppState,
             _,
         >(provide_state, app::shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            portal_guard::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.settings.clone(),
+            csrf::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::new(security_headers::SecurityHeaders { hsts }),
             security_headers::layer,

@@ -166,6 +166,11 @@ impl Db {
     }
 }
 
+/// A new random id with a type prefix, e.g. `app_3f9c…` (128 random bits).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
 /// Milliseconds since the Unix epoch: the vault's timestamp representation.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -6,8 +6,12 @@
 //! secrets — sits in modules compiled only with `ssr`, so the wasm client
 //! cannot even name it.
 
+pub mod auth;
 pub mod components;
+pub mod forms;
 pub mod pages;
+pub mod providers;
+pub mod session_ctx;
 
 #[cfg(feature = "ssr")]
 pub mod crypto;
@@ -22,7 +26,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 /// The file name (without extension) of the client bundle in `/pkg`.
@@ -68,6 +72,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::landing::Landing />
                 <Route path=path!("/login") view=pages::account::Login />
                 <Route path=path!("/signup") view=pages::account::Signup />
+                <Route path=path!("/apps") view=pages::apps::AppsList ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id") view=pages::apps::AppPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -1,6 +1,8 @@
 //! The state every handler and server function shares.
 
-use crate::{crypto::Keyring, db::Db};
+use crate::{
+    crypto::Keyring, db::Db, providers::catalogue::Catalogue, providers::urls::OutboundPolicy,
+};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -20,6 +22,18 @@ impl Settings {
     pub fn redirect_uri(&self) -> String {
         format!("{}/oauth/callback", self.public_url)
     }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send in `Origin`.
+    pub fn public_origin(&self) -> String {
+        match self.public_url.find("://") {
+            Some(i) => {
+                let rest = &self.public_url[i + 3..];
+                let host_end = rest.find('/').unwrap_or(rest.len());
+                self.public_url[..i + 3 + host_end].to_string()
+            }
+            None => self.public_url.clone(),
+        }
+    }
 }
 
 #[derive(Clone, FromRef, Debug)]
@@ -28,4 +42,6 @@ pub struct AppState {
     pub db: Db,
     pub keyring: Arc<Keyring>,
     pub settings: Arc<Settings>,
+    pub catalogue: Arc<Catalogue>,
+    pub outbound: Arc<OutboundPolicy>,
 }

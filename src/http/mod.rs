@@ -1,6 +1,8 @@
 //! HTTP plumbing that is not part of the application's pages: health
 //! endpoints, security headers and request tracing.
 
+pub mod csrf;
 pub mod health;
+pub mod portal_guard;
 pub mod security_headers;
 pub mod trace;

@@ -198,3 +198,118 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, &[]).await
 }
+
+impl TestApp {
+    /// Another browser (its own cookie jar) on the same server.
+    pub fn second_browser(&self) -> Browser {
+        Browser {
+            address: self.address.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            address: self.address.clone(),
+            client: self.client.clone(),
+        }
+    }
+
+    pub async fn csrf_token(&self, page: &str) -> String {
+        self.browser().csrf_token(page).await
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> reqwest::Response {
+        self.browser().sign_up(email, password).await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.browser().sign_in(email, password).await
+    }
+
+    pub async fn sign_out(&self) -> reqwest::Response {
+        self.browser().sign_out().await
+    }
+
+    /// Posts a form from `page` (as a browser would: same origin, with the
+    /// page's CSRF token) to `action`.
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.browser().submit(page, action, fields).await
+    }
+}
+
+/// A browser: a cookie jar that follows no redirects.
+pub struct Browser {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    /// Loads `page` and returns the CSRF token of its forms.
+    pub async fn csrf_token(&self, page: &str) -> String {
+        let html = self
+            .client
+            .get(format!("{}{page}", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let marker = r#"name="csrf" value=""#;
+        let start = html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no CSRF field on {page}"))
+            + marker.len();
+        html[start..].split('"').next().unwrap().to_string()
+    }
+
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.csrf_token(page).await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &token));
+        self.client
+            .post(format!("{}{action}", self.address))
+            .header("origin", &self.address)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/signup",
+            "/signup",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_out(&self) -> reqwest::Response {
+        self.submit("/apps", "/logout", &[]).await
+    }
+}

@@ -37,3 +37,34 @@ pub fn PublicPage(children: Children) -> impl IntoView {
         <SiteFooter />
     }
 }
+
+/// A page of the signed-in portal: navigation, the account and sign-out.
+#[component]
+pub fn PortalPage(
+    /// The signed-in developer's email.
+    email: String,
+    /// The request's CSRF token, for the sign-out form.
+    csrf: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <header class="site-header">
+            <a class="brand" href="/apps">
+                <img src="/favicon.svg" alt="" width="24" height="24" />
+                <span>"OAuth Vault"</span>
+            </a>
+            <nav class="portal-nav" aria-label="Portal">
+                <a href="/apps">"Apps"</a>
+            </nav>
+            <div class="site-nav">
+                <span class="muted" data-testid="account-email">{email}</span>
+                <form method="post" action="/logout">
+                    <input type="hidden" name="csrf" value=csrf />
+                    <button type="submit" class="btn btn-ghost">"Sign out"</button>
+                </form>
+            </div>
+        </header>
+        <main class="container">{children()}</main>
+        <SiteFooter />
+    }
+}

@@ -1,5 +1,6 @@
 //! One module per page of the portal.
 
 pub mod account;
+pub mod apps;
 pub mod landing;
 pub mod not_found;

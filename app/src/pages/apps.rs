@@ -1,0 +1,410 @@
+//! Apps: the list, creating one, and an app's page (rename, delete).
+
+use crate::{
+    components::layout::PortalPage,
+    forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::Redirect, hooks::use_params_map};
+use serde::{Deserialize, Serialize};
+
+pub const APP_NAME_MAX: usize = 80;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub id: String,
+    pub name: String,
+    pub providers: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppsPageData {
+    pub email: String,
+    pub apps: Vec<AppSummary>,
+}
+
+#[server(endpoint = "apps/list")]
+pub async fn list_apps() -> Result<AppsPageData, ServerFnError> {
+    use crate::session_ctx::ssr::{internal, require_user};
+    let (state, user) = require_user().await?;
+    let apps = ssr::list(&state.db, &user.organisation_id)
+        .await
+        .map_err(internal)?;
+    Ok(AppsPageData {
+        email: user.email,
+        apps,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPageData {
+    pub email: String,
+    pub app: AppSummary,
+}
+
+#[server(endpoint = "apps/get")]
+pub async fn get_app(app_id: String) -> Result<AppPageData, ServerFnError> {
+    use crate::session_ctx::ssr::{internal, not_found, require_user};
+    let (state, user) = require_user().await?;
+    let app = ssr::find(&state.db, &user.organisation_id, &app_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    Ok(AppPageData {
+        email: user.email,
+        app,
+    })
+}
+
+/// Where a page goes when its data says the visitor is not signed in.
+#[component]
+pub fn SignInFirst() -> impl IntoView {
+    view! { <Redirect path="/login" /> }
+}
+
+fn is_unauthorized(e: &ServerFnError) -> bool {
+    e.to_string().contains("unauthorized")
+}
+
+#[component]
+pub fn AppsList() -> impl IntoView {
+    let data = Resource::new_blocking(|| (), |_| list_apps());
+    let feedback = use_feedback("create-app");
+    let csrf = use_csrf_token();
+    view! {
+        <Title text="Apps" />
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || data.get().map(|result| match result {
+                Err(e) if is_unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
+                Err(_) => view! { <PortalPage email=String::new() csrf=csrf.clone()><p>"Could not load your apps."</p></PortalPage> }.into_any(),
+                Ok(page) => {
+                    let feedback = feedback.clone();
+                    let csrf = csrf.clone();
+                    view! {
+                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                            <h1>"Apps"</h1>
+                            <p class="muted">"An app holds OAuth provider configurations, API keys and the connections of its end users. Apps never see each other's data."</p>
+                            <section class="panel">
+                                {if page.apps.is_empty() {
+                                    view! { <p class="muted" data-testid="no-apps">"No apps yet. Create your first one below."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <div class="table-wrap">
+                                            <table>
+                                                <thead><tr><th>"Name"</th><th>"Providers"</th></tr></thead>
+                                                <tbody>
+                                                    {page.apps.into_iter().map(|a| view! {
+                                                        <tr>
+                                                            <td><a href=format!("/apps/{}", a.id)>{a.name}</a></td>
+                                                            <td>{a.providers}</td>
+                                                        </tr>
+                                                    }).collect_view()}
+                                                </tbody>
+                                            </table>
+                                        </div>
+                                    }.into_any()
+                                }}
+                            </section>
+                            <section class="panel">
+                                <h2>"Create an app"</h2>
+                                <FormError error=feedback.error("") />
+                                <form method="post" action="/apps" class="form">
+                                    <CsrfField token=csrf />
+                                    <TextField
+                                        label="App name"
+                                        name="name"
+                                        value=feedback.value("name")
+                                        error=feedback.error("name")
+                                        hint="Shown to your end users on the connect page."
+                                        maxlength=APP_NAME_MAX
+                                    />
+                                    <div><button type="submit" class="btn btn-primary">"Create app"</button></div>
+                                </form>
+                            </section>
+                        </PortalPage>
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AppPage() -> impl IntoView {
+    let params = use_params_map();
+    let app_id = move || params.read().get("app_id").unwrap_or_default();
+    let data = Resource::new_blocking(app_id, get_app);
+    let rename = use_feedback("rename-app");
+    let delete = use_feedback("delete-app");
+    let csrf = use_csrf_token();
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || data.get().map(|result| match result {
+                Err(e) if is_unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
+                Err(_) => view! {
+                    <Title text="Not found" />
+                    <PortalPage email=String::new() csrf=csrf.clone()>
+                        <h1>"App not found"</h1>
+                        <p class="muted">"There is no app at this address in your organisation."</p>
+                        <a href="/apps">"Back to your apps"</a>
+                    </PortalPage>
+                }.into_any(),
+                Ok(page) => {
+                    let app = page.app;
+                    let action = format!("/apps/{}", app.id);
+                    let (rename, delete, csrf) = (rename.clone(), delete.clone(), csrf.clone());
+                    view! {
+                        <Title text=app.name.clone() />
+                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                            <p><a href="/apps">"← Apps"</a></p>
+                            <h1>{app.name.clone()}</h1>
+                            <p class="muted">"App id " <code>{app.id.clone()}</code></p>
+                            <section class="panel">
+                                <h2>"Rename"</h2>
+                                <FormError error=rename.error("") />
+                                <form method="post" action=action.clone() class="form">
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="rename" />
+                                    <TextField
+                                        label="App name"
+                                        name="name"
+                                        value=Some(rename.value("name").unwrap_or(app.name.clone()))
+                                        error=rename.error("name")
+                                        maxlength=APP_NAME_MAX
+                                    />
+                                    <div><button type="submit" class="btn">"Save name"</button></div>
+                                </form>
+                            </section>
+                            <section class="panel">
+                                <h2>"Delete this app"</h2>
+                                <p>"Deleting removes its provider configurations and connections and wipes their secrets. This cannot be undone."</p>
+                                <FormError error=delete.error("") />
+                                <form method="post" action=action class="form">
+                                    <CsrfField token=csrf />
+                                    <input type="hidden" name="_action" value="delete" />
+                                    <TextField
+                                        label="Type the app's name to confirm"
+                                        name="confirm"
+                                        value=delete.value("confirm")
+                                        error=delete.error("confirm")
+                                        maxlength=APP_NAME_MAX
+                                    />
+                                    <div><button type="submit" class="btn btn-danger">"Delete app"</button></div>
+                                </form>
+                            </section>
+                        </PortalPage>
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Checks an app name; the error says what to fix.
+pub fn check_app_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        Err("Enter a name for the app".into())
+    } else if name.chars().count() > APP_NAME_MAX {
+        Err(format!("Use at most {APP_NAME_MAX} characters"))
+    } else if name.chars().any(char::is_control) {
+        Err("The name cannot contain control characters".into())
+    } else {
+        Ok(name.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{check_app_name, AppSummary};
+    use crate::{
+        auth::session,
+        db::{new_id, now_ms, Db},
+        forms::{
+            ssr::{rerender, see_other, Submission},
+            FormFeedback,
+        },
+        state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::{IntoResponse, Response},
+    };
+    use sqlx::Row;
+
+    fn summary(row: sqlx::any::AnyRow) -> Result<AppSummary, sqlx::Error> {
+        Ok(AppSummary {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            providers: row.try_get("providers")?,
+        })
+    }
+
+    const SELECT: &str = "SELECT a.id, a.name, \
+        (SELECT COUNT(*) FROM provider_configs p WHERE p.app_id = a.id) AS providers \
+        FROM apps a";
+
+    pub async fn list(db: &Db, org: &str) -> Result<Vec<AppSummary>, sqlx::Error> {
+        sqlx::query(&format!(
+            "{SELECT} WHERE a.organisation_id = $1 ORDER BY a.created_at"
+        ))
+        .bind(org)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(summary)
+        .collect()
+    }
+
+    /// The app `id` if it belongs to `org`: another organisation's app is
+    /// indistinguishable from one that does not exist.
+    pub async fn find(db: &Db, org: &str, id: &str) -> Result<Option<AppSummary>, sqlx::Error> {
+        sqlx::query(&format!(
+            "{SELECT} WHERE a.organisation_id = $1 AND a.id = $2"
+        ))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(summary)
+        .transpose()
+    }
+
+    fn server_error(error: impl std::fmt::Display) -> Response {
+        tracing::error!(%error, "app request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again.",
+        )
+            .into_response()
+    }
+
+    fn not_found() -> Response {
+        (StatusCode::NOT_FOUND, "Not found").into_response()
+    }
+
+    async fn signed_in(
+        state: &AppState,
+        form: &Submission,
+    ) -> Result<crate::auth::CurrentUser, Response> {
+        match session::current_user(
+            &state.db,
+            &form.parts.headers,
+            state.settings.secure_cookies,
+        )
+        .await
+        {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(see_other("/login")),
+            Err(e) => Err(server_error(e)),
+        }
+    }
+
+    pub async fn post_create(State(state): State<AppState>, request: Request<Body>) -> Response {
+        let form = match Submission::read(&state, request).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let user = match signed_in(&state, &form).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        let mut feedback = FormFeedback::new("create-app");
+        let text = form.get("name");
+        feedback.keep("name", &text);
+        let name = match check_app_name(&text) {
+            Ok(n) => n,
+            Err(e) => {
+                feedback.add_error("name", e);
+                return rerender(&state, form.parts, feedback).await;
+            }
+        };
+        let id = new_id("app");
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(&user.organisation_id)
+        .bind(&name)
+        .bind(now)
+        .bind(now)
+        .execute(state.db.pool())
+        .await;
+        match inserted {
+            Ok(_) => see_other(&format!("/apps/{id}")),
+            Err(e) => server_error(e),
+        }
+    }
+
+    pub async fn post_app(
+        State(state): State<AppState>,
+        Path(app_id): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let form = match Submission::read(&state, request).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let user = match signed_in(&state, &form).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        let app = match find(&state.db, &user.organisation_id, &app_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => return not_found(),
+            Err(e) => return server_error(e),
+        };
+        match form.get("_action").as_str() {
+            "rename" => {
+                let mut feedback = FormFeedback::new("rename-app");
+                let text = form.get("name");
+                feedback.keep("name", &text);
+                let name = match check_app_name(&text) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        feedback.add_error("name", e);
+                        return rerender(&state, form.parts, feedback).await;
+                    }
+                };
+                let updated =
+                    sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
+                        .bind(&name)
+                        .bind(now_ms())
+                        .bind(&app.id)
+                        .execute(state.db.pool())
+                        .await;
+                match updated {
+                    Ok(_) => see_other(&format!("/apps/{}", app.id)),
+                    Err(e) => server_error(e),
+                }
+            }
+            "delete" => {
+                let confirm = form.get("confirm");
+                if confirm.trim() != app.name {
+                    let mut feedback = FormFeedback::new("delete-app");
+                    feedback.keep("confirm", &confirm);
+                    feedback.add_error(
+                        "confirm",
+                        format!("Type the app's name, {}, exactly to confirm", app.name),
+                    );
+                    return rerender(&state, form.parts, feedback).await;
+                }
+                // Provider configurations (and their sealed secrets) go with
+                // the app through ON DELETE CASCADE, in one statement.
+                let deleted = sqlx::query("DELETE FROM apps WHERE id = $1")
+                    .bind(&app.id)
+                    .execute(state.db.pool())
+                    .await;
+                match deleted {
+                    Ok(_) => see_other("/apps"),
+                    Err(e) => server_error(e),
+                }
+            }
+            _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+        }
+    }
+}

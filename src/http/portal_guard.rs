@@ -1,0 +1,42 @@
+//! Portal pages need a signed-in developer: anyone else asking for one is sent
+//! to the sign-in page before any page code runs.
+
+use app::{auth::session, state::AppState};
+use axum::{
+    extract::{Request, State},
+    http::Method,
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+
+/// Path prefixes of the signed-in portal.
+const PORTAL: &[&str] = &["/apps"];
+
+fn is_portal(path: &str) -> bool {
+    PORTAL.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::GET && is_portal(request.uri().path()) {
+        match session::current_user(&state.db, request.headers(), state.settings.secure_cookies)
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => return Redirect::to("/login").into_response(),
+            Err(error) => {
+                tracing::error!(%error, "session lookup failed");
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "The vault cannot reach its database. Try again shortly.",
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}

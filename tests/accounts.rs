@@ -1,0 +1,208 @@
+//! Sign-up, sign-in, sessions, CSRF and throttling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+
+on_both_databases!(
+    first_account_is_admin_and_gets_a_session,
+    bad_sign_up_input_is_rejected_and_kept,
+    sign_in_and_out,
+    wrong_password_is_refused_without_saying_why,
+    sign_in_is_throttled_per_account,
+    forms_without_a_valid_csrf_token_are_refused,
+    cross_site_posts_are_refused,
+    session_ids_are_stored_hashed,
+);
+
+async fn first_account_is_admin_and_gets_a_session(app: TestApp) {
+    let res = app
+        .sign_up("First@Example.com", "correct horse battery")
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/apps");
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("ov_session="))
+        .unwrap();
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("SameSite=Lax"));
+    let role: String =
+        sqlx::query_scalar("SELECT role FROM users WHERE email = 'first@example.com'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(role, "admin");
+
+    let other = app.second_browser();
+    let res = other
+        .sign_up("second@example.com", "another good passphrase")
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let role: String =
+        sqlx::query_scalar("SELECT role FROM users WHERE email = 'second@example.com'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(role, "developer");
+}
+
+async fn bad_sign_up_input_is_rejected_and_kept(app: TestApp) {
+    let res = app.sign_up("not-an-email", "short").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Enter an email address like name@example.com"),
+        "{html}"
+    );
+    assert!(html.contains("Use at least 12 characters"));
+    assert!(html.contains(r#"value="not-an-email""#), "input kept");
+    assert!(!html.contains("short\""), "password never echoed");
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+
+    app.sign_up("dev@example.com", "correct horse battery")
+        .await;
+    let again = app
+        .second_browser()
+        .sign_up("DEV@example.com", "correct horse battery")
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.text().await.unwrap().contains("already exists"));
+}
+
+async fn sign_in_and_out(app: TestApp) {
+    app.sign_up("dev@example.com", "correct horse battery")
+        .await;
+    app.sign_out().await;
+    // signed out: the session is gone from the database
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0);
+    let res = app
+        .sign_in("dev@example.com", "correct horse battery")
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1);
+}
+
+async fn wrong_password_is_refused_without_saying_why(app: TestApp) {
+    app.sign_up("dev@example.com", "correct horse battery")
+        .await;
+    let browser = app.second_browser();
+    let wrong = browser
+        .sign_in("dev@example.com", "wrong horse battery")
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let wrong_html = wrong.text().await.unwrap();
+    let unknown = browser
+        .sign_in("nobody@example.com", "wrong horse battery")
+        .await;
+    let unknown_html = unknown.text().await.unwrap();
+    let message = "The email or password is not correct";
+    assert!(wrong_html.contains(message));
+    assert!(unknown_html.contains(message));
+    assert!(!wrong_html.contains("wrong horse battery"));
+}
+
+async fn sign_in_is_throttled_per_account(app: TestApp) {
+    app.sign_up("dev@example.com", "correct horse battery")
+        .await;
+    let browser = app.second_browser();
+    for _ in 0..5 {
+        browser
+            .sign_in("dev@example.com", "wrong horse battery")
+            .await;
+    }
+    // even the right password waits now
+    let res = browser
+        .sign_in("dev@example.com", "correct horse battery")
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+}
+
+async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
+    app.get("/signup").await; // sets the CSRF cookie
+    for token in [None, Some("wrong-token")] {
+        let mut form = vec![
+            ("email", "dev@example.com"),
+            ("password", "correct horse battery"),
+        ];
+        if let Some(t) = token {
+            form.push(("csrf", t));
+        }
+        let res = app
+            .client
+            .post(app.url("/signup"))
+            .header("origin", &app.address)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
+
+async fn cross_site_posts_are_refused(app: TestApp) {
+    let token = app.csrf_token("/signup").await;
+    let res = app
+        .client
+        .post(app.url("/signup"))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("email", "dev@example.com"),
+            ("password", "correct horse battery"),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+async fn session_ids_are_stored_hashed(app: TestApp) {
+    let res = app
+        .sign_up("dev@example.com", "correct horse battery")
+        .await;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("ov_session="))
+        .unwrap();
+    let token = cookie["ov_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let stored: String = sqlx::query_scalar("SELECT id_hash FROM sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_ne!(stored, token);
+    assert_eq!(stored.len(), 64);
+}
