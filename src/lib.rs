@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! OAuth Vault: the server binary's library (configuration, start-up, HTTP
 //! layers) and the browser entry point that hydrates the server-rendered
 //! pages.

@@ -173,7 +173,7 @@ impl Application {
 }
 
 fn router(state: AppState, hsts: bool) -> Router {
-    use app::pages::{account::ssr as account, apps::ssr as apps};
+    use app::pages::{account::ssr as account, apps::ssr as apps, providers::ssr as providers};
     let routes = generate_route_list(app::App);
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
@@ -186,6 +186,14 @@ fn router(state: AppState, hsts: bool) -> Router {
         .route("/logout", post(account::post_logout))
         .route("/apps", post(apps::post_create))
         .route("/apps/{app_id}", post(apps::post_app))
+        .route(
+            "/apps/{app_id}/providers/new/{provider}",
+            post(providers::post_new),
+        )
+        .route(
+            "/apps/{app_id}/providers/{config_id}",
+            post(providers::post_config),
+        )
         .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
             app::shell(leptos_options.clone())
         })

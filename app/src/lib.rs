@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The OAuth Vault web application: the pages and components of the portal, and
 //! (behind the `ssr` feature) the server-only domain code that its server
 //! functions and the HTTP API call into.
@@ -10,6 +11,7 @@ pub mod auth;
 pub mod components;
 pub mod forms;
 pub mod pages;
+pub mod provider_configs;
 pub mod providers;
 pub mod session_ctx;
 
@@ -74,6 +76,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/signup") view=pages::account::Signup />
                 <Route path=path!("/apps") view=pages::apps::AppsList ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id") view=pages::apps::AppPage ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/providers/new") view=pages::providers::AddProvider ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/providers/new/:provider") view=pages::providers::NewProvider ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/providers/:config_id") view=pages::providers::ProviderDetail ssr=SsrMode::Async />
+                <Route path=path!("/docs/providers/:provider") view=pages::providers::ProviderDocs ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -1,3 +1,4 @@
 //! Small reusable pieces of the portal's UI.
 
 pub mod layout;
+pub mod provider;

@@ -41,6 +41,7 @@ pub async fn list_apps() -> Result<AppsPageData, ServerFnError> {
 pub struct AppPageData {
     pub email: String,
     pub app: AppSummary,
+    pub providers: Vec<crate::provider_configs::ConfigView>,
 }
 
 #[server(endpoint = "apps/get")]
@@ -51,9 +52,13 @@ pub async fn get_app(app_id: String) -> Result<AppPageData, ServerFnError> {
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
+    let providers = crate::provider_configs::ssr::list(&state.db, &state.keyring, &app.id)
+        .await
+        .map_err(internal)?;
     Ok(AppPageData {
         email: user.email,
         app,
+        providers,
     })
 }
 
@@ -160,6 +165,34 @@ pub fn AppPage() -> impl IntoView {
                             <p><a href="/apps">"← Apps"</a></p>
                             <h1>{app.name.clone()}</h1>
                             <p class="muted">"App id " <code>{app.id.clone()}</code></p>
+                            <section class="panel" aria-labelledby="providers-title">
+                                <div class="panel-head">
+                                    <h2 id="providers-title">"OAuth Providers"</h2>
+                                    <a class="btn btn-primary" href=format!("/apps/{}/providers/new", app.id)>"Add Provider"</a>
+                                </div>
+                                {if page.providers.is_empty() {
+                                    view! { <p class="muted">"No providers yet. Add one to let your end users connect."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <div class="table-wrap"><table data-testid="providers">
+                                            <thead><tr><th>"Provider"</th><th>"Provider ID"</th><th>"Client ID"</th><th>"Status"</th></tr></thead>
+                                            <tbody>
+                                                {page.providers.iter().map(|p| {
+                                                    let active = p.status == crate::provider_configs::ConfigStatus::Active;
+                                                    view! {
+                                                        <tr>
+                                                            <td><a href=format!("/apps/{}/providers/{}", app.id, p.id)>{p.display_name.clone()}</a></td>
+                                                            <td><code>{p.slug.clone()}</code></td>
+                                                            <td><code>{p.client_id.clone()}</code></td>
+                                                            <td><span class=if active { "badge badge-success" } else { "badge badge-warning" }>{p.status.label()}</span></td>
+                                                        </tr>
+                                                    }
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table></div>
+                                    }.into_any()
+                                }}
+                            </section>
                             <section class="panel">
                                 <h2>"Rename"</h2>
                                 <FormError error=rename.error("") />

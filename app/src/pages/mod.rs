@@ -4,3 +4,4 @@ pub mod account;
 pub mod apps;
 pub mod landing;
 pub mod not_found;
+pub mod providers;
