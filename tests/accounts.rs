@@ -14,7 +14,93 @@ on_both_databases!(
     forms_without_a_valid_csrf_token_are_refused,
     cross_site_posts_are_refused,
     session_ids_are_stored_hashed,
+    idle_and_absolute_session_expiry_end_the_session,
+    sign_in_is_throttled_per_client_address,
+    a_new_session_id_is_issued_at_sign_in,
 );
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("ov_session=") && !c.starts_with("ov_session=;"))
+        .map(|c| {
+            c["ov_session=".len()..]
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+}
+
+async fn idle_and_absolute_session_expiry_end_the_session(app: TestApp) {
+    app.sign_up("dev@example.com", "correct horse battery")
+        .await;
+    assert_eq!(app.get("/apps").await.status(), StatusCode::OK);
+    // 13 hours without use: past the 12-hour idle limit
+    let idle = app::db::now_ms() - 13 * 3600 * 1000;
+    sqlx::query("UPDATE sessions SET last_seen_at = $1")
+        .bind(idle)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(app.get("/apps").await.status(), StatusCode::SEE_OTHER);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "an expired session is removed");
+
+    // absolute: in use, but signed in more than 7 days ago
+    app.sign_in("dev@example.com", "correct horse battery")
+        .await;
+    assert_eq!(app.get("/apps").await.status(), StatusCode::OK);
+    sqlx::query("UPDATE sessions SET expires_at = $1")
+        .bind(app::db::now_ms() - 1)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(app.get("/apps").await.status(), StatusCode::SEE_OTHER);
+}
+
+async fn sign_in_is_throttled_per_client_address(app: TestApp) {
+    let browser = app.second_browser();
+    for i in 0..20 {
+        browser
+            .sign_in(&format!("nobody{i}@example.com"), "wrong horse battery")
+            .await;
+    }
+    let res = browser
+        .sign_in("someone-else@example.com", "wrong horse battery")
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+}
+
+async fn a_new_session_id_is_issued_at_sign_in(app: TestApp) {
+    let first = session_cookie(
+        &app.sign_up("dev@example.com", "correct horse battery")
+            .await,
+    )
+    .unwrap();
+    let second = session_cookie(
+        &app.sign_in("dev@example.com", "correct horse battery")
+            .await,
+    )
+    .unwrap();
+    assert_ne!(first, second);
+    // the session the browser brought is ended, not reused
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1);
+}
 
 async fn first_account_is_admin_and_gets_a_session(app: TestApp) {
     let res = app

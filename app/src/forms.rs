@@ -85,22 +85,26 @@ pub fn use_feedback(form: &'static str) -> FormFeedback {
     }
 }
 
-/// The request's CSRF token, identical on server and client.
+/// The request's CSRF token, identical on server and client. The server
+/// puts it in a `<meta name="csrf-token">` of every page, so that pages the
+/// client router renders after navigation carry it too.
 pub fn use_csrf_token() -> String {
-    SharedValue::new(|| {
-        #[cfg(feature = "ssr")]
-        {
-            use_context::<axum::http::request::Parts>()
-                .and_then(|p| p.extensions.get::<crate::auth::csrf::CsrfToken>().cloned())
-                .map(|t| t.0)
-                .unwrap_or_default()
-        }
-        #[cfg(not(feature = "ssr"))]
-        {
-            String::new()
-        }
-    })
-    .into_inner()
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::auth::csrf::CsrfToken>().cloned())
+            .map(|t| t.0)
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        document()
+            .query_selector("meta[name=csrf-token]")
+            .ok()
+            .flatten()
+            .and_then(|m| m.get_attribute("content"))
+            .unwrap_or_default()
+    }
 }
 
 /// The hidden CSRF field every form carries.

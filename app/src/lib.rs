@@ -40,6 +40,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     // the hydration script and serialized resources carry it too.
     #[cfg(feature = "ssr")]
     security::provide_csp_nonce();
+    let csrf = forms::use_csrf_token();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -48,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <meta name="csrf-token" content=csrf />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />

@@ -81,14 +81,16 @@ pub mod ssr {
         Aad::new(TABLE, "client_secret", id)
     }
 
-    /// What a valid submission of the provider form holds.
+    /// What a valid submission of the provider form holds. The secret is a
+    /// `SecretString`: `Debug` shows `[REDACTED]`.
+    #[derive(Debug)]
     pub struct ConfigInput {
         pub provider: String,
         pub slug: String,
         pub display_name: String,
         pub client_id: String,
         /// `None`: keep the stored secret (edit with a blank field).
-        pub client_secret: Option<String>,
+        pub client_secret: Option<secrecy::SecretString>,
         pub scopes: Vec<String>,
         pub custom: Option<CustomSettings>,
     }
@@ -169,7 +171,7 @@ pub mod ssr {
             );
             None
         } else {
-            Some(secret_text)
+            Some(secrecy::SecretString::from(secret_text))
         };
         let selected: Vec<String> = form
             .iter()
@@ -326,7 +328,11 @@ pub mod ssr {
         input: &ConfigInput,
     ) -> Result<String, SaveError> {
         let id = new_id("pc");
-        let secret = input.client_secret.as_deref().unwrap_or_default();
+        let secret = input
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .unwrap_or_default();
         let sealed = keys.encrypt_str(secret, secret_aad(&id))?;
         let custom = input
             .custom
@@ -383,7 +389,7 @@ pub mod ssr {
         .await
         .map_err(|e| if is_unique_violation(&e) { SaveError::Duplicate } else { e.into() })?;
         if let Some(secret) = &input.client_secret {
-            let sealed = keys.encrypt_str(secret, secret_aad(config_id))?;
+            let sealed = keys.encrypt_str(secret.expose_secret(), secret_aad(config_id))?;
             sqlx::query("UPDATE provider_configs SET client_secret = $1 WHERE id = $2")
                 .bind(sealed)
                 .bind(config_id)
@@ -497,5 +503,43 @@ pub mod ssr {
             .await?
             .map(|r| view(r, keys))
             .transpose()
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    mod tests {
+        use super::*;
+
+        fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        }
+
+        #[test]
+        fn debug_of_a_submission_redacts_the_secret() {
+            let catalogue = Catalogue::load(None, &OutboundPolicy::default()).unwrap();
+            let mut feedback = FormFeedback::new("provider");
+            let input = validate(
+                "attio",
+                &form(&[
+                    ("client_id", "id"),
+                    ("client_secret", "very-secret-value"),
+                    ("scopes", "note:read"),
+                ]),
+                &catalogue,
+                &OutboundPolicy::default(),
+                false,
+                &mut feedback,
+            )
+            .unwrap();
+            let debug = format!("{input:?}");
+            assert!(!debug.contains("very-secret-value"), "{debug}");
+            assert!(
+                !format!("{feedback:?}").contains("very-secret-value"),
+                "never kept for the form"
+            );
+        }
     }
 }

@@ -98,13 +98,14 @@ impl Drop for TestDatabase {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
-                    let _ = conn
-                        .execute(
-                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
-                        )
-                        .await;
-                }
+                let drop = async {
+                    if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = conn.execute(sql.as_str()).await;
+                    }
+                };
+                // bounded: a stuck drop leaves a database behind, never a hung test
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(15), drop).await;
             });
         })
         .join();
@@ -182,6 +183,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(20))
         .build()
         .unwrap();
     Some(TestApp {
@@ -207,6 +209,7 @@ impl TestApp {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .cookie_store(true)
+                .timeout(std::time::Duration::from_secs(20))
                 .build()
                 .unwrap(),
         }
