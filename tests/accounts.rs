@@ -88,11 +88,18 @@ async fn a_new_session_id_is_issued_at_sign_in(app: TestApp) {
             .await,
     )
     .unwrap();
-    let second = session_cookie(
-        &app.sign_in("dev@example.com", "correct horse battery")
-            .await,
-    )
-    .unwrap();
+    // signing in again from a signed-in browser (the token comes from any page's form)
+    let again = app
+        .submit(
+            "/apps",
+            "/login",
+            &[
+                ("email", "dev@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    let second = session_cookie(&again).unwrap();
     assert_ne!(first, second);
     // the session the browser brought is ended, not reused
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")

@@ -1,5 +1,6 @@
 //! Portal pages need a signed-in developer: anyone else asking for one is sent
-//! to the sign-in page before any page code runs.
+//! to the sign-in page before any page code runs. A signed-in developer who
+//! opens the sign-in or sign-up page goes to their apps instead.
 
 use app::{auth::session, state::AppState};
 use axum::{
@@ -21,7 +22,21 @@ fn is_portal(path: &str) -> bool {
     })
 }
 
+/// Pages for signed-out visitors, which a signed-in developer skips.
+const SIGNED_OUT: &[&str] = &["/login", "/signup"];
+
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::GET && SIGNED_OUT.contains(&request.uri().path()) {
+        let signed_in =
+            session::current_user(&state.db, request.headers(), state.settings.secure_cookies)
+                .await
+                .ok()
+                .flatten()
+                .is_some();
+        if signed_in {
+            return Redirect::to("/apps").into_response();
+        }
+    }
     if request.method() == Method::GET && is_portal(request.uri().path()) {
         match session::current_user(&state.db, request.headers(), state.settings.secure_cookies)
             .await
