@@ -172,9 +172,19 @@ impl Application {
     }
 }
 
+/// The portal's routes, generated once per process. Generating them renders
+/// the app with resource loading switched off — a process-wide switch in
+/// Leptos — so doing it again while another instance in the same process
+/// serves pages (tests start many) would stall that instance's pages.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 fn router(state: AppState, hsts: bool) -> Router {
     use app::pages::{account::ssr as account, apps::ssr as apps, providers::ssr as providers};
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
     let leptos_options = state.leptos_options.clone();

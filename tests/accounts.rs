@@ -46,10 +46,7 @@ async fn idle_and_absolute_session_expiry_end_the_session(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(app.get("/apps").await.status(), StatusCode::SEE_OTHER);
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let left = app.count("sessions").await;
     assert_eq!(left, 0, "an expired session is removed");
 
     // absolute: in use, but signed in more than 7 days ago
@@ -102,10 +99,7 @@ async fn a_new_session_id_is_issued_at_sign_in(app: TestApp) {
     let second = session_cookie(&again).unwrap();
     assert_ne!(first, second);
     // the session the browser brought is ended, not reused
-    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let sessions = app.count("sessions").await;
     assert_eq!(sessions, 1);
 }
 
@@ -155,10 +149,7 @@ async fn bad_sign_up_input_is_rejected_and_kept(app: TestApp) {
     assert!(html.contains("Use at least 12 characters"));
     assert!(html.contains(r#"value="not-an-email""#), "input kept");
     assert!(!html.contains("short\""), "password never echoed");
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let users = app.count("users").await;
     assert_eq!(users, 0);
 
     app.sign_up("dev@example.com", "correct horse battery")
@@ -176,19 +167,13 @@ async fn sign_in_and_out(app: TestApp) {
         .await;
     app.sign_out().await;
     // signed out: the session is gone from the database
-    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let sessions = app.count("sessions").await;
     assert_eq!(sessions, 0);
     let res = app
         .sign_in("dev@example.com", "correct horse battery")
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let sessions = app.count("sessions").await;
     assert_eq!(sessions, 1);
 }
 
@@ -252,10 +237,7 @@ async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let users = app.count("users").await;
     assert_eq!(users, 0);
 }
 

@@ -62,10 +62,7 @@ async fn create_list_rename_and_delete_an_app(app: TestApp) {
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.get(&page).await.status(), StatusCode::NOT_FOUND);
-    let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let apps = app.count("apps").await;
     assert_eq!(apps, 0);
 }
 
@@ -85,10 +82,7 @@ async fn bad_app_names_are_rejected_and_kept(app: TestApp) {
     let html = res.text().await.unwrap();
     assert!(html.contains("Use at most 80 characters"));
     assert!(html.contains(&long), "input kept");
-    let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let apps = app.count("apps").await;
     assert_eq!(apps, 0);
 }
 

@@ -203,10 +203,7 @@ async fn bad_provider_input_is_rejected_and_kept(app: TestApp) {
     .await;
     assert!(res.text().await.unwrap().contains("at most 512 characters"));
 
-    let configs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM provider_configs")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let configs = app.count("provider_configs").await;
     assert_eq!(configs, 0, "nothing saved");
 }
 
@@ -228,10 +225,7 @@ async fn a_second_attio_configuration_is_refused(app: TestApp) {
         .await
         .unwrap()
         .contains("Attio is already configured for this app"));
-    let configs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM provider_configs")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let configs = app.count("provider_configs").await;
     assert_eq!(configs, 1);
 }
 
@@ -457,11 +451,7 @@ async fn another_organisations_providers_answer_404(app: TestApp) {
             "{endpoint}"
         );
     }
-    let configs: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM provider_configs WHERE status = 'active'")
-            .fetch_one(app.state.db.pool())
-            .await
-            .unwrap();
+    let configs = app.count("provider_configs WHERE status = 'active'").await;
     assert_eq!(configs, 1, "nothing changed");
 }
 

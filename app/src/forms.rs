@@ -206,6 +206,26 @@ pub mod ssr {
             Ok(Self { parts, fields })
         }
 
+        /// Reads the form of a signed-in developer; anyone else is sent to
+        /// the sign-in page.
+        pub async fn read_signed_in(
+            state: &AppState,
+            request: Request<Body>,
+        ) -> Result<(Self, crate::auth::CurrentUser), Response> {
+            let form = Self::read(state, request).await?;
+            match crate::auth::session::current_user(
+                &state.db,
+                &form.parts.headers,
+                state.settings.secure_cookies,
+            )
+            .await
+            {
+                Ok(Some(user)) => Ok((form, user)),
+                Ok(None) => Err(see_other("/login")),
+                Err(e) => Err(server_error(e)),
+            }
+        }
+
         pub fn get(&self, name: &str) -> String {
             self.fields
                 .iter()
@@ -248,5 +268,20 @@ pub mod ssr {
     /// 303 See Other: after a successful POST.
     pub fn see_other(to: &str) -> Response {
         Redirect::to(to).into_response()
+    }
+
+    /// A failure on our side: logged in full, answered in general terms.
+    pub fn server_error(error: impl std::fmt::Display) -> Response {
+        tracing::error!(%error, "form request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again.",
+        )
+            .into_response()
+    }
+
+    /// An unknown id, or one of another organisation: the same answer.
+    pub fn not_found() -> Response {
+        (StatusCode::NOT_FOUND, "Not found").into_response()
     }
 }

@@ -58,8 +58,17 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// `SELECT COUNT(*) FROM <what>`, e.g. `count("users")` or
+    /// `count("sessions WHERE user_id = 'x'")`.
+    pub async fn count(&self, what: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {what}"))
+            .fetch_one(self.state.db.pool())
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        sent(self.client.get(self.url(path)).send().await).await
     }
 
     /// Stops the server gracefully and waits for it.
@@ -141,9 +150,32 @@ async fn create_postgres_database() -> Option<(String, TestDatabase)> {
     Some((url.to_string(), TestDatabase { admin_url, name }))
 }
 
+/// One runtime for every server the tests start, as in production, where one
+/// process runs one runtime. (Each `#[tokio::test]` has its own runtime; the
+/// servers must not live and die with them.)
+fn server_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("test-servers")
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// Unwraps an HTTP result, naming the request that failed.
+pub async fn sent(result: reqwest::Result<reqwest::Response>) -> reqwest::Response {
+    result.unwrap_or_else(|e| panic!("request failed: {e}"))
+}
+
 /// Starts the application with a fresh database; `extra` overrides or adds
 /// configuration variables. `None` when the backend is not configured.
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = oauth_vault::telemetry::init(oauth_vault::config::LogFormat::Text);
+    }
     let data_dir = tempfile::tempdir().unwrap();
     let (database_url, database) = match backend {
         Backend::Sqlite => (
@@ -171,18 +203,21 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         vars.insert(k.to_string(), v.to_string());
     }
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
-    let application = Application::build(config)
+    let application = server_runtime()
+        .spawn(Application::build(config))
         .await
+        .unwrap()
         .expect("application starts");
     let addr = application.local_addr().unwrap();
     let state = application.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until_stopped(async {
+    let server = server_runtime().spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .pool_max_idle_per_host(0)
         .timeout(std::time::Duration::from_secs(20))
         .build()
         .unwrap();
@@ -209,6 +244,7 @@ impl TestApp {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .cookie_store(true)
+                .pool_max_idle_per_host(0)
                 .timeout(std::time::Duration::from_secs(20))
                 .build()
                 .unwrap(),
@@ -259,15 +295,14 @@ pub struct Browser {
 impl Browser {
     /// Loads `page` and returns the CSRF token of its forms.
     pub async fn csrf_token(&self, page: &str) -> String {
-        let html = self
-            .client
-            .get(format!("{}{page}", self.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let res = sent(
+            self.client
+                .get(format!("{}{page}", self.address))
+                .send()
+                .await,
+        )
+        .await;
+        let html = res.text().await.unwrap();
         let marker = r#"name="csrf" value=""#;
         let start = html
             .find(marker)
@@ -285,13 +320,15 @@ impl Browser {
         let token = self.csrf_token(page).await;
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf", &token));
-        self.client
-            .post(format!("{}{action}", self.address))
-            .header("origin", &self.address)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        sent(
+            self.client
+                .post(format!("{}{action}", self.address))
+                .header("origin", &self.address)
+                .form(&form)
+                .send()
+                .await,
+        )
+        .await
     }
 
     pub async fn sign_up(&self, email: &str, password: &str) -> reqwest::Response {

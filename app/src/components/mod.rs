@@ -1,4 +1,5 @@
 //! Small reusable pieces of the portal's UI.
 
 pub mod layout;
+pub mod portal;
 pub mod provider;

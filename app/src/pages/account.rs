@@ -94,7 +94,7 @@ pub mod ssr {
     use crate::{
         auth::{check_new_password, normalise_email, password, session, store, throttle},
         forms::{
-            ssr::{rerender, see_other, Submission},
+            ssr::{rerender, see_other, server_error, Submission},
             FormFeedback,
         },
         state::AppState,
@@ -103,19 +103,10 @@ pub mod ssr {
         body::Body,
         extract::{ConnectInfo, State},
         http::{header, Request, StatusCode},
-        response::{IntoResponse, Response},
+        response::Response,
     };
     use secrecy::SecretString;
     use std::net::SocketAddr;
-
-    fn server_error(error: impl std::fmt::Display) -> Response {
-        tracing::error!(%error, "account request failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on our side. Please try again.",
-        )
-            .into_response()
-    }
 
     /// Signs `user_id` in: a fresh session id (never one the browser brought).
     async fn start_session(state: &AppState, user_id: &str, old: Option<String>) -> Response {

@@ -1,12 +1,15 @@
 //! Apps: the list, creating one, and an app's page (rename, delete).
 
 use crate::{
-    components::layout::PortalPage,
+    components::{
+        layout::PortalPage,
+        portal::{is_unauthorized, portal_page, SignInFirst},
+    },
     forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::Redirect, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 pub const APP_NAME_MAX: usize = 80;
@@ -62,19 +65,9 @@ pub async fn get_app(app_id: String) -> Result<AppPageData, ServerFnError> {
     })
 }
 
-/// Where a page goes when its data says the visitor is not signed in.
-#[component]
-pub fn SignInFirst() -> impl IntoView {
-    view! { <Redirect path="/login" /> }
-}
-
-fn is_unauthorized(e: &ServerFnError) -> bool {
-    e.to_string().contains("unauthorized")
-}
-
 #[component]
 pub fn AppsList() -> impl IntoView {
-    let data = Resource::new_blocking(|| (), |_| list_apps());
+    let data = Resource::new(|| (), |_| list_apps());
     let feedback = use_feedback("create-app");
     let csrf = use_csrf_token();
     view! {
@@ -139,27 +132,15 @@ pub fn AppsList() -> impl IntoView {
 pub fn AppPage() -> impl IntoView {
     let params = use_params_map();
     let app_id = move || params.read().get("app_id").unwrap_or_default();
-    let data = Resource::new_blocking(app_id, get_app);
+    let data = Resource::new(app_id, get_app);
     let rename = use_feedback("rename-app");
     let delete = use_feedback("delete-app");
     let csrf = use_csrf_token();
-    view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || data.get().map(|result| match result {
-                Err(e) if is_unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
-                Err(_) => view! {
-                    <Title text="Not found" />
-                    <PortalPage email=String::new() csrf=csrf.clone()>
-                        <h1>"App not found"</h1>
-                        <p class="muted">"There is no app at this address in your organisation."</p>
-                        <a href="/apps">"Back to your apps"</a>
-                    </PortalPage>
-                }.into_any(),
-                Ok(page) => {
-                    let app = page.app;
-                    let action = format!("/apps/{}", app.id);
-                    let (rename, delete, csrf) = (rename.clone(), delete.clone(), csrf.clone());
-                    view! {
+    portal_page(data, csrf.clone(), move |page| {
+        let app = page.app;
+        let action = format!("/apps/{}", app.id);
+        let (rename, delete, csrf) = (rename.clone(), delete.clone(), csrf.clone());
+        view! {
                         <Title text=app.name.clone() />
                         <PortalPage email=page.email.clone() csrf=csrf.clone()>
                             <p><a href="/apps">"← Apps"</a></p>
@@ -228,10 +209,7 @@ pub fn AppPage() -> impl IntoView {
                             </section>
                         </PortalPage>
                     }.into_any()
-                }
-            })}
-        </Suspense>
-    }
+    })
 }
 
 /// Checks an app name; the error says what to fix.

@@ -3,12 +3,13 @@
 //! documentation page of each catalogue provider.
 
 use crate::{
+    components::portal::portal_page,
     components::{
         layout::{PortalPage, PublicPage},
         provider::{CopyField, PropertyTable, ScopeCatalogue, SetupSteps},
     },
     forms::{use_csrf_token, use_feedback, CsrfField, FormError, FormFeedback, TextField},
-    pages::apps::{AppSummary, SignInFirst},
+    pages::apps::AppSummary,
     provider_configs::{ConfigStatus, ConfigView, CLIENT_ID_MAX, CLIENT_SECRET_MAX},
     providers::{ClientAuth, ProviderDefinition, CUSTOM_PROVIDER},
 };
@@ -150,37 +151,17 @@ pub async fn provider_docs(provider: String) -> Result<DocsPage, ServerFnError> 
     })
 }
 
-fn unauthorized(e: &ServerFnError) -> bool {
-    e.to_string().contains("unauthorized")
-}
-
-#[component]
-fn NotFoundInPortal(csrf: String) -> impl IntoView {
-    view! {
-        <Title text="Not found" />
-        <PortalPage email=String::new() csrf>
-            <h1>"Not found"</h1>
-            <p class="muted">"There is nothing at this address in your organisation."</p>
-            <a href="/apps">"Back to your apps"</a>
-        </PortalPage>
-    }
-}
-
 /// **Add Provider**: the catalogue as cards.
 #[component]
 pub fn AddProvider() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new_blocking(
+    let data = Resource::new(
         move || params.read().get("app_id").unwrap_or_default(),
         provider_catalogue,
     );
     let csrf = use_csrf_token();
-    view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || data.get().map(|result| match result {
-                Err(e) if unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
-                Err(_) => view! { <NotFoundInPortal csrf=csrf.clone() /> }.into_any(),
-                Ok(page) => view! {
+    portal_page(data, csrf.clone(), move |page| {
+        view! {
                     <Title text="Add Provider" />
                     <PortalPage email=page.email csrf=csrf.clone()>
                         <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
@@ -211,10 +192,8 @@ pub fn AddProvider() -> impl IntoView {
                             </a>
                         </div>
                     </PortalPage>
-                }.into_any(),
-            })}
-        </Suspense>
-    }
+                }.into_any()
+    })
 }
 
 /// The fields of a Custom OAuth 2.0 configuration.
@@ -369,7 +348,7 @@ fn ProviderFormBody(
 #[component]
 pub fn NewProvider() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new_blocking(
+    let data = Resource::new(
         move || {
             let p = params.read();
             (
@@ -381,20 +360,22 @@ pub fn NewProvider() -> impl IntoView {
     );
     let feedback = use_feedback("provider");
     let csrf = use_csrf_token();
-    view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || data.get().map(|result| match result {
-                Err(e) if unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
-                Err(_) => view! { <NotFoundInPortal csrf=csrf.clone() /> }.into_any(),
-                Ok(page) => {
-                    let (csrf, feedback) = (csrf.clone(), feedback.clone());
-                    let action = format!(
-                        "/apps/{}/providers/new/{}",
-                        page.app.id,
-                        page.definition.as_ref().map(|d| d.id.as_str()).unwrap_or(CUSTOM_PROVIDER)
-                    );
-                    let title = page.definition.as_ref().map(|d| d.name.clone()).unwrap_or_else(|| "Custom OAuth 2.0".into());
-                    view! {
+    portal_page(data, csrf.clone(), move |page| {
+        let (csrf, feedback) = (csrf.clone(), feedback.clone());
+        let action = format!(
+            "/apps/{}/providers/new/{}",
+            page.app.id,
+            page.definition
+                .as_ref()
+                .map(|d| d.id.as_str())
+                .unwrap_or(CUSTOM_PROVIDER)
+        );
+        let title = page
+            .definition
+            .as_ref()
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| "Custom OAuth 2.0".into());
+        view! {
                         <Title text=format!("Add {title}") />
                         <PortalPage email=page.email.clone() csrf=csrf.clone()>
                             <p><a href=format!("/apps/{}/providers/new", page.app.id)>"← Add Provider"</a></p>
@@ -426,10 +407,7 @@ pub fn NewProvider() -> impl IntoView {
                             </section>
                         </PortalPage>
                     }.into_any()
-                }
-            })}
-        </Suspense>
-    }
+    })
 }
 
 #[component]
@@ -463,7 +441,7 @@ fn ProviderHeading(definition: Option<ProviderDefinition>) -> impl IntoView {
 #[component]
 pub fn ProviderDetail() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new_blocking(
+    let data = Resource::new(
         move || {
             let p = params.read();
             (
@@ -476,18 +454,13 @@ pub fn ProviderDetail() -> impl IntoView {
     let feedback = use_feedback("provider");
     let delete = use_feedback("delete-provider");
     let csrf = use_csrf_token();
-    view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || data.get().map(|result| match result {
-                Err(e) if unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
-                Err(_) => view! { <NotFoundInPortal csrf=csrf.clone() /> }.into_any(),
-                Ok(page) => {
-                    let (csrf, feedback, delete) = (csrf.clone(), feedback.clone(), delete.clone());
-                    let config = page.config.clone();
-                    let action = format!("/apps/{}/providers/{}", page.app.id, config.id);
-                    let active = config.status == ConfigStatus::Active;
-                    let connections = config.connections;
-                    view! {
+    portal_page(data, csrf.clone(), move |page| {
+        let (csrf, feedback, delete) = (csrf.clone(), feedback.clone(), delete.clone());
+        let config = page.config.clone();
+        let action = format!("/apps/{}/providers/{}", page.app.id, config.id);
+        let active = config.status == ConfigStatus::Active;
+        let connections = config.connections;
+        view! {
                         <Title text=config.display_name.clone() />
                         <PortalPage email=page.email.clone() csrf=csrf.clone()>
                             <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
@@ -556,17 +529,14 @@ pub fn ProviderDetail() -> impl IntoView {
                             </section>
                         </PortalPage>
                     }.into_any()
-                }
-            })}
-        </Suspense>
-    }
+    })
 }
 
 /// The public documentation page of a catalogue provider.
 #[component]
 pub fn ProviderDocs() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new_blocking(
+    let data = Resource::new(
         move || params.read().get("provider").unwrap_or_default(),
         provider_docs,
     );

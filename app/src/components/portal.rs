@@ -1,0 +1,56 @@
+//! Rendering a signed-in portal page from its data.
+
+use crate::components::layout::PortalPage;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Whether a server function refused because nobody is signed in.
+pub fn is_unauthorized(e: &ServerFnError) -> bool {
+    e.to_string().contains("unauthorized")
+}
+
+/// Where a page goes when its data says the visitor is not signed in.
+#[component]
+pub fn SignInFirst() -> impl IntoView {
+    view! { <Redirect path="/login" /> }
+}
+
+/// An unknown id, or one of another organisation.
+#[component]
+pub fn NotFoundInPortal(csrf: String) -> impl IntoView {
+    view! {
+        <Title text="Not found" />
+        <PortalPage email=String::new() csrf>
+            <h1>"Not found"</h1>
+            <p class="muted">"There is nothing at this address in your organisation."</p>
+            <a href="/apps">"Back to your apps"</a>
+        </PortalPage>
+    }
+}
+
+/// Waits for `data` and renders it with `render`; a visitor who is not
+/// signed in goes to the sign-in page, any other error shows "not found".
+pub fn portal_page<T>(
+    data: Resource<Result<T, ServerFnError>>,
+    csrf: String,
+    render: impl Fn(T) -> AnyView + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let (csrf, render) = (csrf.clone(), render.clone());
+                data.get()
+                    .map(move |result| match result {
+                        Err(e) if is_unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
+                        Err(_) => view! { <NotFoundInPortal csrf /> }.into_any(),
+                        Ok(page) => render(page),
+                    })
+            }}
+        </Suspense>
+    }
+}
