@@ -14,6 +14,7 @@ on_both_databases!(
     forms_without_a_valid_csrf_token_are_refused,
     cross_site_posts_are_refused,
     session_ids_are_stored_hashed,
+    server_functions_refuse_cross_site_calls,
     idle_and_absolute_session_expiry_end_the_session,
     sign_in_is_throttled_per_client_address,
     a_new_session_id_is_issued_at_sign_in,
@@ -256,6 +257,31 @@ async fn cross_site_posts_are_refused(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+async fn server_functions_refuse_cross_site_calls(app: TestApp) {
+    app.sign_up("dev@example.com", "correct horse battery")
+        .await;
+    let res = app
+        .client
+        .post(app.url("/api/apps/list"))
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // the same call from the vault's own pages works
+    let res = app
+        .client
+        .post(app.url("/api/apps/list"))
+        .header("origin", &app.address)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("dev@example.com"));
 }
 
 async fn session_ids_are_stored_hashed(app: TestApp) {
