@@ -113,21 +113,11 @@ async fn another_organisations_app_answers_404(app: TestApp) {
     assert!(!list.text().await.unwrap().contains("Private app"));
 
     // forms on the app: 404, and nothing changes
-    let token = intruder.csrf_token("/apps").await;
-    for action in [
+    for fields in [
         vec![("_action", "rename"), ("name", "Owned")],
         vec![("_action", "delete"), ("confirm", "Private app")],
     ] {
-        let mut form = action.clone();
-        form.push(("csrf", &token));
-        let res = intruder
-            .client
-            .post(format!("{}{page}", intruder.address))
-            .header("origin", &intruder.address)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let res = intruder.submit("/apps", &page, &fields).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
     // the server function answers the same

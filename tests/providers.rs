@@ -396,7 +396,6 @@ async fn another_organisations_providers_answer_404(app: TestApp) {
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{page}");
         assert!(!res.text().await.unwrap().contains("one<"), "{page}");
     }
-    let token = intruder.csrf_token("/apps").await;
     for (action, fields) in [
         (
             detail.clone(),
@@ -408,16 +407,7 @@ async fn another_organisations_providers_answer_404(app: TestApp) {
             custom_fields("https://idp.acme.example/token"),
         ),
     ] {
-        let mut form = fields.clone();
-        form.push(("csrf", &token));
-        let res = intruder
-            .client
-            .post(format!("{}{action}", intruder.address))
-            .header("origin", &intruder.address)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let res = intruder.submit("/apps", &action, &fields).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{action}");
     }
     for (endpoint, form) in [
