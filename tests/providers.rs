@@ -36,6 +36,20 @@ async fn add_attio(app: &TestApp, app_id: &str, fields: &[(&str, &str)]) -> reqw
     app.submit(&page, &page, fields).await
 }
 
+/// Saves an Attio configuration; returns its page and its id.
+async fn saved_attio(app: &TestApp, app_id: &str) -> (String, String) {
+    let fields = [
+        ("client_id", "one"),
+        ("client_secret", SECRET),
+        ("scopes", "note:read"),
+    ];
+    let res = add_attio(app, app_id, &fields).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let detail = res.headers()["location"].to_str().unwrap().to_string();
+    let config_id = detail.rsplit('/').next().unwrap().to_string();
+    (detail, config_id)
+}
+
 async fn attio_form_shows_properties_steps_and_scopes(app: TestApp) {
     let app_id = signed_in_app(&app).await;
     let catalogue = app
@@ -231,18 +245,7 @@ async fn a_second_attio_configuration_is_refused(app: TestApp) {
 
 async fn edit_keeps_a_blank_secret_disable_enable_and_delete(app: TestApp) {
     let app_id = signed_in_app(&app).await;
-    let res = add_attio(
-        &app,
-        &app_id,
-        &[
-            ("client_id", "one"),
-            ("client_secret", SECRET),
-            ("scopes", "note:read"),
-        ],
-    )
-    .await;
-    let detail = res.headers()["location"].to_str().unwrap().to_string();
-    let config_id = detail.rsplit('/').next().unwrap().to_string();
+    let (detail, config_id) = saved_attio(&app, &app_id).await;
 
     let res = app
         .submit(
@@ -365,18 +368,7 @@ async fn custom_oauth_provider_is_validated_and_saved(app: TestApp) {
 
 async fn another_organisations_providers_answer_404(app: TestApp) {
     let app_id = signed_in_app(&app).await;
-    let res = add_attio(
-        &app,
-        &app_id,
-        &[
-            ("client_id", "one"),
-            ("client_secret", SECRET),
-            ("scopes", "note:read"),
-        ],
-    )
-    .await;
-    let detail = res.headers()["location"].to_str().unwrap().to_string();
-    let config_id = detail.rsplit('/').next().unwrap().to_string();
+    let (detail, config_id) = saved_attio(&app, &app_id).await;
 
     let intruder = app.second_browser();
     intruder

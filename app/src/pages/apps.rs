@@ -230,7 +230,6 @@ pub fn check_app_name(text: &str) -> Result<String, String> {
 pub mod ssr {
     use super::{check_app_name, AppSummary};
     use crate::{
-        auth::session,
         db::{new_id, now_ms, Db},
         forms::{
             ssr::{rerender, see_other, Submission},
@@ -297,41 +296,25 @@ pub mod ssr {
         (StatusCode::NOT_FOUND, "Not found").into_response()
     }
 
-    async fn signed_in(
-        state: &AppState,
-        form: &Submission,
-    ) -> Result<crate::auth::CurrentUser, Response> {
-        match session::current_user(
-            &state.db,
-            &form.parts.headers,
-            state.settings.secure_cookies,
-        )
-        .await
-        {
-            Ok(Some(user)) => Ok(user),
-            Ok(None) => Err(see_other("/login")),
-            Err(e) => Err(server_error(e)),
-        }
+    /// The submitted app name, or the form's feedback explaining what to fix.
+    fn submitted_name(form: &Submission, form_name: &str) -> Result<String, FormFeedback> {
+        let mut feedback = FormFeedback::new(form_name);
+        let text = form.get("name");
+        feedback.keep("name", &text);
+        check_app_name(&text).map_err(|e| {
+            feedback.add_error("name", e);
+            feedback
+        })
     }
 
     pub async fn post_create(State(state): State<AppState>, request: Request<Body>) -> Response {
-        let form = match Submission::read(&state, request).await {
-            Ok(f) => f,
+        let (form, user) = match Submission::read_signed_in(&state, request).await {
+            Ok(x) => x,
             Err(r) => return r,
         };
-        let user = match signed_in(&state, &form).await {
-            Ok(u) => u,
-            Err(r) => return r,
-        };
-        let mut feedback = FormFeedback::new("create-app");
-        let text = form.get("name");
-        feedback.keep("name", &text);
-        let name = match check_app_name(&text) {
+        let name = match submitted_name(&form, "create-app") {
             Ok(n) => n,
-            Err(e) => {
-                feedback.add_error("name", e);
-                return rerender(&state, form.parts, feedback).await;
-            }
+            Err(feedback) => return rerender(&state, form.parts, feedback).await,
         };
         let id = new_id("app");
         let now = now_ms();
@@ -356,12 +339,8 @@ pub mod ssr {
         Path(app_id): Path<String>,
         request: Request<Body>,
     ) -> Response {
-        let form = match Submission::read(&state, request).await {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        let user = match signed_in(&state, &form).await {
-            Ok(u) => u,
+        let (form, user) = match Submission::read_signed_in(&state, request).await {
+            Ok(x) => x,
             Err(r) => return r,
         };
         let app = match find(&state.db, &user.organisation_id, &app_id).await {
@@ -371,15 +350,9 @@ pub mod ssr {
         };
         match form.get("_action").as_str() {
             "rename" => {
-                let mut feedback = FormFeedback::new("rename-app");
-                let text = form.get("name");
-                feedback.keep("name", &text);
-                let name = match check_app_name(&text) {
+                let name = match submitted_name(&form, "rename-app") {
                     Ok(n) => n,
-                    Err(e) => {
-                        feedback.add_error("name", e);
-                        return rerender(&state, form.parts, feedback).await;
-                    }
+                    Err(feedback) => return rerender(&state, form.parts, feedback).await,
                 };
                 let updated =
                     sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
