@@ -7,6 +7,8 @@
 //! Without it they are skipped locally, and fail under CI (`CI` set).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_attio;
+
 use app::state::AppState;
 use oauth_vault::{config::Config, startup::Application};
 use sqlx::{Connection, Executor, PgConnection};
@@ -251,7 +253,8 @@ impl TestApp {
         }
     }
 
-    fn browser(&self) -> Browser {
+    /// This app's own browser (its cookie jar), as a `Browser`.
+    pub fn browser(&self) -> Browser {
         Browser {
             address: self.address.clone(),
             client: self.client.clone(),

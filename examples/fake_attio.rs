@@ -1,0 +1,104 @@
+//! Runs the fake Attio (OAuth authorization server and API) on its own, for
+//! browser tests and manual trials of the vault.
+//!
+//! `cargo run --example fake_attio -- [--port N] [--catalogue-dir DIR]`
+//!
+//! With `--catalogue-dir`, writes `DIR/attio.toml` pointing at the fake. Prints
+//! one line, `Fake Attio is running at http://127.0.0.1:PORT`, then serves until
+//! SIGTERM or Ctrl-C.
+#[path = "../tests/common/fake_attio.rs"]
+mod fake_attio;
+
+use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
+
+const USAGE: &str = "usage: fake_attio [--port N] [--catalogue-dir DIR]";
+
+struct Args {
+    port: u16,
+    catalogue_dir: Option<PathBuf>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        port: 0,
+        catalogue_dir: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                let value = args.next().ok_or("--port needs a value")?;
+                parsed.port = value
+                    .parse()
+                    .map_err(|_| format!("--port: {value} is not a port number"))?;
+            }
+            "--catalogue-dir" => {
+                let value = args.next().ok_or("--catalogue-dir needs a value")?;
+                parsed.catalogue_dir = Some(PathBuf::from(value));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(parsed)
+}
+
+async fn stopped() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(problem) => {
+            if !problem.is_empty() {
+                eprintln!("{problem}");
+            }
+            eprintln!("{USAGE}");
+            return if problem.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let fake = match fake_attio::FakeAttio::start_on(addr).await {
+        Ok(fake) => fake,
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(dir) = &args.catalogue_dir {
+        if let Err(e) = fake.write_catalogue(dir) {
+            eprintln!("cannot write {}: {e}", dir.join("attio.toml").display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "Fake Attio is running at {}", fake.address);
+    let _ = stdout.flush();
+    stopped().await;
+    drop(fake);
+    ExitCode::SUCCESS
+}
