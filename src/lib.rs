@@ -11,6 +11,8 @@ pub fn hydrate() {
 }
 
 #[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod http;

@@ -8,6 +8,7 @@ use crate::{
 };
 use app::{
     db::{Db, DbError, DbKind},
+    outbound::Outbound,
     providers::{catalogue::Catalogue, urls::OutboundPolicy},
     state::{AppState, Settings},
 };
@@ -37,6 +38,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("{0}")]
     Logging(String),
+    #[error("{0}")]
+    Http(String),
     #[error(transparent)]
     Catalogue(#[from] app::providers::catalogue::CatalogueError),
 }
@@ -56,7 +59,7 @@ impl Application {
             source,
         })?;
 
-        let outbound = OutboundPolicy::new(config.allowed_hosts.clone());
+        let outbound = Arc::new(OutboundPolicy::new(config.allowed_hosts.clone()));
         let catalogue = Catalogue::load(config.providers_dir.as_deref(), &outbound)?;
         tracing::info!(
             providers = catalogue.all().len(),
@@ -136,7 +139,8 @@ impl Application {
                 secure_cookies: secure,
             }),
             catalogue: Arc::new(catalogue),
-            outbound: Arc::new(outbound),
+            http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
+            outbound,
         };
         let router = router(state.clone(), secure);
         Ok(Self {
@@ -183,7 +187,11 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
 }
 
 fn router(state: AppState, hsts: bool) -> Router {
-    use app::pages::{account::ssr as account, apps::ssr as apps, providers::ssr as providers};
+    use app::connect::ssr as connect;
+    use app::pages::{
+        account::ssr as account, apps::ssr as apps, connections::ssr as connections,
+        keys::ssr as keys, providers::ssr as providers, settings::ssr as settings,
+    };
     let routes = route_list();
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
@@ -204,6 +212,18 @@ fn router(state: AppState, hsts: bool) -> Router {
             "/apps/{app_id}/providers/{config_id}",
             post(providers::post_config),
         )
+        .route("/apps/{app_id}/api-keys", post(keys::post_keys))
+        .route("/apps/{app_id}/settings", post(settings::post_settings))
+        .route(
+            "/apps/{app_id}/connections/{connection_id}",
+            post(connections::post_connection),
+        )
+        .route(
+            "/connect/{token}",
+            get(connect::get_connect).post(connect::post_connect),
+        )
+        .route("/oauth/callback", get(connect::callback))
+        .nest("/v1", crate::api::router(state.clone()))
         .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
             app::shell(leptos_options.clone())
         })

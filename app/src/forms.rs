@@ -244,7 +244,19 @@ pub mod ssr {
     }
 
     /// Renders the page at the request's URL again, with `feedback`.
-    pub async fn rerender(state: &AppState, mut parts: Parts, feedback: FormFeedback) -> Response {
+    pub async fn rerender(state: &AppState, parts: Parts, feedback: FormFeedback) -> Response {
+        render_page(state, parts, feedback, (), StatusCode::UNPROCESSABLE_ENTITY).await
+    }
+
+    /// Renders the page at the request's URL with `feedback` and `extra` in
+    /// its context, answered with `status`.
+    pub async fn render_page<T: Clone + Send + Sync + 'static>(
+        state: &AppState,
+        mut parts: Parts,
+        feedback: FormFeedback,
+        extra: T,
+        status: StatusCode,
+    ) -> Response {
         parts.method = Method::GET;
         parts.headers.remove(header::CONTENT_TYPE);
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -255,12 +267,13 @@ pub mod ssr {
             move || {
                 provide_context(context_state.clone());
                 provide_context(feedback.clone());
+                provide_context(extra.clone());
             },
             move || crate::shell(options.clone()),
         );
         let mut response = handler(request).await;
         if response.status() == StatusCode::OK {
-            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            *response.status_mut() = status;
         }
         response
     }

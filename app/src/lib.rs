@@ -7,18 +7,26 @@
 //! secrets — sits in modules compiled only with `ssr`, so the wasm client
 //! cannot even name it.
 
+pub mod api_keys;
 pub mod auth;
 pub mod components;
+pub mod connect;
+pub mod connections;
 pub mod forms;
 pub mod pages;
 pub mod provider_configs;
 pub mod providers;
 pub mod session_ctx;
+pub mod time;
 
 #[cfg(feature = "ssr")]
 pub mod crypto;
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod oauth;
+#[cfg(feature = "ssr")]
+pub mod outbound;
 #[cfg(feature = "ssr")]
 pub mod security;
 #[cfg(feature = "ssr")]
@@ -81,6 +89,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/apps/:app_id/providers/new") view=pages::providers::AddProvider ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id/providers/new/:provider") view=pages::providers::NewProvider ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id/providers/:config_id") view=pages::providers::ProviderDetail ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/connections") view=pages::connections::Connections ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/connections/:connection_id") view=pages::connections::Connection ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/api-keys") view=pages::keys::ApiKeys ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/settings") view=pages::settings::Settings ssr=SsrMode::Async />
                 <Route path=path!("/docs/providers/:provider") view=pages::providers::ProviderDocs ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -466,13 +466,13 @@ pub mod ssr {
                 ConfigStatus::Disabled
             },
             custom: custom.and_then(|c| serde_json::from_str(&c).ok()),
-            // Connections arrive with the connect flow; none exist before it.
-            connections: 0,
+            connections: row.try_get("connections")?,
             id,
         })
     }
 
-    const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings FROM provider_configs";
+    const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, \
+        (SELECT COUNT(*) FROM connections c WHERE c.provider_config_id = provider_configs.id) AS connections FROM provider_configs";
 
     pub async fn list(
         db: &Db,

@@ -1,7 +1,8 @@
 //! The state every handler and server function shares.
 
 use crate::{
-    crypto::Keyring, db::Db, providers::catalogue::Catalogue, providers::urls::OutboundPolicy,
+    crypto::Keyring, db::Db, outbound::Outbound, providers::catalogue::Catalogue,
+    providers::urls::OutboundPolicy,
 };
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -44,4 +45,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub catalogue: Arc<Catalogue>,
     pub outbound: Arc<OutboundPolicy>,
+    /// The HTTP client for calls to providers.
+    pub http: Outbound,
 }

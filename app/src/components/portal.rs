@@ -54,3 +54,28 @@ where
         </Suspense>
     }
 }
+
+/// The sections of an app's pages.
+#[component]
+pub fn AppTabs(app_id: String, current: &'static str) -> impl IntoView {
+    let tabs = [
+        ("providers", "Providers", format!("/apps/{app_id}")),
+        (
+            "connections",
+            "Connections",
+            format!("/apps/{app_id}/connections"),
+        ),
+        ("keys", "API Keys", format!("/apps/{app_id}/api-keys")),
+        ("settings", "Settings", format!("/apps/{app_id}/settings")),
+    ];
+    view! {
+        <nav class="tabs" aria-label="App">
+            {tabs
+                .into_iter()
+                .map(|(id, label, href)| {
+                    view! { <a href=href aria-current=(id == current).then_some("page")>{label}</a> }
+                })
+                .collect_view()}
+        </nav>
+    }
+}

@@ -3,7 +3,7 @@
 use crate::{
     components::{
         layout::PortalPage,
-        portal::{is_unauthorized, portal_page, SignInFirst},
+        portal::{is_unauthorized, portal_page, AppTabs, SignInFirst},
     },
     forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
 };
@@ -146,6 +146,7 @@ pub fn AppPage() -> impl IntoView {
                             <p><a href="/apps">"← Apps"</a></p>
                             <h1>{app.name.clone()}</h1>
                             <p class="muted">"App id " <code>{app.id.clone()}</code></p>
+                            <AppTabs app_id=app.id.clone() current="providers" />
                             <section class="panel" aria-labelledby="providers-title">
                                 <div class="panel-head">
                                     <h2 id="providers-title">"OAuth Providers"</h2>

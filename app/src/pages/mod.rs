@@ -2,6 +2,9 @@
 
 pub mod account;
 pub mod apps;
+pub mod connections;
+pub mod keys;
 pub mod landing;
 pub mod not_found;
 pub mod providers;
+pub mod settings;

@@ -453,9 +453,11 @@ pub fn ProviderDetail() -> impl IntoView {
     );
     let feedback = use_feedback("provider");
     let delete = use_feedback("delete-provider");
+    let test = use_feedback("test-connection");
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
-        let (csrf, feedback, delete) = (csrf.clone(), feedback.clone(), delete.clone());
+        let (csrf, feedback, delete, test) =
+            (csrf.clone(), feedback.clone(), delete.clone(), test.clone());
         let config = page.config.clone();
         let action = format!("/apps/{}/providers/{}", page.app.id, config.id);
         let active = config.status == ConfigStatus::Active;
@@ -486,6 +488,16 @@ pub fn ProviderDetail() -> impl IntoView {
                                     <tr><th scope="row">"Client Secret"</th><td><code data-testid="client-secret">{format!("••••{}", config.secret_last4)}</code></td></tr>
                                     <tr><th scope="row">"Scopes"</th><td data-testid="selected-scopes">{config.scopes.join(" ")}</td></tr>
                                 </tbody></table>
+                            </section>
+                            <section class="panel">
+                                <h2>"Test connection"</h2>
+                                <p class="muted">"Run the connect flow yourself, exactly as your end users will: you sign in at the provider, and the connection appears under Connections."</p>
+                                <FormError error=test.error("") />
+                                <form method="post" action=action.clone()>
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="test" />
+                                    <button type="submit" class="btn btn-primary" data-testid="test-connection">"Test connection"</button>
+                                </form>
                             </section>
                             <section class="panel">
                                 <h2>"Edit"</h2>
@@ -603,7 +615,7 @@ pub fn ProviderDocs() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
-        auth::session,
+        connect::ssr::{create_session, NewSession},
         forms::{
             ssr::{rerender, see_other, Submission},
             FormFeedback,
@@ -649,25 +661,14 @@ pub mod ssr {
     }
 
     /// Reads the form and finds the signed-in developer's app, or answers.
-    async fn app_form(
+    pub async fn app_form(
         state: &AppState,
         app_id: &str,
         request: Request<Body>,
-    ) -> Result<(Submission, AppSummary), Response> {
-        let form = Submission::read(state, request).await?;
-        let user = match session::current_user(
-            &state.db,
-            &form.parts.headers,
-            state.settings.secure_cookies,
-        )
-        .await
-        {
-            Ok(Some(u)) => u,
-            Ok(None) => return Err(see_other("/login")),
-            Err(e) => return Err(server_error(e)),
-        };
+    ) -> Result<(Submission, AppSummary, crate::auth::CurrentUser), Response> {
+        let (form, user) = Submission::read_signed_in(state, request).await?;
         match find_app(&state.db, &user.organisation_id, app_id).await {
-            Ok(Some(app)) => Ok((form, app)),
+            Ok(Some(app)) => Ok((form, app, user)),
             Ok(None) => Err(not_found_response()),
             Err(e) => Err(server_error(e)),
         }
@@ -678,7 +679,7 @@ pub mod ssr {
         Path((app_id, provider)): Path<(String, String)>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app) = match app_form(&state, &app_id, request).await {
+        let (form, app, _) = match app_form(&state, &app_id, request).await {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -724,7 +725,7 @@ pub mod ssr {
         Path((app_id, config_id)): Path<(String, String)>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app) = match app_form(&state, &app_id, request).await {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -778,6 +779,29 @@ pub mod ssr {
                 }
                 match configs::delete(&state.db, &config.id).await {
                     Ok(()) => see_other(&format!("/apps/{}", app.id)),
+                    Err(e) => server_error(e),
+                }
+            }
+            "test" => {
+                // The developer connects themself, as an end user would, and
+                // comes back to the app's connections.
+                let session = NewSession {
+                    end_user_id: format!("developer:{}", user.id),
+                    end_user_name: Some(user.email.clone()),
+                    end_user_email: Some(user.email.clone()),
+                    providers: vec![config.slug.clone()],
+                    return_url: Some(format!(
+                        "{}/apps/{}/connections",
+                        state.settings.public_url, app.id
+                    )),
+                };
+                if config.status != ConfigStatus::Active {
+                    let mut feedback = FormFeedback::new("test-connection");
+                    feedback.add_error("", "Enable the provider before testing a connection");
+                    return rerender(&state, form.parts, feedback).await;
+                }
+                match create_session(&state, &app.id, &session).await {
+                    Ok(created) => see_other(&created.connect_url),
                     Err(e) => server_error(e),
                 }
             }

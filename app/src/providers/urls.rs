@@ -68,6 +68,20 @@ impl OutboundPolicy {
         })
     }
 
+    /// Whether the operator allowed `host` on some port (the resolver's view;
+    /// the port was checked with the whole URL before the request).
+    pub fn allows_host_name(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.allowed_hosts.iter().any(|h| {
+            let h = h.trim_start_matches('[');
+            let name = match h.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => h,
+            };
+            name.trim_end_matches(']').eq_ignore_ascii_case(host)
+        })
+    }
+
     /// Parses and checks a provider endpoint; the error says what to fix.
     pub fn check_endpoint(&self, text: &str) -> Result<Url, String> {
         let url = Url::parse(text.trim())

@@ -1,0 +1,158 @@
+//! API keys: how a developer's backend authenticates to `/v1`. A key belongs
+//! to one app and sees only that app. It is shown once at creation; the
+//! database keeps its SHA-256 and a short prefix to recognise it by.
+
+use serde::{Deserialize, Serialize};
+
+/// Every key starts with this, so that people and secret scanners recognise it.
+pub const KEY_PREFIX: &str = "ovk_";
+pub const NAME_MAX: usize = 80;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, e.g. `ovk_3fQ9aZ1c`.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Checks a key's name; the error says what to fix.
+pub fn check_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        Err("Give the key a name, e.g. the service that uses it".into())
+    } else if name.chars().count() > NAME_MAX {
+        Err(format!("Use at most {NAME_MAX} characters"))
+    } else if name.chars().any(char::is_control) {
+        Err("The name cannot contain control characters".into())
+    } else {
+        Ok(name.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::*;
+    use crate::{
+        auth::session::{hash_token, random_token},
+        db::{new_id, now_ms, Db},
+    };
+    use secrecy::SecretString;
+    use sqlx::Row;
+    use subtle::ConstantTimeEq;
+
+    /// Length of the prefix kept for display (`ovk_` and 8 characters).
+    const SHOWN: usize = KEY_PREFIX.len() + 8;
+    /// `last_used_at` is written at most this often per key.
+    const TOUCH_INTERVAL_MS: i64 = 60 * 1000;
+
+    /// Who called `/v1`.
+    #[derive(Clone, Debug)]
+    pub struct ApiCaller {
+        pub key_id: String,
+        pub app_id: String,
+    }
+
+    /// Creates a key; returns its id and the key itself, which exists only
+    /// in this answer.
+    pub async fn create(
+        db: &Db,
+        app_id: &str,
+        name: &str,
+        created_by: &str,
+    ) -> Result<(String, SecretString), sqlx::Error> {
+        let key = format!("{KEY_PREFIX}{}", random_token());
+        let id = new_id("key");
+        sqlx::query(
+            "INSERT INTO api_keys (id, app_id, name, prefix, key_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(app_id)
+        .bind(name)
+        .bind(&key[..SHOWN])
+        .bind(hash_token(&key))
+        .bind(created_by)
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+        Ok((id, SecretString::from(key)))
+    }
+
+    pub async fn list(db: &Db, app_id: &str) -> Result<Vec<ApiKeyView>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE app_id = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(app_id)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(ApiKeyView {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                prefix: row.try_get("prefix")?,
+                created_at: row.try_get("created_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Revokes key `key_id` of `app_id`; false if there is no such live key.
+    pub async fn revoke(db: &Db, app_id: &str, key_id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND app_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(key_id)
+        .bind(app_id)
+        .execute(db.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The caller a presented key stands for, if it is a live key.
+    pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<ApiCaller>, sqlx::Error> {
+        if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
+            return Ok(None);
+        }
+        let hash = hash_token(presented);
+        let row = sqlx::query(
+            "SELECT id, app_id, key_hash, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(&hash)
+        .fetch_optional(db.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let stored: String = row.try_get("key_hash")?;
+        if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
+            return Ok(None);
+        }
+        let caller = ApiCaller {
+            key_id: row.try_get("id")?,
+            app_id: row.try_get("app_id")?,
+        };
+        let last_used: Option<i64> = row.try_get("last_used_at")?;
+        let now = now_ms();
+        if last_used.is_none_or(|t| now - t > TOUCH_INTERVAL_MS) {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&caller.key_id)
+                .execute(db.pool())
+                .await?;
+        }
+        Ok(Some(caller))
+    }
+
+    /// The bearer credential of an `Authorization` header value.
+    pub fn bearer(header: &str) -> Option<&str> {
+        let (scheme, value) = header.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
+    }
+}

@@ -1,0 +1,552 @@
+//! Connections: one end user × one provider configuration × one provider
+//! account, holding sealed tokens; and their event history. Shared view
+//! types here; storage behind `ssr`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    NeedsReauthorization,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReauthorization => "needs_reauthorization",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::NeedsReauthorization => "Needs re-authorization",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        if text == "active" {
+            Self::Active
+        } else {
+            Self::NeedsReauthorization
+        }
+    }
+}
+
+/// A connection as the portal and the API show it: never a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub app_id: String,
+    pub provider_config_id: String,
+    /// The configuration's provider id, e.g. `attio`.
+    pub provider: String,
+    pub provider_name: String,
+    /// Whether the provider configuration is switched on.
+    pub provider_active: bool,
+    pub end_user_id: String,
+    pub end_user_name: Option<String>,
+    pub end_user_email: Option<String>,
+    pub account_id: String,
+    pub account_name: Option<String>,
+    pub account_slug: Option<String>,
+    pub account_picture: Option<String>,
+    pub status: ConnectionStatus,
+    /// `None`: the provider did not say which scopes it granted.
+    pub granted_scopes: Option<Vec<String>>,
+    pub configured_scopes: Vec<String>,
+    /// Configured scopes the grant does not cover.
+    pub missing_scopes: Vec<String>,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_refreshed_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_checked_at: Option<i64>,
+}
+
+impl ConnectionView {
+    /// What to call the account: its name, slug or id.
+    pub fn account_label(&self) -> String {
+        self.account_name
+            .clone()
+            .or_else(|| self.account_slug.clone())
+            .unwrap_or_else(|| {
+                if self.account_id.is_empty() {
+                    "—".to_string()
+                } else {
+                    self.account_id.clone()
+                }
+            })
+    }
+}
+
+/// One entry of a connection's (or a connection attempt's) history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: String,
+    pub connection_id: Option<String>,
+    pub end_user_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    pub at: i64,
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::*;
+    use crate::{
+        crypto::{Aad, Keyring},
+        db::{new_id, now_ms, Db},
+        oauth::{AccountIdentity, TokenSet},
+        providers::catalogue::Catalogue,
+    };
+    use secrecy::{ExposeSecret, SecretString};
+    use sqlx::Row;
+
+    pub const TABLE: &str = "connections";
+
+    pub fn access_aad(id: &str) -> Aad<'_> {
+        Aad::new(TABLE, "access_token", id)
+    }
+
+    pub fn refresh_aad(id: &str) -> Aad<'_> {
+        Aad::new(TABLE, "refresh_token", id)
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum StoreError {
+        #[error(transparent)]
+        Db(#[from] sqlx::Error),
+        #[error(transparent)]
+        Crypto(#[from] crate::crypto::CryptoError),
+    }
+
+    /// Configured scopes that `granted` does not cover; a read-write scope
+    /// covers the read scope of its group (as the definition says).
+    pub fn missing_scopes(
+        configured: &[String],
+        granted: Option<&[String]>,
+        definition: Option<&crate::providers::ProviderDefinition>,
+    ) -> Vec<String> {
+        let Some(granted) = granted else {
+            return Vec::new();
+        };
+        let mut covered: Vec<&str> = granted.iter().map(String::as_str).collect();
+        if let Some(def) = definition {
+            for g in granted {
+                if let Some(read) = def.implied_read_scope(g) {
+                    covered.push(read);
+                }
+            }
+        }
+        configured
+            .iter()
+            .filter(|c| !covered.contains(&c.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    fn split(text: Option<String>) -> Option<Vec<String>> {
+        text.map(|t| t.split_whitespace().map(str::to_string).collect())
+    }
+
+    const SELECT: &str = "SELECT c.id, c.app_id, c.provider_config_id, p.slug, p.provider, p.display_name, p.status AS config_status, p.scopes AS configured_scopes, \
+        c.end_user_id, c.end_user_name, c.end_user_email, c.account_id, c.account_name, c.account_slug, c.account_picture, \
+        c.status, c.granted_scopes, c.token_type, c.expires_at, c.created_at, c.updated_at, c.last_refreshed_at, c.last_used_at, c.last_checked_at \
+        FROM connections c JOIN provider_configs p ON p.id = c.provider_config_id";
+
+    fn view(row: &sqlx::any::AnyRow, catalogue: &Catalogue) -> Result<ConnectionView, sqlx::Error> {
+        let configured: Vec<String> = row
+            .try_get::<String, _>("configured_scopes")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let granted = split(row.try_get("granted_scopes")?);
+        let provider: String = row.try_get("provider")?;
+        let missing = missing_scopes(
+            &configured,
+            granted.as_deref(),
+            catalogue.get(&provider).map(|d| d.as_ref()),
+        );
+        Ok(ConnectionView {
+            id: row.try_get("id")?,
+            app_id: row.try_get("app_id")?,
+            provider_config_id: row.try_get("provider_config_id")?,
+            provider: row.try_get("slug")?,
+            provider_name: row.try_get("display_name")?,
+            provider_active: row.try_get::<String, _>("config_status")? == "active",
+            end_user_id: row.try_get("end_user_id")?,
+            end_user_name: row.try_get("end_user_name")?,
+            end_user_email: row.try_get("end_user_email")?,
+            account_id: row.try_get("account_id")?,
+            account_name: row.try_get("account_name")?,
+            account_slug: row.try_get("account_slug")?,
+            account_picture: row.try_get("account_picture")?,
+            status: ConnectionStatus::parse(&row.try_get::<String, _>("status")?),
+            granted_scopes: granted,
+            configured_scopes: configured,
+            missing_scopes: missing,
+            token_type: row.try_get("token_type")?,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            last_refreshed_at: row.try_get("last_refreshed_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            last_checked_at: row.try_get("last_checked_at")?,
+        })
+    }
+
+    #[derive(Debug, Default, Clone)]
+    pub struct Filter {
+        pub end_user_id: Option<String>,
+        /// The provider id of the configuration (`attio`).
+        pub provider: Option<String>,
+    }
+
+    /// A page of an app's connections, newest first; `after` is the
+    /// `(created_at, id)` of the last connection of the previous page.
+    pub async fn list(
+        db: &Db,
+        catalogue: &Catalogue,
+        app_id: &str,
+        filter: &Filter,
+        limit: i64,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<ConnectionView>, sqlx::Error> {
+        let mut sql = format!("{SELECT} WHERE c.app_id = $1");
+        let mut binds: Vec<String> = vec![app_id.to_string()];
+        if let Some(user) = &filter.end_user_id {
+            binds.push(user.clone());
+            sql.push_str(&format!(" AND c.end_user_id = ${}", binds.len()));
+        }
+        if let Some(provider) = &filter.provider {
+            binds.push(provider.clone());
+            sql.push_str(&format!(" AND p.slug = ${}", binds.len()));
+        }
+        let mut query_after = None;
+        if let Some((at, id)) = after {
+            let n = binds.len();
+            sql.push_str(&format!(
+                " AND (c.created_at < ${} OR (c.created_at = ${} AND c.id < ${}))",
+                n + 1,
+                n + 2,
+                n + 3
+            ));
+            query_after = Some((at, id));
+        }
+        sql.push_str(&format!(
+            " ORDER BY c.created_at DESC, c.id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ));
+        let mut query = sqlx::query(&sql);
+        for b in &binds {
+            query = query.bind(b.clone());
+        }
+        if let Some((at, id)) = query_after {
+            query = query.bind(at).bind(at).bind(id);
+        }
+        query
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|r| view(r, catalogue))
+            .collect()
+    }
+
+    pub async fn find(
+        db: &Db,
+        catalogue: &Catalogue,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionView>, sqlx::Error> {
+        sqlx::query(&format!("{SELECT} WHERE c.app_id = $1 AND c.id = $2"))
+            .bind(app_id)
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| view(&r, catalogue))
+            .transpose()
+    }
+
+    /// How many connections a provider configuration has.
+    pub async fn count_for_config(db: &Db, config_id: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE provider_config_id = $1")
+            .bind(config_id)
+            .fetch_one(db.pool())
+            .await
+    }
+
+    /// The connection and its access token; records the use.
+    pub async fn access_token(
+        db: &Db,
+        keys: &Keyring,
+        catalogue: &Catalogue,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Option<(ConnectionView, SecretString)>, StoreError> {
+        let Some(connection) = find(db, catalogue, app_id, id).await? else {
+            return Ok(None);
+        };
+        let sealed: Vec<u8> =
+            sqlx::query_scalar("SELECT access_token FROM connections WHERE id = $1")
+                .bind(id)
+                .fetch_one(db.pool())
+                .await?;
+        let token = keys.decrypt_string(&sealed, access_aad(id))?;
+        sqlx::query("UPDATE connections SET last_used_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+        Ok(Some((connection, token)))
+    }
+
+    /// Appends to the history.
+    pub async fn record_event<'e, E>(executor: E, event: Event<'_>) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query(
+            "INSERT INTO connection_events (id, app_id, connection_id, provider_config_id, end_user_id, kind, message, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(new_id("evt"))
+        .bind(event.app_id)
+        .bind(event.connection_id)
+        .bind(event.provider_config_id)
+        .bind(event.end_user_id)
+        .bind(event.kind)
+        .bind(event.message)
+        .bind(now_ms())
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    pub struct Event<'a> {
+        pub app_id: &'a str,
+        pub connection_id: Option<&'a str>,
+        pub provider_config_id: Option<&'a str>,
+        pub end_user_id: Option<&'a str>,
+        pub kind: &'a str,
+        pub message: &'a str,
+    }
+
+    pub async fn events(
+        db: &Db,
+        app_id: &str,
+        connection_id: &str,
+    ) -> Result<Vec<EventView>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id, connection_id, end_user_id, kind, message, at FROM connection_events WHERE app_id = $1 AND connection_id = $2 ORDER BY at DESC, id DESC LIMIT 200",
+        )
+        .bind(app_id)
+        .bind(connection_id)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(EventView {
+                id: row.try_get("id")?,
+                connection_id: row.try_get("connection_id")?,
+                end_user_id: row.try_get("end_user_id")?,
+                kind: row.try_get("kind")?,
+                message: row.try_get("message")?,
+                at: row.try_get("at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The latest connect attempts that failed, for the app's page.
+    pub async fn recent_failures(db: &Db, app_id: &str) -> Result<Vec<EventView>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id, connection_id, end_user_id, kind, message, at FROM connection_events WHERE app_id = $1 AND kind = 'connect_failed' ORDER BY at DESC, id DESC LIMIT 20",
+        )
+        .bind(app_id)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(EventView {
+                id: row.try_get("id")?,
+                connection_id: row.try_get("connection_id")?,
+                end_user_id: row.try_get("end_user_id")?,
+                kind: row.try_get("kind")?,
+                message: row.try_get("message")?,
+                at: row.try_get("at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// What the callback learned, to be stored.
+    pub struct Authorized<'a> {
+        pub app_id: &'a str,
+        pub provider_config_id: &'a str,
+        pub session_id: &'a str,
+        pub end_user_id: &'a str,
+        pub end_user_name: Option<&'a str>,
+        pub end_user_email: Option<&'a str>,
+        pub account: &'a AccountIdentity,
+        pub tokens: &'a TokenSet,
+        /// Scopes granted, if anyone said.
+        pub granted_scopes: Option<&'a [String]>,
+        /// Lifetime assumed when the provider names none but refreshes.
+        pub expires_at: Option<i64>,
+    }
+
+    /// Stores an authorized connection in one transaction: the same end
+    /// user, configuration and account keep their connection id (a
+    /// reconnect); the connect session is marked used; the event recorded.
+    /// Returns the id and whether it was a reconnect.
+    pub async fn save_authorized(
+        db: &Db,
+        keys: &Keyring,
+        a: &Authorized<'_>,
+    ) -> Result<(String, bool), StoreError> {
+        let mut tx = db.pool().begin().await?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
+        )
+        .bind(a.provider_config_id)
+        .bind(a.end_user_id)
+        .bind(&a.account.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let now = now_ms();
+        let reconnect = existing.is_some();
+        let id = existing.unwrap_or_else(|| new_id("conn"));
+        let access = keys.encrypt_str(a.tokens.access_token.expose_secret(), access_aad(&id))?;
+        let refresh = a
+            .tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| keys.encrypt_str(t.expose_secret(), refresh_aad(&id)))
+            .transpose()?;
+        let granted = a.granted_scopes.map(|s| s.join(" "));
+        if reconnect {
+            sqlx::query(
+                "UPDATE connections SET end_user_name = $1, end_user_email = $2, account_name = $3, account_slug = $4, account_picture = $5, \
+                 status = 'active', access_token = $6, refresh_token = $7, token_type = $8, expires_at = $9, granted_scopes = $10, \
+                 updated_at = $11, last_refreshed_at = $12, last_checked_at = $13 WHERE id = $14",
+            )
+            .bind(a.end_user_name)
+            .bind(a.end_user_email)
+            .bind(a.account.name.as_deref())
+            .bind(a.account.slug.as_deref())
+            .bind(a.account.picture.as_deref())
+            .bind(access)
+            .bind(refresh)
+            .bind(&a.tokens.token_type)
+            .bind(a.expires_at)
+            .bind(granted)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO connections (id, app_id, provider_config_id, end_user_id, end_user_name, end_user_email, account_id, account_name, account_slug, account_picture, \
+                 status, access_token, refresh_token, token_type, expires_at, granted_scopes, created_at, updated_at, last_refreshed_at, last_checked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(&id)
+            .bind(a.app_id)
+            .bind(a.provider_config_id)
+            .bind(a.end_user_id)
+            .bind(a.end_user_name)
+            .bind(a.end_user_email)
+            .bind(&a.account.id)
+            .bind(a.account.name.as_deref())
+            .bind(a.account.slug.as_deref())
+            .bind(a.account.picture.as_deref())
+            .bind(access)
+            .bind(refresh)
+            .bind(&a.tokens.token_type)
+            .bind(a.expires_at)
+            .bind(granted)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE connect_sessions SET used_at = $1, connection_id = $2 WHERE id = $3")
+            .bind(now)
+            .bind(&id)
+            .bind(a.session_id)
+            .execute(&mut *tx)
+            .await?;
+        let label = a
+            .account
+            .name
+            .clone()
+            .unwrap_or_else(|| a.account.id.clone());
+        let message = if reconnect {
+            format!("Re-authorized by the end user (account {label})")
+        } else {
+            format!("Connected by the end user (account {label})")
+        };
+        record_event(
+            &mut *tx,
+            Event {
+                app_id: a.app_id,
+                connection_id: Some(&id),
+                provider_config_id: Some(a.provider_config_id),
+                end_user_id: Some(a.end_user_id),
+                kind: if reconnect {
+                    "reconnected"
+                } else {
+                    "connected"
+                },
+                message: &message,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((id, reconnect))
+    }
+
+    /// Deletes a connection and its tokens; false if there was none.
+    pub async fn delete(db: &Db, app_id: &str, id: &str, by: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = db.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT provider_config_id, end_user_id FROM connections WHERE app_id = $1 AND id = $2",
+        )
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let config: String = row.try_get("provider_config_id")?;
+        let user: String = row.try_get("end_user_id")?;
+        sqlx::query("DELETE FROM connections WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record_event(
+            &mut *tx,
+            Event {
+                app_id,
+                connection_id: Some(id),
+                provider_config_id: Some(&config),
+                end_user_id: Some(&user),
+                kind: "deleted",
+                message: &format!("Disconnected by {by}; tokens deleted"),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

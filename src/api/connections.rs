@@ -1,0 +1,331 @@
+//! `/v1/connections`: metadata, access tokens, deletion.
+
+use super::{ApiError, ErrorBody, FieldError};
+use app::{
+    api_keys::ssr::ApiCaller,
+    connections::{ssr as store, ConnectionStatus, ConnectionView},
+    state::AppState,
+    time::rfc3339,
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    Extension, Json,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine as _};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndUser {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// The provider account (for Attio: the workspace).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Account {
+    /// Stable id at the provider; empty when the provider names none.
+    pub id: String,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub picture_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Scopes {
+    /// What the provider granted; null when it does not say.
+    pub granted: Option<Vec<String>>,
+    /// What the app's provider configuration selects.
+    pub configured: Vec<String>,
+    /// Configured scopes the grant does not cover.
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Connection {
+    pub id: String,
+    /// The provider id of the app's configuration, e.g. `attio`.
+    pub provider: String,
+    pub provider_config_id: String,
+    /// `active` or `needs_reauthorization`.
+    pub status: String,
+    pub end_user: EndUser,
+    pub account: Account,
+    pub scopes: Scopes,
+    /// RFC 3339 timestamps; null for "never".
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_refreshed_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_health_check_at: Option<String>,
+}
+
+fn account(c: &ConnectionView) -> Account {
+    Account {
+        id: c.account_id.clone(),
+        name: c.account_name.clone(),
+        slug: c.account_slug.clone(),
+        picture_url: c.account_picture.clone(),
+    }
+}
+
+impl From<ConnectionView> for Connection {
+    fn from(c: ConnectionView) -> Self {
+        Self {
+            account: account(&c),
+            id: c.id,
+            provider: c.provider,
+            provider_config_id: c.provider_config_id,
+            status: c.status.as_str().to_string(),
+            end_user: EndUser {
+                id: c.end_user_id,
+                name: c.end_user_name,
+                email: c.end_user_email,
+            },
+            scopes: Scopes {
+                granted: c.granted_scopes,
+                configured: c.configured_scopes,
+                missing: c.missing_scopes,
+            },
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+            last_refreshed_at: c.last_refreshed_at.map(rfc3339),
+            last_used_at: c.last_used_at.map(rfc3339),
+            last_health_check_at: c.last_checked_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    pub data: Vec<Connection>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this end user's connections.
+    pub end_user_id: Option<String>,
+    /// Only this provider's, e.g. `attio`.
+    pub provider: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn encode_cursor(c: &ConnectionView) -> String {
+    B64URL.encode(format!("{}:{}", c.created_at, c.id))
+}
+
+fn decode_cursor(text: &str) -> Option<(i64, String)> {
+    let bytes = B64URL.decode(text).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some((at.parse().ok()?, id.to_string()))
+}
+
+/// List connections
+///
+/// The app's connections, newest first, optionally for one end user or
+/// provider. Never includes tokens.
+#[utoipa::path(
+    get,
+    path = "/v1/connections",
+    tag = "connections",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of connections", body = ConnectionList),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 422, description = "Invalid parameter", body = ErrorBody),
+    ),
+)]
+pub async fn list_connections(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ConnectionList>, ApiError> {
+    let mut errors = Vec::new();
+    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
+        None => 50,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            errors.push(FieldError {
+                field: "limit".into(),
+                message: "Use a whole number from 1 to 100".into(),
+            });
+            50
+        }
+    };
+    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => match decode_cursor(text) {
+            Some(c) => Some(c),
+            None => {
+                errors.push(FieldError {
+                    field: "cursor".into(),
+                    message: "Pass the next_cursor of a previous page unchanged".into(),
+                });
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let filter = store::Filter {
+        end_user_id: query.end_user_id.filter(|s| !s.is_empty()),
+        provider: query.provider.filter(|s| !s.is_empty()),
+    };
+    let mut rows = store::list(
+        &state.db,
+        &state.catalogue,
+        &caller.app_id,
+        &filter,
+        limit + 1,
+        after,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(ConnectionList {
+        data: rows.into_iter().map(Connection::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a connection
+///
+/// Status, provider account, granted and configured scopes, timestamps.
+/// Never tokens.
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "The connection", body = Connection),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this app", body = ErrorBody),
+    ),
+)]
+pub async fn get_connection(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Path(id): Path<String>,
+) -> Result<Json<Connection>, ApiError> {
+    store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(|c| Json(c.into()))
+        .ok_or_else(|| ApiError::not_found("connection"))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessToken {
+    pub access_token: String,
+    /// Use as the scheme of the `Authorization` header, e.g. `Bearer`.
+    pub token_type: String,
+    /// RFC 3339; null for tokens that do not expire (Attio).
+    pub expires_at: Option<String>,
+    /// The granted scopes (the configured ones when the provider does not say).
+    pub scopes: Vec<String>,
+    pub account: Account,
+}
+
+/// Get an access token
+///
+/// A working access token of the connection, to call the provider's API.
+/// Fetch it when you need it rather than storing it. Never returns the
+/// refresh token.
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}/access-token",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "The access token", body = AccessToken),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this app", body = ErrorBody),
+        (status = 409, description = "`needs_reauthorization`: the end user must connect again; `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
+    ),
+)]
+pub async fn access_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Path(id): Path<String>,
+) -> Result<Json<AccessToken>, ApiError> {
+    let (connection, token) = store::access_token(
+        &state.db,
+        &state.keyring,
+        &state.catalogue,
+        &caller.app_id,
+        &id,
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::not_found("connection"))?;
+    if !connection.provider_active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "provider_disabled",
+            "The app's provider configuration is disabled: enable it in the portal to serve tokens again.",
+        ));
+    }
+    if connection.status != ConnectionStatus::Active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "needs_reauthorization",
+            "The provider no longer accepts this connection's tokens: send the end user through a new connect session.",
+        ));
+    }
+    Ok(Json(AccessToken {
+        access_token: token.expose_secret().to_string(),
+        token_type: connection.token_type.clone(),
+        expires_at: connection.expires_at.map(rfc3339),
+        account: account(&connection),
+        scopes: connection
+            .granted_scopes
+            .unwrap_or(connection.configured_scopes),
+    }))
+}
+
+/// Delete a connection
+///
+/// Deletes the connection and its tokens. The end user can connect again
+/// with a new connect session.
+#[utoipa::path(
+    delete,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this app", body = ErrorBody),
+    ),
+)]
+pub async fn delete_connection(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let deleted = store::delete(&state.db, &caller.app_id, &id, "the API")
+        .await
+        .map_err(ApiError::internal)?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("connection"))
+    }
+}

@@ -1,0 +1,245 @@
+//! The HTTP API for developers' backends: `/v1`, JSON, authenticated with an
+//! app's API key (`Authorization: Bearer ovk_…`). A key sees its own app
+//! only: another app's ids answer 404, like ids that do not exist.
+//!
+//! Every answer carries `Cache-Control: no-store`; errors are
+//! `{"error": {"code", "message", "errors"?: [{"field", "message"}]}}` with
+//! stable codes. The OpenAPI 3 description is generated from this module
+//! and served at `/v1/openapi.json`.
+
+mod connections;
+mod sessions;
+
+use app::{
+    api_keys::ssr::{authenticate, bearer, ApiCaller},
+    state::AppState,
+};
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Serialize;
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, ToSchema,
+};
+
+/// One field's problem in a rejected request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The JSON field or query parameter at fault.
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `unauthorized`, `not_found`,
+    /// `validation_failed`, `needs_reauthorization`, `invalid_json`,
+    /// `internal_error`.
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// An API failure, answered as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: ErrorDetail {
+                    code: code.to_string(),
+                    message: message.into(),
+                    errors: Vec::new(),
+                },
+            },
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Send a valid API key of this app as `Authorization: Bearer ovk_…`.",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("No {what} with this id in this app."),
+        )
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let message = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        );
+        error.body.error.errors = errors;
+        error
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }])
+    }
+
+    /// A failure on our side: logged in full, answered in general terms.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "API request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. Please retry.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"oauth-vault\""),
+            );
+        }
+        response
+    }
+}
+
+/// Authenticates the API key and hands the caller to the handlers.
+async fn require_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+        .map(str::to_string);
+    let Some(presented) = presented else {
+        return ApiError::unauthorized().into_response();
+    };
+    match authenticate(&state.db, &presented).await {
+        Ok(Some(caller)) => {
+            request.extensions_mut().insert::<ApiCaller>(caller);
+            next.run(request).await
+        }
+        Ok(None) => ApiError::unauthorized().into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// Nothing the API answers may be stored by a cache.
+async fn no_store(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such API route. The API is described at /v1/openapi.json.",
+    )
+}
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ovk_…")
+                    .description(Some(
+                        "An API key of the app, created in the portal under API Keys.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "OAuth Vault API",
+        description = "Create connect sessions for your end users, list their connections, and fetch working access tokens. Authenticate with an app's API key: `Authorization: Bearer ovk_…`.",
+    ),
+    paths(
+        sessions::create_session,
+        connections::list_connections,
+        connections::get_connection,
+        connections::delete_connection,
+        connections::access_token,
+    ),
+    modifiers(&BearerKey),
+    security(("api_key" = [])),
+    tags(
+        (name = "connect", description = "Connect sessions: links that let an end user connect"),
+        (name = "connections", description = "Connections and their tokens"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// `GET /v1/openapi.json`
+async fn openapi() -> Response {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    Json(doc).into_response()
+}
+
+/// The `/v1` routes, to be nested under `/v1`.
+pub fn router(state: AppState) -> Router<AppState> {
+    let authenticated = Router::new()
+        .route("/connect/sessions", post(sessions::create_session))
+        .route("/connections", get(connections::list_connections))
+        .route(
+            "/connections/{id}",
+            get(connections::get_connection).delete(connections::delete_connection),
+        )
+        .route(
+            "/connections/{id}/access-token",
+            get(connections::access_token),
+        )
+        .route_layer(middleware::from_fn_with_state(state, require_key));
+    Router::new()
+        .merge(authenticated)
+        .route("/openapi.json", get(openapi))
+        .fallback(unknown_route)
+        .layer(middleware::from_fn(no_store))
+}

@@ -1,0 +1,1016 @@
+//! End users connect: API keys, connect sessions, the hosted connect page,
+//! the authorization transaction and callback against a fake Attio, and the
+//! token and connection API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use common::{
+    fake_attio::{FakeAttio, TokenFailure, Workspace, CLIENT_ID, CLIENT_SECRET},
+    spawn_app_with, Backend, Browser, TestApp,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// Runs each `async fn(World)` on SQLite and on PostgreSQL.
+macro_rules! with_world {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let world = super::World::start(super::Backend::Sqlite).await.unwrap();
+                super::$name(world).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(world) = super::World::start(super::Backend::Postgres).await else {
+                    return;
+                };
+                super::$name(world).await;
+            }
+        }
+    )*};
+}
+
+with_world!(
+    api_keys_are_shown_once_hashed_and_revocable,
+    end_user_connects_and_the_backend_gets_the_token,
+    reconnecting_keeps_the_connection_id,
+    every_failed_transaction_leaves_no_connection,
+    return_urls_must_be_allowed,
+    session_requests_are_validated,
+    one_app_never_sees_another,
+    connections_are_listed_paged_and_deleted,
+    connect_links_expire_and_work_once,
+    portal_shows_connections_and_tests_a_connection,
+    settings_validate_return_urls,
+    nothing_secret_is_logged,
+);
+
+const RETURN_URL: &str = "https://app.example.com/integrations/done";
+
+struct World {
+    app: TestApp,
+    fake: FakeAttio,
+    _catalogue: TempDir,
+    app_id: String,
+    config_id: String,
+    key: String,
+}
+
+/// The first `ovk_…` key in a page.
+fn key_in(html: &str) -> String {
+    let start = html.find("ovk_").expect("the page shows the new key");
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+impl World {
+    async fn start(backend: Backend) -> Option<World> {
+        let fake = FakeAttio::start().await;
+        let catalogue = tempfile::tempdir().unwrap();
+        fake.write_catalogue(catalogue.path()).unwrap();
+        let dir = catalogue.path().display().to_string();
+        let host = fake.host();
+        let app = spawn_app_with(
+            backend,
+            &[
+                ("OAUTH_VAULT_PROVIDERS_DIR", dir.as_str()),
+                ("OAUTH_VAULT_ALLOWED_HOSTS", host.as_str()),
+            ],
+        )
+        .await?;
+        app.sign_up("dev@example.com", "correct horse battery")
+            .await;
+        let (app_id, config_id, key) = Self::new_app(&app.browser(), "Acme CRM Sync").await;
+        Some(World {
+            app,
+            fake,
+            _catalogue: catalogue,
+            app_id,
+            config_id,
+            key,
+        })
+    }
+
+    /// Creates an app with Attio configured, an allowed return URL and an
+    /// API key, as the signed-in developer; returns (app, config, key).
+    async fn new_app(app: &Browser, name: &str) -> (String, String, String) {
+        let res = app.submit("/apps", "/apps", &[("name", name)]).await;
+        let app_id = res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/apps/")
+            .to_string();
+        let page = format!("/apps/{app_id}/providers/new/attio");
+        let res = app
+            .submit(
+                &page,
+                &page,
+                &[
+                    ("client_id", CLIENT_ID),
+                    ("client_secret", CLIENT_SECRET),
+                    ("scopes", "record_permission:read"),
+                    ("scopes", "list_entry:read"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let config_id = res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let settings = format!("/apps/{app_id}/settings");
+        let res = app
+            .submit(&settings, &settings, &[("return_urls", RETURN_URL)])
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let keys = format!("/apps/{app_id}/api-keys");
+        let res = app
+            .submit(&keys, &keys, &[("_action", "create"), ("name", "backend")])
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let key = key_in(&res.text().await.unwrap());
+        (app_id, config_id, key)
+    }
+
+    fn api(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.app
+            .client
+            .request(method, self.app.url(path))
+            .bearer_auth(&self.key)
+    }
+
+    async fn session(&self, body: Value) -> reqwest::Response {
+        common::sent(
+            self.api(Method::POST, "/v1/connect/sessions")
+                .json(&body)
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    /// A session's connect URL, path only.
+    async fn connect_path(&self, body: Value) -> String {
+        let res = self.session(body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let created: Value = res.json().await.unwrap();
+        let url = created["connect_url"].as_str().unwrap();
+        url.trim_start_matches(&self.app.address).to_string()
+    }
+
+    /// The end user opens the link in a fresh browser and clicks Connect
+    /// Attio; returns the browser and the provider's authorize URL.
+    async fn click_connect(&self, path: &str) -> (Browser, String) {
+        let browser = self.app.second_browser();
+        let page = common::sent(browser.client.get(self.app.url(path)).send().await).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let config = format!(r#"name="provider_config" value="{}""#, self.config_id);
+        assert!(html.contains(&config), "{html}");
+        let res = browser
+            .submit(path, path, &[("provider_config", &self.config_id)])
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let authorize = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(authorize.starts_with(&self.fake.address), "{authorize}");
+        (browser, authorize)
+    }
+
+    /// The whole flow for `body`; returns the browser and the vault's answer
+    /// to the callback.
+    async fn connect(&self, body: Value, approve: bool) -> (Browser, reqwest::Response) {
+        let path = self.connect_path(body).await;
+        let (browser, authorize) = self.click_connect(&path).await;
+        let callback = self
+            .fake
+            .consent(&browser.client, &authorize, approve)
+            .await;
+        let res = common::sent(browser.client.get(&callback).send().await).await;
+        (browser, res)
+    }
+
+    /// Connects `end_user` and returns the connection id.
+    async fn connected(&self, end_user: &str) -> String {
+        let (_, res) = self
+            .connect(
+                json!({ "end_user_id": end_user, "return_url": RETURN_URL }),
+                true,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let url = url::Url::parse(&location).unwrap();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert!(
+            pairs.contains(&("status".into(), "success".into())),
+            "{location}"
+        );
+        pairs
+            .into_iter()
+            .find(|(k, _)| k == "connection_id")
+            .map(|(_, v)| v)
+            .unwrap()
+    }
+
+    async fn json(&self, method: Method, path: &str) -> (StatusCode, Value) {
+        let res = common::sent(self.api(method, path).send().await).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+async fn api_keys_are_shown_once_hashed_and_revocable(w: World) {
+    let (status, _) = w.json(Method::GET, "/v1/connections").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // the key is shown once: the keys page lists its prefix only
+    let page = w
+        .app
+        .get(&format!("/apps/{}/api-keys", w.app_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&w.key));
+    assert!(page.contains(&w.key[..12]));
+    // stored as a hash only
+    let stored: Vec<String> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+        .fetch_all(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(&w.key[4..]));
+
+    for bad in ["", "Bearer", "Bearer ovk_nope", "Basic b3ZrXzEyMzQ="] {
+        let res = common::sent(
+            w.app
+                .client
+                .get(w.app.url("/v1/connections"))
+                .header("authorization", bad)
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{bad}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+
+    // revoking stops it at once
+    let keys = format!("/apps/{}/api-keys", w.app_id);
+    let key_id: String = sqlx::query_scalar("SELECT id FROM api_keys")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    let res = w
+        .app
+        .submit(&keys, &keys, &[("_action", "revoke"), ("key_id", &key_id)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, body) = w.json(Method::GET, "/v1/connections").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    // an empty name is refused and nothing is created
+    let res = w
+        .app
+        .submit(&keys, &keys, &[("_action", "create"), ("name", "  ")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(w.app.count("api_keys").await, 1);
+}
+
+async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
+    let path = w
+        .connect_path(json!({
+            "end_user_id": "user-42",
+            "end_user_name": "Ada Lovelace",
+            "end_user_email": "ada@example.com",
+            "providers": ["attio"],
+            "return_url": format!("{RETURN_URL}?tab=crm"),
+        }))
+        .await;
+    assert!(path.starts_with("/connect/ovcs_"));
+
+    // the connect page names the app and the access it asks for
+    let page = w.app.get(&path).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains(&format!("form-action 'self' {}", w.fake.address)),
+        "{csp}"
+    );
+    assert!(csp.contains("default-src 'none'"));
+    let html = page.text().await.unwrap();
+    for expected in [
+        "Acme CRM Sync",
+        "Connect Attio",
+        "Read access to records (people, companies, etc.)",
+        "Read access to list entries",
+        "ada@example.com",
+    ] {
+        assert!(html.contains(expected), "{expected} missing");
+    }
+    assert!(!html.contains("<script"), "the connect page runs no script");
+
+    let (browser, authorize) = w.click_connect(&path).await;
+    let query: Vec<(String, String)> = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(param("client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(param("response_type").as_deref(), Some("code"));
+    assert_eq!(
+        param("redirect_uri"),
+        Some(format!("{}/oauth/callback", w.app.address))
+    );
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert!(param("state").unwrap().len() >= 43, "256 bits of state");
+    assert_eq!(param("scope"), None, "Attio takes no scope parameter");
+    // state is stored hashed only, the verifier sealed
+    let state = param("state").unwrap();
+    let stored: String = sqlx::query_scalar("SELECT state_hash FROM oauth_transactions")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert_ne!(stored, state);
+
+    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let res = common::sent(browser.client.get(&callback).send().await).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{RETURN_URL}?tab=crm&connection_id=conn_")),
+        "{location}"
+    );
+    assert!(location.ends_with("&status=success"));
+    let connection_id = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "connection_id")
+        .unwrap()
+        .1
+        .to_string();
+
+    // the code was exchanged with the verifier and the exact redirect URI
+    let token_request = w.fake.token_requests().pop().unwrap();
+    let field = |k: &str| {
+        token_request
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field("grant_type").as_deref(), Some("authorization_code"));
+    assert!(field("code_verifier").is_some_and(|v| v.len() >= 43));
+    assert_eq!(
+        field("redirect_uri"),
+        Some(format!("{}/oauth/callback", w.app.address))
+    );
+
+    // the backend gets the token the provider issued
+    let issued = w.fake.issued_tokens();
+    assert_eq!(issued.len(), 1);
+    let (status, token) = w
+        .json(
+            Method::GET,
+            &format!("/v1/connections/{connection_id}/access-token"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["access_token"], issued[0].as_str());
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["expires_at"], Value::Null);
+    assert_eq!(token["account"]["id"], "ws_0001");
+    assert_eq!(token["account"]["name"], "Acme Workspace");
+    assert_eq!(
+        token["scopes"],
+        json!(["record_permission:read", "list_entry:read"])
+    );
+    assert!(token.get("refresh_token").is_none());
+
+    let (status, conn) = w
+        .json(Method::GET, &format!("/v1/connections/{connection_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(conn["status"], "active");
+    assert_eq!(conn["provider"], "attio");
+    assert_eq!(conn["end_user"]["id"], "user-42");
+    assert_eq!(conn["end_user"]["email"], "ada@example.com");
+    assert_eq!(conn["account"]["slug"], "acme");
+    assert_eq!(conn["scopes"]["missing"], json!([]));
+    assert!(
+        conn["last_used_at"].is_string(),
+        "the token fetch is recorded"
+    );
+    assert!(
+        !conn.to_string().contains(&issued[0]),
+        "metadata never holds a token"
+    );
+
+    // at rest the token is sealed, bound to its row
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT access_token FROM connections")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    let needle = issued[0].as_bytes();
+    assert!(!sealed.windows(needle.len()).any(|win| win == needle));
+    let aad = app::crypto::Aad::new("connections", "access_token", &connection_id);
+    assert!(w.app.state.keyring.decrypt(&sealed, aad).is_ok());
+    let other = app::crypto::Aad::new("connections", "access_token", "conn_other");
+    assert!(w.app.state.keyring.decrypt(&sealed, other).is_err());
+
+    // the connection page in the portal
+    let html = w
+        .app
+        .get(&format!("/apps/{}/connections", w.app_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Acme Workspace"));
+    assert!(html.contains("Active"));
+    assert!(html.contains("Ada Lovelace"));
+    assert!(!html.contains(&issued[0]));
+}
+
+async fn reconnecting_keeps_the_connection_id(w: World) {
+    let first = w.connected("user-1").await;
+    let again = w.connected("user-1").await;
+    assert_eq!(first, again, "same end user and workspace: same connection");
+    assert_eq!(w.app.count("connections").await, 1);
+    let (_, token) = w
+        .json(
+            Method::GET,
+            &format!("/v1/connections/{first}/access-token"),
+        )
+        .await;
+    assert_eq!(
+        token["access_token"],
+        w.fake.issued_tokens().last().unwrap().as_str(),
+        "the newest token is served"
+    );
+
+    w.fake.set_workspace(Workspace {
+        id: "ws_0002".into(),
+        name: "Beta Workspace".into(),
+        slug: "beta".into(),
+    });
+    let other_workspace = w.connected("user-1").await;
+    assert_ne!(first, other_workspace);
+    let other_user = w.connected("user-2").await;
+    assert_ne!(other_workspace, other_user);
+    assert_eq!(w.app.count("connections").await, 3);
+    assert_eq!(
+        w.app
+            .count("connection_events WHERE kind = 'reconnected'")
+            .await,
+        1
+    );
+}
+
+/// A failed callback shows a clear page and writes no connection.
+async fn assert_failed(w: &World, res: reqwest::Response, code: &str) {
+    let status = res.status();
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{status}"
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"data-testid="connect-failed""#), "{html}");
+    assert!(html.contains(code), "{code}: {html}");
+    assert_eq!(w.app.count("connections").await, 0, "{code}");
+}
+
+async fn every_failed_transaction_leaves_no_connection(w: World) {
+    let session = json!({ "end_user_id": "user-9" });
+
+    // unknown state
+    let res = w
+        .app
+        .get("/oauth/callback?code=abc&state=not-a-state-we-issued")
+        .await;
+    assert_failed(&w, res, "unknown_state").await;
+    // no state at all
+    let res = w.app.get("/oauth/callback?code=abc").await;
+    assert_failed(&w, res, "invalid_request").await;
+
+    // the provider reports that the user declined
+    let (_, res) = w.connect(session.clone(), false).await;
+    assert_failed(&w, res, "access_denied").await;
+
+    // token endpoint: 400 invalid_grant, 500, and a wrong client secret
+    for failure in [
+        TokenFailure::InvalidGrant,
+        TokenFailure::ServerError,
+        TokenFailure::InvalidClient,
+    ] {
+        w.fake.fail_token(Some(failure));
+        let (_, res) = w.connect(session.clone(), true).await;
+        assert_failed(&w, res, "token_exchange_failed").await;
+    }
+    w.fake.fail_token(None);
+
+    // identity endpoint refuses the token
+    w.fake.fail_identity(Some(401));
+    let (_, res) = w.connect(session.clone(), true).await;
+    assert_failed(&w, res, "identity_failed").await;
+    w.fake.fail_identity(None);
+
+    // the answer names another issuer
+    w.fake.set_authorize_iss(Some("https://evil.example"));
+    let (_, res) = w.connect(session.clone(), true).await;
+    assert_failed(&w, res, "issuer_mismatch").await;
+    w.fake.set_authorize_iss(None);
+
+    // the callback arrives in another browser (no binding cookie)
+    let path = w.connect_path(session.clone()).await;
+    let (_, authorize) = w.click_connect(&path).await;
+    let stranger = w.app.second_browser();
+    let callback = w.fake.consent(&stranger.client, &authorize, true).await;
+    let res = common::sent(stranger.client.get(&callback).send().await).await;
+    assert_failed(&w, res, "browser_mismatch").await;
+
+    // expired transaction
+    let path = w.connect_path(session.clone()).await;
+    let (browser, authorize) = w.click_connect(&path).await;
+    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    sqlx::query("UPDATE oauth_transactions SET expires_at = 0")
+        .execute(w.app.state.db.pool())
+        .await
+        .unwrap();
+    let res = common::sent(browser.client.get(&callback).send().await).await;
+    assert_failed(&w, res, "expired").await;
+
+    // each failure with a known transaction is an event for the developer
+    assert!(
+        w.app
+            .count("connection_events WHERE kind = 'connect_failed'")
+            .await
+            >= 7
+    );
+
+    // a replayed callback: the first succeeds, the second is refused
+    let path = w.connect_path(session.clone()).await;
+    let (browser, authorize) = w.click_connect(&path).await;
+    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let first = common::sent(browser.client.get(&callback).send().await).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.text().await.unwrap().contains("connect-success"));
+    let replay = common::sent(browser.client.get(&callback).send().await).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("state_used"));
+    assert_eq!(w.app.count("connections").await, 1);
+}
+
+async fn return_urls_must_be_allowed(w: World) {
+    for bad in [
+        "https://evil.example/integrations/done",
+        "https://app.example.com/integrations/done/../../evil",
+        "https://app.example.com/integrations/other",
+        "https://app.example.com/integrations/done#x",
+        "javascript:alert(1)",
+        "//evil.example",
+    ] {
+        let res = w
+            .session(json!({ "end_user_id": "u", "return_url": bad }))
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "validation_failed");
+        assert_eq!(body["error"]["errors"][0]["field"], "return_url");
+    }
+    assert_eq!(w.app.count("connect_sessions").await, 0);
+
+    // a failure goes back to the app with a code, not the provider's text
+    let (_, res) = w
+        .connect(
+            json!({ "end_user_id": "u", "return_url": RETURN_URL }),
+            false,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"],
+        format!("{RETURN_URL}?status=error&error=access_denied").as_str()
+    );
+}
+
+async fn session_requests_are_validated(w: World) {
+    let cases = [
+        (json!({}), "invalid_json"),
+        (json!({ "end_user_id": "" }), "end_user_id"),
+        (json!({ "end_user_id": "x".repeat(300) }), "end_user_id"),
+        (
+            json!({ "end_user_id": "u", "providers": ["salesforce"] }),
+            "providers",
+        ),
+        (
+            json!({ "end_user_id": "u", "end_user_email": "not-an-email" }),
+            "end_user_email",
+        ),
+        (json!({ "end_user_id": "u", "surprise": 1 }), "invalid_json"),
+    ];
+    for (body, expected) in cases {
+        let res = w.session(body.clone()).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let answer: Value = res.json().await.unwrap();
+        let text = answer.to_string();
+        assert!(text.contains(expected), "{body}: {text}");
+    }
+    let res = common::sent(
+        w.api(Method::POST, "/v1/connect/sessions")
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(w.app.count("connect_sessions").await, 0);
+
+    let res = w.session(json!({ "end_user_id": "u" })).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["token"].as_str().unwrap().starts_with("ovcs_"));
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    let stored: String = sqlx::query_scalar("SELECT token_hash FROM connect_sessions")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!body["token"].as_str().unwrap().contains(&stored));
+
+    // unknown routes answer JSON too; the OpenAPI document is public
+    let (status, body) = w.json(Method::GET, "/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let doc: Value = w.app.get("/v1/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/connect/sessions",
+        "/v1/connections",
+        "/v1/connections/{id}",
+        "/v1/connections/{id}/access-token",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path}");
+    }
+}
+
+async fn one_app_never_sees_another(w: World) {
+    let theirs = w.connected("user-1").await;
+    // another organisation with its own app and key
+    let other = w.app.second_browser();
+    other
+        .sign_up("other@example.com", "another long password")
+        .await;
+    let (_, _, other_key) = World::new_app(&other, "Other").await;
+
+    let call = |method: Method, path: String| {
+        w.app
+            .client
+            .request(method, w.app.url(&path))
+            .bearer_auth(&other_key)
+            .send()
+    };
+    for (method, path) in [
+        (Method::GET, format!("/v1/connections/{theirs}")),
+        (
+            Method::GET,
+            format!("/v1/connections/{theirs}/access-token"),
+        ),
+        (Method::DELETE, format!("/v1/connections/{theirs}")),
+    ] {
+        let res = common::sent(call(method.clone(), path.clone()).await).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    let res = common::sent(call(Method::GET, "/v1/connections".into()).await).await;
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list["data"], json!([]));
+    // and the portal pages of the other organisation's connection answer 404
+    let res = common::sent(
+        other
+            .client
+            .get(
+                w.app
+                    .url(&format!("/apps/{}/connections/{theirs}", w.app_id)),
+            )
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(w.app.count("connections").await, 1);
+}
+
+async fn connections_are_listed_paged_and_deleted(w: World) {
+    let a = w.connected("user-a").await;
+    let b = w.connected("user-b").await;
+    let c = w.connected("user-c").await;
+
+    let (_, page1) = w.json(Method::GET, "/v1/connections?limit=2").await;
+    assert_eq!(page1["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page1["data"][0]["id"], c.as_str(), "newest first");
+    let cursor = page1["next_cursor"].as_str().unwrap().to_string();
+    let (_, page2) = w
+        .json(
+            Method::GET,
+            &format!("/v1/connections?limit=2&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(page2["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["data"][0]["id"], a.as_str());
+    assert_eq!(page2["next_cursor"], Value::Null);
+
+    let (_, only_b) = w
+        .json(
+            Method::GET,
+            "/v1/connections?end_user_id=user-b&provider=attio",
+        )
+        .await;
+    assert_eq!(only_b["data"].as_array().unwrap().len(), 1);
+    assert_eq!(only_b["data"][0]["id"], b.as_str());
+    let (_, none) = w.json(Method::GET, "/v1/connections?provider=other").await;
+    assert_eq!(none["data"], json!([]));
+    for bad in ["limit=0", "limit=101", "limit=x", "cursor=%%%"] {
+        let (status, body) = w.json(Method::GET, &format!("/v1/connections?{bad}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(body["error"]["code"], "validation_failed");
+    }
+
+    let (status, _) = w
+        .json(Method::DELETE, &format!("/v1/connections/{b}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = w.json(Method::GET, &format!("/v1/connections/{b}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, _) = w
+        .json(Method::DELETE, &format!("/v1/connections/{b}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(w.app.count("connections").await, 2);
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "connection_events WHERE connection_id = '{b}' AND kind = 'deleted'"
+            ))
+            .await,
+        1
+    );
+
+    // a disabled provider serves no tokens
+    let detail = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
+    w.app
+        .submit(&detail, &detail, &[("_action", "disable")])
+        .await;
+    let (status, body) = w
+        .json(Method::GET, &format!("/v1/connections/{a}/access-token"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "provider_disabled");
+    // the provider page counts the connections a deletion would remove
+    let html = w.app.get(&detail).await.text().await.unwrap();
+    assert!(html.contains("disconnects its 2 connections"), "{html}");
+}
+
+async fn connect_links_expire_and_work_once(w: World) {
+    let res = w.app.get("/connect/ovcs_unknown").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("session-unknown"));
+
+    let path = w.connect_path(json!({ "end_user_id": "u1" })).await;
+    sqlx::query("UPDATE connect_sessions SET expires_at = 0")
+        .execute(w.app.state.db.pool())
+        .await
+        .unwrap();
+    let res = w.app.get(&path).await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("session-expired"));
+
+    let path = w.connect_path(json!({ "end_user_id": "u2" })).await;
+    let (browser, authorize) = w.click_connect(&path).await;
+    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let res = common::sent(browser.client.get(&callback).send().await).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = w.app.get(&path).await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("session-used"));
+    // posting to a used link starts nothing
+    let before = w.app.count("oauth_transactions").await;
+    let res = common::sent(
+        browser
+            .client
+            .post(w.app.url(&path))
+            .header("origin", &w.app.address)
+            .form(&[("provider_config", w.config_id.as_str())])
+            .send()
+            .await,
+    )
+    .await;
+    assert!(res.status().is_client_error());
+    assert_eq!(w.app.count("oauth_transactions").await, before);
+}
+
+async fn portal_shows_connections_and_tests_a_connection(w: World) {
+    let detail = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
+    let res = w.app.submit(&detail, &detail, &[("_action", "test")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let connect_url = res.headers()["location"].to_str().unwrap().to_string();
+    let path = connect_url.trim_start_matches(&w.app.address).to_string();
+    assert!(path.starts_with("/connect/ovcs_"), "{connect_url}");
+    let (browser, authorize) = w.click_connect(&path).await;
+    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let res = common::sent(browser.client.get(&callback).send().await).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.starts_with(&format!(
+            "{}/apps/{}/connections?connection_id=",
+            w.app.address, w.app_id
+        )),
+        "{back}"
+    );
+    let html = w
+        .app
+        .get(back.trim_start_matches(&w.app.address))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Connected."));
+    assert!(html.contains("dev@example.com"));
+    assert!(html.contains("Acme Workspace"));
+
+    // a workspace that grants less than configured is marked
+    w.fake.set_granted_scopes("list_entry:read");
+    let id = w.connected("user-less").await;
+    let html = w
+        .app
+        .get(&format!("/apps/{}/connections/{id}", w.app_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Missing: record_permission:read"), "{html}");
+    assert!(html.contains("connected"));
+    // disconnect from the portal
+    let page = format!("/apps/{}/connections/{id}", w.app_id);
+    let res = w
+        .app
+        .submit(&page, &page, &[("_action", "delete"), ("confirm", "yes")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        w.app.count(&format!("connections WHERE id = '{id}'")).await,
+        0
+    );
+}
+
+async fn settings_validate_return_urls(w: World) {
+    let page = format!("/apps/{}/settings", w.app_id);
+    for bad in [
+        "http://app.example.com/done",
+        "https://app.example.com/done#frag",
+        "https://app.example.com/done?x=1",
+        "not a url",
+    ] {
+        let text = format!("https://ok.example.com/\n{bad}");
+        let res = w.app.submit(&page, &page, &[("return_urls", &text)]).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("ok.example.com"), "input kept");
+    }
+    let allowed = crate_urls(&w).await;
+    assert_eq!(allowed, vec![RETURN_URL.to_string()], "nothing changed");
+    let res = w
+        .app
+        .submit(
+            &page,
+            &page,
+            &[(
+                "return_urls",
+                "http://localhost:8080/done\nhttps://b.example.com/x",
+            )],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate_urls(&w).await.len(), 2);
+}
+
+async fn crate_urls(w: &World) -> Vec<String> {
+    app::connect::ssr::allowed_return_urls(&w.app.state.db, &w.app_id)
+        .await
+        .unwrap()
+}
+
+/// Everything logged in this test process, at the most verbose levels.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        struct Capture;
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                captured_logs().lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "trace,oauth_vault=trace,app=trace,tower_http=trace",
+            ))
+            .with_writer(|| Capture)
+            .with_ansi(false)
+            .try_init();
+        std::sync::Mutex::new(Vec::new())
+    })
+}
+
+async fn nothing_secret_is_logged(w: World) {
+    captured_logs().lock().unwrap().clear();
+    tracing::info!("capture check");
+    let session: Value = w
+        .session(json!({ "end_user_id": "user-log", "return_url": RETURN_URL }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().unwrap().to_string();
+    let path = format!("/connect/{token}");
+    let (browser, authorize) = w.click_connect(&path).await;
+    let state = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    let res = common::sent(browser.client.get(&callback).send().await).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let id = url::Url::parse(res.headers()["location"].to_str().unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "connection_id")
+        .unwrap()
+        .1
+        .to_string();
+    let (status, _) = w
+        .json(Method::GET, &format!("/v1/connections/{id}/access-token"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // failures log too
+    w.fake.fail_token(Some(TokenFailure::InvalidGrant));
+    w.connect(json!({ "end_user_id": "user-log" }), true).await;
+    w.fake.fail_token(None);
+
+    let verifier = w
+        .fake
+        .token_requests()
+        .into_iter()
+        .flatten()
+        .find(|(k, _)| k == "code_verifier")
+        .unwrap()
+        .1;
+    let access_token = w.fake.issued_tokens()[0].clone();
+    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).to_string();
+    assert!(logs.contains("capture check"), "logs are captured");
+    assert!(
+        logs.contains("/oauth/callback"),
+        "the callback is logged by path"
+    );
+    for (what, secret) in [
+        ("API key", w.key.as_str()),
+        ("connect token", token.as_str()),
+        ("state", state.as_str()),
+        ("authorization code", code.as_str()),
+        ("PKCE verifier", verifier.as_str()),
+        ("access token", access_token.as_str()),
+        ("client secret", CLIENT_SECRET),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in the logs");
+    }
+}
