@@ -21,16 +21,11 @@ pub struct ApiKeyView {
 
 /// Checks a key's name; the error says what to fix.
 pub fn check_name(text: &str) -> Result<String, String> {
-    let name = text.trim();
-    if name.is_empty() {
-        Err("Give the key a name, e.g. the service that uses it".into())
-    } else if name.chars().count() > NAME_MAX {
-        Err(format!("Use at most {NAME_MAX} characters"))
-    } else if name.chars().any(char::is_control) {
-        Err("The name cannot contain control characters".into())
-    } else {
-        Ok(name.to_string())
-    }
+    crate::forms::check_label(
+        text,
+        NAME_MAX,
+        "Give the key a name, e.g. the service that uses it",
+    )
 }
 
 #[cfg(feature = "ssr")]

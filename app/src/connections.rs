@@ -336,6 +336,17 @@ pub mod ssr {
         pub message: &'a str,
     }
 
+    fn event_view(row: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
+        Ok(EventView {
+            id: row.try_get("id")?,
+            connection_id: row.try_get("connection_id")?,
+            end_user_id: row.try_get("end_user_id")?,
+            kind: row.try_get("kind")?,
+            message: row.try_get("message")?,
+            at: row.try_get("at")?,
+        })
+    }
+
     pub async fn events(
         db: &Db,
         app_id: &str,
@@ -348,17 +359,8 @@ pub mod ssr {
         .bind(connection_id)
         .fetch_all(db.pool())
         .await?
-        .into_iter()
-        .map(|row| {
-            Ok(EventView {
-                id: row.try_get("id")?,
-                connection_id: row.try_get("connection_id")?,
-                end_user_id: row.try_get("end_user_id")?,
-                kind: row.try_get("kind")?,
-                message: row.try_get("message")?,
-                at: row.try_get("at")?,
-            })
-        })
+        .iter()
+        .map(event_view)
         .collect()
     }
 
@@ -370,17 +372,8 @@ pub mod ssr {
         .bind(app_id)
         .fetch_all(db.pool())
         .await?
-        .into_iter()
-        .map(|row| {
-            Ok(EventView {
-                id: row.try_get("id")?,
-                connection_id: row.try_get("connection_id")?,
-                end_user_id: row.try_get("end_user_id")?,
-                kind: row.try_get("kind")?,
-                message: row.try_get("message")?,
-                at: row.try_get("at")?,
-            })
-        })
+        .iter()
+        .map(event_view)
         .collect()
     }
 

@@ -55,6 +55,17 @@ where
     }
 }
 
+/// The top of an app's pages: the way back, the app's name, its sections.
+#[component]
+pub fn AppHeader(app_id: String, name: String, current: &'static str) -> impl IntoView {
+    view! {
+        <p><a href="/apps">"← Apps"</a></p>
+        <h1>{name}</h1>
+        <p class="muted">"App id " <code>{app_id.clone()}</code></p>
+        <AppTabs app_id current />
+    }
+}
+
 /// The sections of an app's pages.
 #[component]
 pub fn AppTabs(app_id: String, current: &'static str) -> impl IntoView {

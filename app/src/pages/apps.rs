@@ -3,7 +3,7 @@
 use crate::{
     components::{
         layout::PortalPage,
-        portal::{is_unauthorized, portal_page, AppTabs, SignInFirst},
+        portal::{is_unauthorized, portal_page, AppHeader, SignInFirst},
     },
     forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
 };
@@ -143,10 +143,7 @@ pub fn AppPage() -> impl IntoView {
         view! {
                         <Title text=app.name.clone() />
                         <PortalPage email=page.email.clone() csrf=csrf.clone()>
-                            <p><a href="/apps">"← Apps"</a></p>
-                            <h1>{app.name.clone()}</h1>
-                            <p class="muted">"App id " <code>{app.id.clone()}</code></p>
-                            <AppTabs app_id=app.id.clone() current="providers" />
+                            <AppHeader app_id=app.id.clone() name=app.name.clone() current="providers" />
                             <section class="panel" aria-labelledby="providers-title">
                                 <div class="panel-head">
                                     <h2 id="providers-title">"OAuth Providers"</h2>
@@ -215,16 +212,7 @@ pub fn AppPage() -> impl IntoView {
 
 /// Checks an app name; the error says what to fix.
 pub fn check_app_name(text: &str) -> Result<String, String> {
-    let name = text.trim();
-    if name.is_empty() {
-        Err("Enter a name for the app".into())
-    } else if name.chars().count() > APP_NAME_MAX {
-        Err(format!("Use at most {APP_NAME_MAX} characters"))
-    } else if name.chars().any(char::is_control) {
-        Err("The name cannot contain control characters".into())
-    } else {
-        Ok(name.to_string())
-    }
+    crate::forms::check_label(text, APP_NAME_MAX, "Enter a name for the app")
 }
 
 #[cfg(feature = "ssr")]

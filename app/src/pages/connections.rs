@@ -4,7 +4,7 @@
 use crate::{
     components::{
         layout::PortalPage,
-        portal::{portal_page, AppTabs},
+        portal::{portal_page, AppHeader},
     },
     connections::{ConnectionStatus, ConnectionView, EventView},
     forms::{use_csrf_token, use_feedback, CsrfField, FormError},
@@ -134,9 +134,7 @@ pub fn Connections() -> impl IntoView {
         view! {
             <Title text=format!("Connections · {}", page.app.name) />
             <PortalPage email=page.email.clone() csrf=csrf.clone()>
-                <p><a href="/apps">"← Apps"</a></p>
-                <h1>{page.app.name.clone()}</h1>
-                <AppTabs app_id=app_id.clone() current="connections" />
+                <AppHeader app_id=app_id.clone() name=page.app.name.clone() current="connections" />
                 {just_connected.then(|| view! {
                     <div class="alert alert-success" role="status">"Connected. The new connection is in the table below."</div>
                 })}

@@ -4,7 +4,7 @@ use crate::{
     api_keys::{ApiKeyView, NAME_MAX},
     components::{
         layout::PortalPage,
-        portal::{portal_page, AppTabs},
+        portal::{portal_page, AppHeader},
         provider::CopyField,
     },
     forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
@@ -70,9 +70,7 @@ pub fn ApiKeys() -> impl IntoView {
         view! {
             <Title text=format!("API Keys · {}", page.app.name) />
             <PortalPage email=page.email.clone() csrf=csrf.clone()>
-                <p><a href="/apps">"← Apps"</a></p>
-                <h1>{page.app.name.clone()}</h1>
-                <AppTabs app_id=page.app.id.clone() current="keys" />
+                <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="keys" />
                 {new_key.map(|key| view! {
                     <section class="panel panel-highlight" data-testid="new-key">
                         <h2>"Copy your new API key now"</h2>

@@ -3,7 +3,7 @@
 use crate::{
     components::{
         layout::PortalPage,
-        portal::{portal_page, AppTabs},
+        portal::{portal_page, AppHeader},
     },
     connect::RETURN_URLS_MAX,
     forms::{use_csrf_token, use_feedback, CsrfField, FormError},
@@ -54,9 +54,7 @@ pub fn Settings() -> impl IntoView {
         view! {
             <Title text=format!("Settings · {}", page.app.name) />
             <PortalPage email=page.email.clone() csrf=csrf.clone()>
-                <p><a href="/apps">"← Apps"</a></p>
-                <h1>{page.app.name.clone()}</h1>
-                <AppTabs app_id=page.app.id.clone() current="settings" />
+                <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="settings" />
                 <section class="panel">
                     <h2>"Allowed return URLs"</h2>
                     <p class="muted">"A connect session's " <code>"return_url"</code> " must be one of these, with any query string of its own. The vault sends end users nowhere else."</p>
