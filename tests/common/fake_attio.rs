@@ -237,6 +237,14 @@ impl FakeAttio {
     }
 
     /// Every token issued so far becomes inactive.
+    /// Changes the scopes of every token issued so far, as when a workspace
+    /// admin edits the integration's scopes at Attio.
+    pub fn set_issued_token_scopes(&self, scopes: &str) {
+        for token in &mut self.inner().tokens {
+            token.scopes = scopes.to_string();
+        }
+    }
+
     pub fn deactivate_tokens(&self) {
         for token in &mut self.inner().tokens {
             token.active = false;

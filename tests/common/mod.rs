@@ -8,6 +8,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_attio;
+pub mod fake_oauth;
 
 use app::state::AppState;
 use oauth_vault::{config::Config, startup::Application};
@@ -53,6 +54,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     database: Option<TestDatabase>,
+    vars: HashMap<String, String>,
 }
 
 impl TestApp {
@@ -200,10 +202,33 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
             data_dir.path().join("site").display().to_string(),
         ),
         ("DATABASE_URL".into(), database_url),
+        // Tests run the background worker's passes themselves.
+        ("OAUTH_VAULT_WORKER_INTERVAL_SECS".into(), "0".into()),
     ]);
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
+    let (address, state, shutdown, server) = start_server(&vars).await;
+    Some(TestApp {
+        address,
+        client: browser_client(),
+        state,
+        data_dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        database,
+        vars,
+    })
+}
+
+type Running = (
+    String,
+    AppState,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+async fn start_server(vars: &HashMap<String, String>) -> Running {
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
     let application = server_runtime()
         .spawn(Application::build(config))
@@ -216,22 +241,18 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
     let server = server_runtime().spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
-    let client = reqwest::Client::builder()
+    (format!("http://{addr}"), state, tx, server)
+}
+
+/// A cookie jar that follows no redirects.
+fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .pool_max_idle_per_host(0)
         .timeout(std::time::Duration::from_secs(20))
         .build()
-        .unwrap();
-    Some(TestApp {
-        address: format!("http://{addr}"),
-        client,
-        state,
-        data_dir,
-        shutdown: Some(tx),
-        server: Some(server),
-        database,
-    })
+        .unwrap()
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
@@ -243,13 +264,23 @@ impl TestApp {
     pub fn second_browser(&self) -> Browser {
         Browser {
             address: self.address.clone(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .cookie_store(true)
-                .pool_max_idle_per_host(0)
-                .timeout(std::time::Duration::from_secs(20))
-                .build()
-                .unwrap(),
+            client: browser_client(),
+        }
+    }
+
+    /// A second server process on the same database and keys, as in a
+    /// scaled-out deployment. It stops with the returned value.
+    pub async fn another_instance(&self) -> TestApp {
+        let (address, state, shutdown, server) = start_server(&self.vars).await;
+        TestApp {
+            address,
+            client: browser_client(),
+            state,
+            data_dir: tempfile::tempdir().unwrap(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+            database: None,
+            vars: self.vars.clone(),
         }
     }
 
