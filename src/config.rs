@@ -53,6 +53,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub site_root: PathBuf,
     pub log_format: LogFormat,
+    pub token_care: app::refresh::TokenCare,
 }
 
 impl fmt::Debug for Config {
@@ -72,6 +73,7 @@ impl fmt::Debug for Config {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("site_root", &self.site_root)
             .field("log_format", &self.log_format)
+            .field("token_care", &self.token_care)
             .finish()
     }
 }
@@ -187,6 +189,62 @@ impl Config {
             }
         };
 
+        let seconds = |var: &'static str, default_ms: i64, min: i64, max: i64| {
+            get(var)
+                .map(|text| match text.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n * 1000),
+                    _ => Err(err(
+                        var,
+                        format!("'{text}' must be a whole number of seconds from {min} to {max}"),
+                    )),
+                })
+                .unwrap_or(Ok(default_ms))
+        };
+        let defaults = app::refresh::TokenCare::default();
+        let lease_ms = seconds(
+            "OAUTH_VAULT_REFRESH_LEASE_SECS",
+            defaults.lease_ms,
+            20,
+            3600,
+        )?;
+        let token_care = app::refresh::TokenCare {
+            refresh_margin_ms: seconds(
+                "OAUTH_VAULT_REFRESH_MARGIN_SECS",
+                defaults.refresh_margin_ms,
+                0,
+                86_400,
+            )?,
+            lease_ms,
+            wait_ms: defaults.wait_ms.max(lease_ms / 2),
+            backoff_ms: seconds(
+                "OAUTH_VAULT_REFRESH_BACKOFF_SECS",
+                defaults.backoff_ms,
+                1,
+                3600,
+            )?,
+            failures_before_error: get("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR")
+                .map(|text| match text.parse::<i64>() {
+                    Ok(n) if (1..=100).contains(&n) => Ok(n),
+                    _ => Err(err(
+                        "OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR",
+                        format!("'{text}' must be a whole number from 1 to 100"),
+                    )),
+                })
+                .unwrap_or(Ok(defaults.failures_before_error))?,
+            health_check_interval_ms: seconds(
+                "OAUTH_VAULT_HEALTH_CHECK_INTERVAL_SECS",
+                defaults.health_check_interval_ms,
+                60,
+                30 * 86_400,
+            )?,
+            worker_interval_ms: seconds(
+                "OAUTH_VAULT_WORKER_INTERVAL_SECS",
+                defaults.worker_interval_ms,
+                0,
+                3600,
+            )?,
+        };
+
         Ok(Self {
             bind,
             public_url,
@@ -198,6 +256,7 @@ impl Config {
             allowed_hosts,
             site_root,
             log_format,
+            token_care,
         })
     }
 }

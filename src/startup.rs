@@ -137,6 +137,7 @@ impl Application {
             settings: Arc::new(Settings {
                 public_url,
                 secure_cookies: secure,
+                token_care: config.token_care.clone(),
             }),
             catalogue: Arc::new(catalogue),
             http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
@@ -164,6 +165,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let db = self.state.db.clone();
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(app::refresh::run_worker(self.state.clone(), worker_stop));
         let result = axum::serve(
             self.listener,
             self.router
@@ -171,6 +174,8 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
         db.close().await;
         result
     }

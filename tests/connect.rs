@@ -609,7 +609,7 @@ async fn return_urls_must_be_allowed(w: World) {
 
 async fn session_requests_are_validated(w: World) {
     let cases = [
-        (json!({}), "invalid_json"),
+        (json!({}), "end_user_id"),
         (json!({ "end_user_id": "" }), "end_user_id"),
         (json!({ "end_user_id": "x".repeat(300) }), "end_user_id"),
         (
@@ -751,26 +751,34 @@ async fn connections_are_listed_paged_and_deleted(w: World) {
         assert_eq!(body["error"]["code"], "validation_failed");
     }
 
+    // disconnecting deletes the tokens; the connection stays listed as revoked
     let (status, _) = w
         .json(Method::DELETE, &format!("/v1/connections/{b}"))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = w.json(Method::GET, &format!("/v1/connections/{b}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "revoked");
+    let (status, body) = w
+        .json(Method::GET, &format!("/v1/connections/{b}/access-token"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "connection_revoked");
     let (status, _) = w
         .json(Method::DELETE, &format!("/v1/connections/{b}"))
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(w.app.count("connections").await, 2);
     assert_eq!(
-        w.app
-            .count(&format!(
-                "connection_events WHERE connection_id = '{b}' AND kind = 'deleted'"
-            ))
-            .await,
-        1
+        status,
+        StatusCode::NO_CONTENT,
+        "disconnecting twice is harmless"
     );
+    let (status, _) = w.json(Method::DELETE, "/v1/connections/conn_unknown").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let revoked =
+        format!("connections WHERE id = '{b}' AND access_token IS NULL AND refresh_token IS NULL");
+    assert_eq!(w.app.count(&revoked).await, 1);
+    let event = format!("connection_events WHERE connection_id = '{b}' AND kind = 'revoked'");
+    assert_eq!(w.app.count(&event).await, 1);
 
     // a disabled provider serves no tokens
     let detail = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
@@ -784,7 +792,7 @@ async fn connections_are_listed_paged_and_deleted(w: World) {
     assert_eq!(body["error"]["code"], "provider_disabled");
     // the provider page counts the connections a deletion would remove
     let html = w.app.get(&detail).await.text().await.unwrap();
-    assert!(html.contains("disconnects its 2 connections"), "{html}");
+    assert!(html.contains("disconnects its 3 connections"), "{html}");
 }
 
 async fn connect_links_expire_and_work_once(w: World) {
@@ -874,9 +882,14 @@ async fn portal_shows_connections_and_tests_a_connection(w: World) {
         .submit(&page, &page, &[("_action", "delete"), ("confirm", "yes")])
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        w.app.count(&format!("connections WHERE id = '{id}'")).await,
-        0
+    let revoked =
+        format!("connections WHERE id = '{id}' AND status = 'revoked' AND access_token IS NULL");
+    assert_eq!(w.app.count(&revoked).await, 1);
+    let html = w.app.get(&page).await.text().await.unwrap();
+    assert!(html.contains("Revoked"));
+    assert!(
+        html.contains("the provider offers no revocation"),
+        "Attio documents no revocation endpoint"
     );
 }
 

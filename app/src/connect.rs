@@ -196,6 +196,8 @@ pub mod ssr {
         /// Provider ids (configuration slugs); empty for all.
         pub providers: Vec<String>,
         pub return_url: Option<String>,
+        /// Re-authorizes this connection: it keeps its id.
+        pub reconnect_id: Option<String>,
     }
 
     pub struct CreatedSession {
@@ -215,8 +217,8 @@ pub mod ssr {
         let now = now_ms();
         let expires_at = now + SESSION_TTL_MS;
         sqlx::query(
-            "INSERT INTO connect_sessions (id, app_id, token_hash, end_user_id, end_user_name, end_user_email, providers, return_url, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO connect_sessions (id, app_id, token_hash, end_user_id, end_user_name, end_user_email, providers, return_url, created_at, expires_at, reconnect_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&id)
         .bind(app_id)
@@ -228,6 +230,7 @@ pub mod ssr {
         .bind(input.return_url.as_deref())
         .bind(now)
         .bind(expires_at)
+        .bind(input.reconnect_id.as_deref())
         .execute(state.db.pool())
         .await?;
         // Sessions a day past their expiry go, with their transactions.
@@ -268,13 +271,14 @@ pub mod ssr {
         pub end_user_email: Option<String>,
         pub providers: Vec<String>,
         pub return_url: Option<String>,
+        pub reconnect_id: Option<String>,
     }
 
     pub enum SessionLookup {
         Unknown,
         Expired,
         Used,
-        Open(OpenSession),
+        Open(Box<OpenSession>),
     }
 
     fn open_session(row: &sqlx::any::AnyRow) -> Result<OpenSession, sqlx::Error> {
@@ -288,11 +292,12 @@ pub mod ssr {
             end_user_email: row.try_get("end_user_email")?,
             providers: providers.split_whitespace().map(str::to_string).collect(),
             return_url: row.try_get("return_url")?,
+            reconnect_id: row.try_get("reconnect_id")?,
         })
     }
 
     const SESSION_SELECT: &str = "SELECT s.id, s.app_id, a.name AS app_name, s.end_user_id, s.end_user_name, s.end_user_email, \
-        s.providers, s.return_url, s.expires_at, s.used_at FROM connect_sessions s JOIN apps a ON a.id = s.app_id";
+        s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at FROM connect_sessions s JOIN apps a ON a.id = s.app_id";
 
     pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::Error> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
@@ -313,7 +318,7 @@ pub mod ssr {
         if expires <= now_ms() {
             return Ok(SessionLookup::Expired);
         }
-        Ok(SessionLookup::Open(open_session(&row)?))
+        Ok(SessionLookup::Open(Box::new(open_session(&row)?)))
     }
 
     async fn session_by_id(db: &Db, id: &str) -> Result<Option<OpenSession>, sqlx::Error> {
@@ -930,6 +935,7 @@ pub mod ssr {
                 tokens: &tokens,
                 granted_scopes: granted.as_deref(),
                 expires_at,
+                reconnect_id: session.reconnect_id.as_deref(),
             },
         )
         .await

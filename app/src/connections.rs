@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub enum ConnectionStatus {
     Active,
     NeedsReauthorization,
+    /// Refreshing has failed several times in a row; served while valid.
+    Error,
+    /// Disconnected: tokens revoked and deleted, history kept.
+    Revoked,
 }
 
 impl ConnectionStatus {
@@ -16,6 +20,8 @@ impl ConnectionStatus {
         match self {
             Self::Active => "active",
             Self::NeedsReauthorization => "needs_reauthorization",
+            Self::Error => "error",
+            Self::Revoked => "revoked",
         }
     }
 
@@ -23,14 +29,17 @@ impl ConnectionStatus {
         match self {
             Self::Active => "Active",
             Self::NeedsReauthorization => "Needs re-authorization",
+            Self::Error => "Error",
+            Self::Revoked => "Revoked",
         }
     }
 
     pub fn parse(text: &str) -> Self {
-        if text == "active" {
-            Self::Active
-        } else {
-            Self::NeedsReauthorization
+        match text {
+            "active" => Self::Active,
+            "error" => Self::Error,
+            "revoked" => Self::Revoked,
+            _ => Self::NeedsReauthorization,
         }
     }
 }
@@ -104,7 +113,7 @@ pub mod ssr {
         oauth::{AccountIdentity, TokenSet},
         providers::catalogue::Catalogue,
     };
-    use secrecy::{ExposeSecret, SecretString};
+    use secrecy::ExposeSecret;
     use sqlx::Row;
 
     pub const TABLE: &str = "connections";
@@ -280,29 +289,14 @@ pub mod ssr {
             .await
     }
 
-    /// The connection and its access token; records the use.
-    pub async fn access_token(
-        db: &Db,
-        keys: &Keyring,
-        catalogue: &Catalogue,
-        app_id: &str,
-        id: &str,
-    ) -> Result<Option<(ConnectionView, SecretString)>, StoreError> {
-        let Some(connection) = find(db, catalogue, app_id, id).await? else {
-            return Ok(None);
-        };
-        let sealed: Vec<u8> =
-            sqlx::query_scalar("SELECT access_token FROM connections WHERE id = $1")
-                .bind(id)
-                .fetch_one(db.pool())
-                .await?;
-        let token = keys.decrypt_string(&sealed, access_aad(id))?;
+    /// Records that the connection's token was handed out.
+    pub async fn touch(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE connections SET last_used_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(db.pool())
             .await?;
-        Ok(Some((connection, token)))
+        Ok(())
     }
 
     /// Appends to the history.
@@ -391,6 +385,9 @@ pub mod ssr {
         pub granted_scopes: Option<&'a [String]>,
         /// Lifetime assumed when the provider names none but refreshes.
         pub expires_at: Option<i64>,
+        /// A reconnect session's connection: updated in place, whichever
+        /// account the end user chose.
+        pub reconnect_id: Option<&'a str>,
     }
 
     /// Stores an authorized connection in one transaction: the same end
@@ -403,14 +400,32 @@ pub mod ssr {
         a: &Authorized<'_>,
     ) -> Result<(String, bool), StoreError> {
         let mut tx = db.pool().begin().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
-        )
-        .bind(a.provider_config_id)
-        .bind(a.end_user_id)
-        .bind(&a.account.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing: Option<String> = match a.reconnect_id {
+            Some(id) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM connections WHERE id = $1 AND app_id = $2 AND provider_config_id = $3",
+                )
+                .bind(id)
+                .bind(a.app_id)
+                .bind(a.provider_config_id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        let existing = match existing {
+            Some(id) => Some(id),
+            None => {
+                sqlx::query_scalar(
+                    "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
+                )
+                .bind(a.provider_config_id)
+                .bind(a.end_user_id)
+                .bind(&a.account.id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
         let now = now_ms();
         let reconnect = existing.is_some();
         let id = existing.unwrap_or_else(|| new_id("conn"));
@@ -426,7 +441,8 @@ pub mod ssr {
             sqlx::query(
                 "UPDATE connections SET end_user_name = $1, end_user_email = $2, account_name = $3, account_slug = $4, account_picture = $5, \
                  status = 'active', access_token = $6, refresh_token = $7, token_type = $8, expires_at = $9, granted_scopes = $10, \
-                 updated_at = $11, last_refreshed_at = $12, last_checked_at = $13 WHERE id = $14",
+                 updated_at = $11, last_refreshed_at = $12, last_checked_at = $13, account_id = $14, version = version + 1, failure_count = 0, \
+                 first_failure_at = NULL, next_attempt_at = NULL, last_error = NULL, next_check_at = NULL, revoked_at = NULL WHERE id = $15",
             )
             .bind(a.end_user_name)
             .bind(a.end_user_email)
@@ -441,6 +457,7 @@ pub mod ssr {
             .bind(now)
             .bind(now)
             .bind(now)
+            .bind(&a.account.id)
             .bind(&id)
             .execute(&mut *tx)
             .await?;
@@ -506,40 +523,5 @@ pub mod ssr {
         .await?;
         tx.commit().await?;
         Ok((id, reconnect))
-    }
-
-    /// Deletes a connection and its tokens; false if there was none.
-    pub async fn delete(db: &Db, app_id: &str, id: &str, by: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = db.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT provider_config_id, end_user_id FROM connections WHERE app_id = $1 AND id = $2",
-        )
-        .bind(app_id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let config: String = row.try_get("provider_config_id")?;
-        let user: String = row.try_get("end_user_id")?;
-        sqlx::query("DELETE FROM connections WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        record_event(
-            &mut *tx,
-            Event {
-                app_id,
-                connection_id: Some(id),
-                provider_config_id: Some(&config),
-                end_user_id: Some(&user),
-                kind: "deleted",
-                message: &format!("Disconnected by {by}; tokens deleted"),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 }

@@ -28,6 +28,10 @@ pub mod oauth;
 #[cfg(feature = "ssr")]
 pub mod outbound;
 #[cfg(feature = "ssr")]
+pub mod refresh;
+#[cfg(feature = "ssr")]
+pub mod revocation;
+#[cfg(feature = "ssr")]
 pub mod security;
 #[cfg(feature = "ssr")]
 pub mod state;

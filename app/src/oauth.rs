@@ -172,7 +172,10 @@ pub enum TokenError {
     Rejected { code: String },
     /// 5xx or 429: the provider may accept the same request later.
     #[error("the provider failed to answer (HTTP {status})")]
-    Unavailable { status: u16 },
+    Unavailable {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
     #[error("the provider's answer is not a valid token response")]
     Invalid,
     #[error(transparent)]
@@ -186,6 +189,12 @@ impl TokenError {
             Self::Outbound(e) => e.is_transient(),
             _ => false,
         }
+    }
+
+    /// The grant itself is dead: only the end user can fix it by
+    /// authorizing again (RFC 6749 §5.2).
+    pub fn needs_reauthorization(&self) -> bool {
+        matches!(self, Self::Rejected { code } if matches!(code.as_str(), "invalid_grant" | "invalid_client" | "unauthorized_client"))
     }
 }
 
@@ -280,8 +289,21 @@ pub async fn token_request(
     for (name, value) in &profile.oauth.extra_token_params {
         form.push((name.as_str(), value.as_str()));
     }
+    let fetched = client_post(http, &profile.oauth.token_url, profile, client, form).await?;
+    token_outcome(&fetched)
+}
+
+/// POSTs `form` to an endpoint of the provider with the client's
+/// authentication (HTTP Basic or in the body, as the provider wants).
+pub async fn client_post(
+    http: &Outbound,
+    url: &str,
+    profile: &ProviderProfile,
+    client: &ClientCredentials<'_>,
+    mut form: Vec<(&str, &str)>,
+) -> Result<Fetched, OutboundError> {
     let mut request = http
-        .request(Method::POST, &profile.oauth.token_url)?
+        .request(Method::POST, url)?
         .header(header::ACCEPT, "application/json");
     match profile.oauth.client_auth {
         ClientAuth::Basic => {
@@ -302,15 +324,25 @@ pub async fn token_request(
             form.push(("client_secret", client.client_secret.expose_secret()));
         }
     }
-    let body = serde_urlencoded::to_string(&form).map_err(|_| TokenError::Invalid)?;
-    let fetched = http
-        .send(
-            request
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body),
-        )
-        .await?;
-    token_outcome(&fetched)
+    let body = serde_urlencoded::to_string(&form).map_err(|_| OutboundError::Network)?;
+    http.send(
+        request
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body),
+    )
+    .await
+}
+
+/// Seconds of a `Retry-After` header (the delay form; a date is ignored).
+pub fn retry_after_secs(fetched: &Fetched) -> Option<u64> {
+    fetched
+        .headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn token_outcome(fetched: &Fetched) -> Result<TokenSet, TokenError> {
@@ -321,6 +353,7 @@ fn token_outcome(fetched: &Fetched) -> Result<TokenSet, TokenError> {
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(TokenError::Unavailable {
             status: status.as_u16(),
+            retry_after_secs: retry_after_secs(fetched),
         });
     }
     Err(TokenError::Rejected {

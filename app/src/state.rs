@@ -16,6 +16,8 @@ pub struct Settings {
     pub public_url: String,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,
+    /// Refresh, health checks and the background worker.
+    pub token_care: crate::refresh::TokenCare,
 }
 
 impl Settings {

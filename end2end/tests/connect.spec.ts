@@ -97,12 +97,14 @@ test.describe("End users connect Attio", () => {
     await expect(page.getByTestId("events")).toContainText("Connected by the end user");
     await page.getByLabel("Delete this connection and its tokens.").check();
     await page.getByRole("button", { name: "Disconnect" }).click();
-    await expect(page).toHaveURL(/\/connections$/);
-    await expect(page.getByTestId("no-connections")).toBeVisible();
-    const gone = await request.get(`/v1/connections/${connectionId}`, {
+    await expect(page).toHaveURL(new RegExp(`/connections/${connectionId}$`));
+    await expect(page.getByTestId("connection-status")).toHaveText("Revoked");
+    await expect(page.getByTestId("events")).toContainText("tokens deleted");
+    const gone = await request.get(`/v1/connections/${connectionId}/access-token`, {
       headers: { authorization: `Bearer ${key}` },
     });
-    expect(gone.status()).toBe(404);
+    expect(gone.status()).toBe(409);
+    expect((await gone.json()).error.code).toBe("connection_revoked");
   });
 
   test("Test connection from the provider page, and a declined consent", async ({ page }) => {

@@ -3,7 +3,9 @@
 use super::{ApiError, ErrorBody, FieldError};
 use app::{
     api_keys::ssr::ApiCaller,
-    connections::{ssr as store, ConnectionStatus, ConnectionView},
+    connect::ssr::{create_session, NewSession},
+    connections::{ssr as store, ConnectionView},
+    refresh::{self, CareError},
     state::AppState,
     time::rfc3339,
 };
@@ -246,35 +248,33 @@ pub struct AccessToken {
 /// Get an access token
 ///
 /// A working access token of the connection, to call the provider's API.
-/// Fetch it when you need it rather than storing it. Never returns the
+/// Fetch it when you need it rather than storing it: the vault refreshes it
+/// when it is within the refresh margin of its expiry (at most one refresh
+/// per connection at a time, across all server processes). Never returns the
 /// refresh token.
 #[utoipa::path(
     get,
     path = "/v1/connections/{id}/access-token",
     tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
+    params(("id" = String, Path, description = "Connection id"), TokenQuery),
     responses(
         (status = 200, description = "The access token", body = AccessToken),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this app", body = ErrorBody),
-        (status = 409, description = "`needs_reauthorization`: the end user must connect again; `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
+        (status = 409, description = "`needs_reauthorization`: the end user must connect again (`reconnect_url`); `connection_revoked`; `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
+        (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After`", body = ErrorBody),
     ),
 )]
 pub async fn access_token(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
 ) -> Result<Json<AccessToken>, ApiError> {
-    let (connection, token) = store::access_token(
-        &state.db,
-        &state.keyring,
-        &state.catalogue,
-        &caller.app_id,
-        &id,
-    )
-    .await
-    .map_err(ApiError::internal)?
-    .ok_or_else(|| ApiError::not_found("connection"))?;
+    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("connection"))?;
     if !connection.provider_active {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -282,17 +282,23 @@ pub async fn access_token(
             "The app's provider configuration is disabled: enable it in the portal to serve tokens again.",
         ));
     }
-    if connection.status != ConnectionStatus::Active {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "needs_reauthorization",
-            "The provider no longer accepts this connection's tokens: send the end user through a new connect session.",
-        ));
-    }
+    let force = matches!(query.force_refresh.as_deref(), Some("true" | "1"));
+    let usable = match refresh::usable_token(&state, &connection.id, force).await {
+        Ok(u) => u,
+        Err(e) => return Err(care_error(&state, &connection, e).await),
+    };
+    store::touch(&state.db, &connection.id)
+        .await
+        .map_err(ApiError::internal)?;
+    // The answer reflects the refresh, if one happened.
+    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .unwrap_or(connection);
     Ok(Json(AccessToken {
-        access_token: token.expose_secret().to_string(),
-        token_type: connection.token_type.clone(),
-        expires_at: connection.expires_at.map(rfc3339),
+        access_token: usable.access_token.expose_secret().to_string(),
+        token_type: usable.token_type,
+        expires_at: usable.expires_at.map(rfc3339),
         account: account(&connection),
         scopes: connection
             .granted_scopes
@@ -300,17 +306,69 @@ pub async fn access_token(
     }))
 }
 
-/// Delete a connection
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// `true`: refresh now, even if the token is still fresh.
+    pub force_refresh: Option<String>,
+}
+
+/// The API's answer when no usable token can be served.
+pub async fn care_error(state: &AppState, connection: &ConnectionView, e: CareError) -> ApiError {
+    match e {
+        CareError::NeedsReauthorization => {
+            // A link the end user can follow right away to connect again.
+            let reconnect = create_session(
+                state,
+                &connection.app_id,
+                &NewSession {
+                    end_user_id: connection.end_user_id.clone(),
+                    end_user_name: connection.end_user_name.clone(),
+                    end_user_email: connection.end_user_email.clone(),
+                    providers: vec![connection.provider.clone()],
+                    return_url: None,
+                    reconnect_id: Some(connection.id.clone()),
+                },
+            )
+            .await;
+            let mut error = ApiError::new(
+                StatusCode::CONFLICT,
+                "needs_reauthorization",
+                "The provider no longer accepts this connection: send the end user to reconnect_url (valid 30 minutes), or create a session with connection_id.",
+            );
+            if let Ok(session) = reconnect {
+                error = error.with_reconnect_url(session.connect_url);
+            }
+            error
+        }
+        CareError::Revoked => ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_revoked",
+            "The connection was disconnected and its tokens deleted; connect the end user again.",
+        ),
+        CareError::Unavailable { retry_after_ms } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            "The provider did not answer the refresh; retry later.",
+        )
+        .with_retry_after(retry_after_ms.map(|ms| (ms + 999) / 1000)),
+        CareError::Internal(e) => ApiError::internal(e),
+    }
+}
+
+/// Disconnect a connection
 ///
-/// Deletes the connection and its tokens. The end user can connect again
-/// with a new connect session.
+/// Revokes the grant at the provider where the provider offers revocation
+/// (RFC 7009; retried later if the provider is unavailable), then deletes
+/// the tokens. The connection stays listed with status `revoked` and its
+/// history. The end user can connect again with a new connect session.
 #[utoipa::path(
     delete,
     path = "/v1/connections/{id}",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Disconnected (also when it already was)"),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this app", body = ErrorBody),
     ),
@@ -320,7 +378,7 @@ pub async fn delete_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = store::delete(&state.db, &caller.app_id, &id, "the API")
+    let deleted = app::revocation::disconnect(&state, &caller.app_id, &id, "the API")
         .await
         .map_err(ApiError::internal)?;
     if deleted {

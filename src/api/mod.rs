@@ -46,6 +46,10 @@ pub struct ErrorDetail {
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `needs_reauthorization`: a connect link that re-authorizes this
+    /// connection (same id), valid 30 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,6 +62,7 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    retry_after_secs: Option<i64>,
 }
 
 impl ApiError {
@@ -69,9 +74,21 @@ impl ApiError {
                     code: code.to_string(),
                     message: message.into(),
                     errors: Vec::new(),
+                    reconnect_url: None,
                 },
             },
+            retry_after_secs: None,
         }
+    }
+
+    pub fn with_reconnect_url(mut self, url: String) -> Self {
+        self.body.error.reconnect_url = Some(url);
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: Option<i64>) -> Self {
+        self.retry_after_secs = secs;
+        self
     }
 
     pub fn unauthorized() -> Self {
@@ -126,6 +143,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

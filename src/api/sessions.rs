@@ -25,8 +25,9 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
     /// Your own id for the end user (1-255 characters). Connections are
-    /// listed and re-authorized by it.
-    pub end_user_id: String,
+    /// listed and re-authorized by it. Required, unless `connection_id` is
+    /// given.
+    pub end_user_id: Option<String>,
     /// Shown on the connect page and in the portal.
     pub end_user_name: Option<String>,
     pub end_user_email: Option<String>,
@@ -37,6 +38,9 @@ pub struct CreateSessionRequest {
     /// `status=success`, or `status=error&error=<code>`. Must be one of the
     /// app's allowed return URLs (portal › Settings); any query is kept.
     pub return_url: Option<String>,
+    /// Re-authorize this connection (e.g. after `needs_reauthorization`):
+    /// it keeps its id and becomes active again.
+    pub connection_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,7 +105,42 @@ pub async fn create_session(
         )
     })?;
     let mut errors = Vec::new();
-    let end_user_id = body.end_user_id.trim().to_string();
+    let reconnect = match body
+        .connection_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(id) => {
+            let found =
+                app::connections::ssr::find(&state.db, &state.catalogue, &caller.app_id, id)
+                    .await
+                    .map_err(ApiError::internal)?;
+            if found.is_none() {
+                errors.push(FieldError {
+                    field: "connection_id".into(),
+                    message: "No connection with this id in this app".into(),
+                });
+            }
+            found
+        }
+        None => None,
+    };
+    let end_user_id = body
+        .end_user_id
+        .clone()
+        .or_else(|| reconnect.as_ref().map(|c| c.end_user_id.clone()))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if let Some(c) = &reconnect {
+        if c.end_user_id != end_user_id {
+            errors.push(FieldError {
+                field: "end_user_id".into(),
+                message: "Leave it out or give the connection's own end user id".into(),
+            });
+        }
+    }
     if end_user_id.is_empty()
         || end_user_id.chars().count() > END_USER_ID_MAX
         || end_user_id.chars().any(char::is_control)
@@ -133,7 +172,10 @@ pub async fn create_session(
         .filter(|c| c.status == ConfigStatus::Active)
         .map(|c| c.slug)
         .collect();
-    let providers = body.providers.unwrap_or_default();
+    let providers = match &reconnect {
+        Some(c) => vec![c.provider.clone()],
+        None => body.providers.unwrap_or_default(),
+    };
     let unknown: Vec<&String> = providers.iter().filter(|p| !active.contains(p)).collect();
     if !unknown.is_empty() {
         errors.push(FieldError {
@@ -197,6 +239,7 @@ pub async fn create_session(
             end_user_email,
             providers: deduplicated,
             return_url,
+            reconnect_id: reconnect.map(|c| c.id),
         },
     )
     .await

@@ -85,7 +85,8 @@ pub async fn connection_page(
 fn status_badge(status: ConnectionStatus) -> impl IntoView {
     let class = match status {
         ConnectionStatus::Active => "badge badge-success",
-        ConnectionStatus::NeedsReauthorization => "badge badge-warning",
+        ConnectionStatus::NeedsReauthorization | ConnectionStatus::Error => "badge badge-warning",
+        ConnectionStatus::Revoked => "badge",
     };
     view! { <span class=class data-testid="connection-status">{status.label()}</span> }
 }
@@ -265,7 +266,6 @@ pub fn Connection() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
-        connections::ssr as store,
         forms::{
             ssr::{not_found, rerender, see_other, server_error},
             FormFeedback,
@@ -297,8 +297,8 @@ pub mod ssr {
             feedback.add_error("", "Tick the box to confirm");
             return rerender(&state, form.parts, feedback).await;
         }
-        match store::delete(&state.db, &app.id, &connection_id, &user.email).await {
-            Ok(true) => see_other(&format!("/apps/{}/connections", app.id)),
+        match crate::revocation::disconnect(&state, &app.id, &connection_id, &user.email).await {
+            Ok(true) => see_other(&format!("/apps/{}/connections/{connection_id}", app.id)),
             Ok(false) => not_found(),
             Err(e) => server_error(e),
         }

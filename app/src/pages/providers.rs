@@ -794,6 +794,7 @@ pub mod ssr {
                         "{}/apps/{}/connections",
                         state.settings.public_url, app.id
                     )),
+                    reconnect_id: None,
                 };
                 if config.status != ConfigStatus::Active {
                     let mut feedback = FormFeedback::new("test-connection");

@@ -1,0 +1,748 @@
+//! Keeping tokens alive: refresh on demand under a lease shared by all
+//! server processes, rotation, failure handling, health checks of Attio's
+//! long-lived tokens, reconnecting and disconnecting with revocation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use common::{
+    fake_attio::{self, FakeAttio},
+    fake_oauth::{self, FakeOAuth, RefreshFailure},
+    spawn_app_with, Backend, Browser, TestApp,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// Runs each `async fn(World)` on SQLite and on PostgreSQL.
+macro_rules! with_world {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let world = super::World::start(super::Backend::Sqlite, &[]).await.unwrap();
+                super::$name(world).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(world) = super::World::start(super::Backend::Postgres, &[]).await else {
+                    return;
+                };
+                super::$name(world).await;
+            }
+        }
+    )*};
+}
+
+with_world!(
+    concurrent_requests_refresh_once,
+    two_server_processes_refresh_once,
+    a_dead_processes_lease_is_taken_over,
+    rotated_refresh_tokens_are_never_sent_again,
+    a_dead_grant_needs_reauthorization_and_reconnect_restores_it,
+    another_processes_rotation_is_no_false_alarm,
+    the_background_worker_refreshes_before_expiry,
+    attio_health_checks_find_dead_tokens_and_scope_changes,
+    disconnect_revokes_at_the_provider_and_retries_later,
+);
+
+mod transient_failures_back_off_and_recover {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let world = super::World::start(super::Backend::Sqlite, super::FAST_BACKOFF)
+            .await
+            .unwrap();
+        super::transient_failures_back_off_and_recover(world).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(world) = super::World::start(super::Backend::Postgres, super::FAST_BACKOFF).await
+        else {
+            return;
+        };
+        super::transient_failures_back_off_and_recover(world).await;
+    }
+}
+
+const FAST_BACKOFF: &[(&str, &str)] = &[
+    ("OAUTH_VAULT_REFRESH_BACKOFF_SECS", "1"),
+    ("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", "2"),
+];
+const RETURN_URL: &str = "https://app.example.com/done";
+
+struct World {
+    app: TestApp,
+    oauth: FakeOAuth,
+    attio: FakeAttio,
+    _catalogue: TempDir,
+    app_id: String,
+    key: String,
+    oauth_config: String,
+    attio_config: String,
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+fn query_value(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+impl World {
+    async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
+        let oauth = FakeOAuth::start().await;
+        let attio = FakeAttio::start().await;
+        let catalogue = tempfile::tempdir().unwrap();
+        oauth.write_catalogue(catalogue.path()).unwrap();
+        attio.write_catalogue(catalogue.path()).unwrap();
+        let dir = catalogue.path().display().to_string();
+        let hosts = format!("{},{}", oauth.host(), attio.host());
+        let mut vars = vec![
+            ("OAUTH_VAULT_PROVIDERS_DIR", dir.as_str()),
+            ("OAUTH_VAULT_ALLOWED_HOSTS", hosts.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        let app = spawn_app_with(backend, &vars).await?;
+        app.sign_up("dev@example.com", "correct horse battery")
+            .await;
+        let res = app.submit("/apps", "/apps", &[("name", "Sync")]).await;
+        let app_id = location(&res).trim_start_matches("/apps/").to_string();
+        let mut configs = Vec::new();
+        for (provider, id, secret, scope) in [
+            (
+                fake_oauth::PROVIDER_ID,
+                fake_oauth::CLIENT_ID,
+                fake_oauth::CLIENT_SECRET,
+                "read",
+            ),
+            (
+                "attio",
+                fake_attio::CLIENT_ID,
+                fake_attio::CLIENT_SECRET,
+                "record_permission:read",
+            ),
+        ] {
+            let page = format!("/apps/{app_id}/providers/new/{provider}");
+            let res = app
+                .submit(
+                    &page,
+                    &page,
+                    &[
+                        ("client_id", id),
+                        ("client_secret", secret),
+                        ("scopes", scope),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{provider}");
+            configs.push(location(&res).rsplit('/').next().unwrap().to_string());
+        }
+        let settings = format!("/apps/{app_id}/settings");
+        app.submit(&settings, &settings, &[("return_urls", RETURN_URL)])
+            .await;
+        let keys = format!("/apps/{app_id}/api-keys");
+        let res = app
+            .submit(&keys, &keys, &[("_action", "create"), ("name", "backend")])
+            .await;
+        let html = res.text().await.unwrap();
+        let start = html.find("ovk_").unwrap();
+        let key = html[start..].split('"').next().unwrap().to_string();
+        Some(World {
+            app,
+            oauth,
+            attio,
+            _catalogue: catalogue,
+            app_id,
+            key,
+            oauth_config: configs[0].clone(),
+            attio_config: configs[1].clone(),
+        })
+    }
+
+    async fn api(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let res = common::sent(
+            self.app
+                .client
+                .request(method, format!("{base}{path}"))
+                .bearer_auth(&self.key)
+                .send()
+                .await,
+        )
+        .await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    async fn token(&self, id: &str) -> (StatusCode, Value) {
+        let (status, body, _) = self
+            .api(
+                &self.app.address,
+                Method::GET,
+                &format!("/v1/connections/{id}/access-token"),
+            )
+            .await;
+        (status, body)
+    }
+
+    /// Runs a connect session for `end_user` (or the reconnect session
+    /// `body`) through `provider`; returns the connection id.
+    async fn connect_with(&self, body: Value, config_id: &str, attio: bool) -> String {
+        let (status, session, _) = {
+            let res = common::sent(
+                self.app
+                    .client
+                    .post(self.app.url("/v1/connect/sessions"))
+                    .bearer_auth(&self.key)
+                    .json(&body)
+                    .send()
+                    .await,
+            )
+            .await;
+            (res.status(), res.json::<Value>().await.unwrap(), ())
+        };
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        let path = session["connect_url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&self.app.address)
+            .to_string();
+        let browser: Browser = self.app.second_browser();
+        let res = browser
+            .submit(&path, &path, &[("provider_config", config_id)])
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let authorize = location(&res);
+        let callback = if attio {
+            self.attio.consent(&browser.client, &authorize, true).await
+        } else {
+            let res = common::sent(browser.client.get(&authorize).send().await).await;
+            assert_eq!(res.status(), StatusCode::FOUND, "the fake approves at once");
+            location(&res)
+        };
+        let res = common::sent(browser.client.get(&callback).send().await).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let back = location(&res);
+        assert_eq!(
+            query_value(&back, "status").as_deref(),
+            Some("success"),
+            "{back}"
+        );
+        query_value(&back, "connection_id").unwrap()
+    }
+
+    async fn connect(&self, end_user: &str) -> String {
+        self.connect_with(
+            json!({ "end_user_id": end_user, "providers": ["fakeoauth"], "return_url": RETURN_URL }),
+            &self.oauth_config.clone(),
+            false,
+        )
+        .await
+    }
+
+    async fn sql(&self, statement: &str) {
+        sqlx::query(statement)
+            .execute(self.app.state.db.pool())
+            .await
+            .unwrap();
+    }
+
+    /// Makes the stored access token of `id` expired, as time would.
+    async fn expire(&self, id: &str) {
+        self.sql(&format!(
+            "UPDATE connections SET expires_at = 1000 WHERE id = '{id}'"
+        ))
+        .await;
+        self.oauth.expire_access_tokens();
+    }
+
+    async fn status(&self, id: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.app.state.db.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn events(&self, id: &str, kind: &str) -> i64 {
+        self.app
+            .count(&format!(
+                "connection_events WHERE connection_id = '{id}' AND kind = '{kind}'"
+            ))
+            .await
+    }
+}
+
+async fn concurrent_requests_refresh_once(w: World) {
+    let id = w.connect("user-1").await;
+    let (status, first) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first["expires_at"].is_string());
+    assert_eq!(
+        w.oauth.refresh_requests(),
+        0,
+        "a fresh token is served as is"
+    );
+
+    w.expire(&id).await;
+    w.oauth.set_refresh_delay(300);
+    let calls = (0..100).map(|_| w.token(&id));
+    let answers = futures_join_all(calls).await;
+    assert_eq!(
+        w.oauth.refresh_requests(),
+        1,
+        "exactly one refresh reached the provider"
+    );
+    let newest = w.oauth.current_access_token().unwrap();
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["access_token"], newest.as_str());
+    }
+    assert!(!w.oauth.grant_revoked());
+    assert_eq!(w.events(&id, "refreshed").await, 1);
+}
+
+/// Awaits all futures concurrently.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    futures_util::future::join_all(futures).await
+}
+
+async fn two_server_processes_refresh_once(w: World) {
+    let id = w.connect("user-1").await;
+    let other = w.app.another_instance().await;
+    w.expire(&id).await;
+    w.oauth.set_refresh_delay(300);
+    let calls = (0..20).map(|i| {
+        let base = if i % 2 == 0 {
+            w.app.address.clone()
+        } else {
+            other.address.clone()
+        };
+        let path = format!("/v1/connections/{id}/access-token");
+        let w = &w;
+        async move { w.api(&base, Method::GET, &path).await }
+    });
+    let answers = futures_join_all(calls).await;
+    assert_eq!(
+        w.oauth.refresh_requests(),
+        1,
+        "one refresh across both processes"
+    );
+    let newest = w.oauth.current_access_token().unwrap();
+    for (status, body, _) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["access_token"], newest.as_str());
+    }
+    other.stop().await;
+}
+
+async fn a_dead_processes_lease_is_taken_over(w: World) {
+    let id = w.connect("user-1").await;
+    w.expire(&id).await;
+    // a process took the lease and died before storing anything
+    let until = app::db::now_ms() + 1500;
+    w.sql(&format!(
+        "UPDATE connections SET lease_owner = 'lease_dead', lease_until = {until} WHERE id = '{id}'"
+    ))
+    .await;
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        app::db::now_ms() >= until,
+        "waited for the lease to run out"
+    );
+    assert_eq!(
+        body["access_token"],
+        w.oauth.current_access_token().unwrap().as_str()
+    );
+    assert_eq!(w.oauth.refresh_requests(), 1);
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT lease_owner FROM connections WHERE id = $1")
+            .bind(&id)
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(owner, None, "the lease is released with the new tokens");
+}
+
+async fn rotated_refresh_tokens_are_never_sent_again(w: World) {
+    let id = w.connect("user-1").await;
+    for _ in 0..3 {
+        let (status, _, _) = w
+            .api(
+                &w.app.address,
+                Method::GET,
+                &format!("/v1/connections/{id}/access-token?force_refresh=true"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let sent: Vec<String> = w
+        .oauth
+        .token_requests()
+        .into_iter()
+        .filter_map(|form| {
+            form.into_iter()
+                .find(|(k, _)| k == "refresh_token")
+                .map(|(_, v)| v)
+        })
+        .collect();
+    assert_eq!(sent.len(), 3);
+    let mut unique = sent.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "each refresh token is sent once");
+    assert!(!w.oauth.grant_revoked(), "the provider never saw a reuse");
+
+    // an answer without a refresh token keeps the stored one
+    w.oauth.set_refresh_token_in_response(false);
+    let (status, _, _) = w
+        .api(
+            &w.app.address,
+            Method::GET,
+            &format!("/v1/connections/{id}/access-token?force_refresh=true"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    w.oauth.set_refresh_token_in_response(true);
+    let (status, body, _) = w
+        .api(
+            &w.app.address,
+            Method::GET,
+            &format!("/v1/connections/{id}/access-token?force_refresh=true"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!w.oauth.grant_revoked());
+    // no refresh token ever leaves the vault, and none is stored in clear
+    assert!(body.get("refresh_token").is_none());
+    let current = w.oauth.current_refresh_token().unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1")
+        .bind(&id)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!sealed
+        .windows(current.len())
+        .any(|win| win == current.as_bytes()));
+}
+
+async fn a_dead_grant_needs_reauthorization_and_reconnect_restores_it(w: World) {
+    let id = w.connect("user-1").await;
+    w.oauth.revoke_grants();
+    let (status, body) = {
+        let (s, b, _) = w
+            .api(
+                &w.app.address,
+                Method::GET,
+                &format!("/v1/connections/{id}/access-token?force_refresh=true"),
+            )
+            .await;
+        (s, b)
+    };
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "needs_reauthorization");
+    let reconnect_url = body["error"]["reconnect_url"].as_str().unwrap().to_string();
+    assert!(reconnect_url.contains("/connect/ovcs_"));
+    assert_eq!(w.status(&id).await, "needs_reauthorization");
+    assert_eq!(w.events(&id, "needs_reauthorization").await, 1);
+    // asking again does not call the provider again
+    let before = w.oauth.refresh_requests();
+    let (status, _) = w.token(&id).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(w.oauth.refresh_requests(), before);
+
+    // the backend creates a reconnect session; the same id is active again
+    let again = w
+        .connect_with(
+            json!({ "connection_id": id, "return_url": RETURN_URL }),
+            &w.oauth_config.clone(),
+            false,
+        )
+        .await;
+    assert_eq!(again, id);
+    assert_eq!(w.status(&id).await, "active");
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["access_token"],
+        w.oauth.current_access_token().unwrap().as_str()
+    );
+    assert_eq!(w.events(&id, "reconnected").await, 1);
+
+    // a reconnect session for another app's or an unknown connection is refused
+    let res = common::sent(
+        w.app
+            .client
+            .post(w.app.url("/v1/connect/sessions"))
+            .bearer_auth(&w.key)
+            .json(&json!({ "connection_id": "conn_unknown" }))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn another_processes_rotation_is_no_false_alarm(w: World) {
+    let id = w.connect("user-1").await;
+    w.expire(&id).await;
+    w.oauth.set_refresh_delay(1500);
+    let request = w.token(&id);
+    let meanwhile = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        // Another process (whose lease had run out) rotated the grant: our
+        // in-flight refresh token is now stale and the provider refuses it.
+        let sealed: Vec<u8> =
+            sqlx::query_scalar("SELECT access_token FROM connections WHERE id = $1")
+                .bind(&id)
+                .fetch_one(w.app.state.db.pool())
+                .await
+                .unwrap();
+        sqlx::query("UPDATE connections SET version = version + 1, expires_at = $1, access_token = $2 WHERE id = $3")
+            .bind(app::db::now_ms() + 3_600_000)
+            .bind(sealed)
+            .bind(&id)
+            .execute(w.app.state.db.pool())
+            .await
+            .unwrap();
+        w.oauth.revoke_grants();
+    };
+    let ((status, body), ()) = tokio::join!(request, meanwhile);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        w.status(&id).await,
+        "active",
+        "no false needs_reauthorization"
+    );
+    assert_eq!(w.events(&id, "needs_reauthorization").await, 0);
+}
+
+async fn transient_failures_back_off_and_recover(w: World) {
+    let id = w.connect("user-1").await;
+
+    // a token still valid keeps being served while the provider is down
+    w.sql(&format!(
+        "UPDATE connections SET expires_at = {} WHERE id = '{id}'",
+        app::db::now_ms() + 60_000
+    ))
+    .await;
+    w.oauth.fail_refresh(
+        RefreshFailure::Unavailable {
+            retry_after: Some(2),
+        },
+        1,
+    );
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(w.oauth.refresh_requests(), 1);
+    assert_eq!(w.status(&id).await, "active");
+
+    // expired now: the caller is told to retry, and the vault waits at
+    // least the provider's Retry-After before calling it again
+    w.expire(&id).await;
+    let (status, body, headers) = w
+        .api(
+            &w.app.address,
+            Method::GET,
+            &format!("/v1/connections/{id}/access-token"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "provider_unavailable");
+    let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    assert_eq!(w.oauth.refresh_requests(), 1, "backing off: no new call");
+
+    // wait out the backoff; the next attempt fails again: two in a row → error
+    w.oauth
+        .fail_refresh(RefreshFailure::Unavailable { retry_after: None }, 1);
+    wait_for_next_attempt(&w, &id).await;
+    let (status, _) = w.token(&id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(w.oauth.refresh_requests(), 2);
+    assert_eq!(w.status(&id).await, "error");
+    assert_eq!(w.events(&id, "refresh_failed").await, 2);
+
+    // the provider is back: active again, one recovered event
+    wait_for_next_attempt(&w, &id).await;
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(w.oauth.refresh_requests(), 3);
+    assert_eq!(w.status(&id).await, "active");
+    assert_eq!(w.events(&id, "recovered").await, 1);
+    let (_, conn, _) = w
+        .api(
+            &w.app.address,
+            Method::GET,
+            &format!("/v1/connections/{id}"),
+        )
+        .await;
+    assert_eq!(conn["status"], "active");
+}
+
+/// Sleeps until the connection's backoff has passed (bounded).
+async fn wait_for_next_attempt(w: &World, id: &str) {
+    for _ in 0..100 {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT next_attempt_at FROM connections WHERE id = $1")
+                .bind(id)
+                .fetch_one(w.app.state.db.pool())
+                .await
+                .unwrap();
+        match next {
+            Some(at) if at > app::db::now_ms() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            _ => return,
+        }
+    }
+    panic!("the backoff did not end within 10 s");
+}
+
+async fn the_background_worker_refreshes_before_expiry(w: World) {
+    let id = w.connect("user-1").await;
+    let fresh = app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(fresh.refreshed, 0, "nothing is due yet");
+    // due within the margin
+    w.sql(&format!(
+        "UPDATE connections SET expires_at = {} WHERE id = '{id}'",
+        app::db::now_ms() + 60_000
+    ))
+    .await;
+    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(report.refreshed, 1);
+    assert_eq!(w.oauth.refresh_requests(), 1);
+    let (_, body) = w.token(&id).await;
+    assert_eq!(
+        body["access_token"],
+        w.oauth.current_access_token().unwrap().as_str()
+    );
+    assert_eq!(
+        w.oauth.refresh_requests(),
+        1,
+        "the token API serves the refreshed token"
+    );
+}
+
+async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
+    let id = w
+        .connect_with(
+            json!({ "end_user_id": "user-1", "providers": ["attio"], "return_url": RETURN_URL }),
+            &w.attio_config.clone(),
+            true,
+        )
+        .await;
+    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(report.checked, 0, "checked at connect time; not due yet");
+    w.sql("UPDATE connections SET next_check_at = 0").await;
+    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(report.checked, 1);
+    assert_eq!(w.status(&id).await, "active");
+    assert_eq!(w.events(&id, "scope_mismatch").await, 0);
+
+    // a scope removed at Attio: the next check shows the mismatch
+    w.attio.set_issued_token_scopes("list_entry:read");
+    w.sql("UPDATE connections SET next_check_at = 0").await;
+    app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(w.status(&id).await, "active");
+    assert_eq!(w.events(&id, "scope_mismatch").await, 1);
+    let (_, conn, _) = w
+        .api(
+            &w.app.address,
+            Method::GET,
+            &format!("/v1/connections/{id}"),
+        )
+        .await;
+    assert_eq!(conn["scopes"]["granted"], json!(["list_entry:read"]));
+    assert_eq!(conn["scopes"]["missing"], json!(["record_permission:read"]));
+    let next: i64 = sqlx::query_scalar("SELECT next_check_at FROM connections WHERE id = $1")
+        .bind(&id)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        next > app::db::now_ms() + 60 * 60 * 1000,
+        "the next check is hours away"
+    );
+
+    // Attio answers `active: false`: needs re-authorization
+    w.attio.deactivate_tokens();
+    w.sql("UPDATE connections SET next_check_at = 0").await;
+    app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(w.status(&id).await, "needs_reauthorization");
+    assert_eq!(w.events(&id, "needs_reauthorization").await, 1);
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "needs_reauthorization");
+    // the portal's connection page tells the story
+    let html = w
+        .app
+        .get(&format!("/apps/{}/connections/{id}", w.app_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for kind in ["connected", "scope_mismatch", "needs_reauthorization"] {
+        assert!(html.contains(kind), "{kind}");
+    }
+}
+
+async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
+    let id = w.connect("user-1").await;
+    let refresh_token = w.oauth.current_refresh_token().unwrap();
+    let (status, _, _) = w
+        .api(
+            &w.app.address,
+            Method::DELETE,
+            &format!("/v1/connections/{id}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let revoked = w.oauth.revocations();
+    assert_eq!(revoked.len(), 1);
+    assert!(revoked[0].contains(&("token".into(), refresh_token)));
+    assert!(revoked[0].contains(&("token_type_hint".into(), "refresh_token".into())));
+    assert!(w.oauth.grant_revoked());
+    assert_eq!(w.status(&id).await, "revoked");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "connections WHERE id = '{id}' AND access_token IS NULL AND refresh_token IS NULL"
+            ))
+            .await,
+        1
+    );
+
+    // the provider is down: the vault forgets the tokens now, revokes later
+    let other = w.connect("user-2").await;
+    w.oauth.fail_revocation(Some(503));
+    let (status, _, _) = w
+        .api(
+            &w.app.address,
+            Method::DELETE,
+            &format!("/v1/connections/{other}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(w.status(&other).await, "revoked");
+    assert_eq!(w.app.count("revocations").await, 1);
+    w.oauth.fail_revocation(None);
+    w.sql("UPDATE revocations SET next_attempt_at = 0").await;
+    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    assert_eq!(report.revocations_settled, 1);
+    assert_eq!(w.app.count("revocations").await, 0);
+    assert_eq!(w.oauth.revocations().len(), 3);
+    assert_eq!(w.events(&other, "revocation").await, 1);
+}
