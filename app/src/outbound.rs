@@ -114,6 +114,14 @@ impl Outbound {
         Ok(self.client.request(method, checked))
     }
 
+    /// Sends `request` and hands back the answer to stream (the proxy).
+    pub async fn send_streaming(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<reqwest::Response, OutboundError> {
+        request.send().await.map_err(classify)
+    }
+
     /// Sends `request` and reads its answer (any status) up to the limit.
     pub async fn send(&self, request: RequestBuilder) -> Result<Fetched, OutboundError> {
         let response = request.send().await.map_err(classify)?;

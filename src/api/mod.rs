@@ -8,6 +8,7 @@
 //! and served at `/v1/openapi.json`.
 
 mod connections;
+mod proxy;
 mod sessions;
 
 use app::{
@@ -19,7 +20,7 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get, post},
     Json, Router,
 };
 use serde::Serialize;
@@ -228,6 +229,7 @@ impl Modify for BearerKey {
         connections::get_connection,
         connections::delete_connection,
         connections::access_token,
+        proxy::proxy,
     ),
     modifiers(&BearerKey),
     security(("api_key" = [])),
@@ -258,6 +260,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/connections/{id}/access-token",
             get(connections::access_token),
         )
+        .route("/proxy/{id}", any(proxy::proxy))
+        .route("/proxy/{id}/{*path}", any(proxy::proxy))
         .route_layer(middleware::from_fn_with_state(state, require_key));
     Router::new()
         .merge(authenticated)

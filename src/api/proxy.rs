@@ -1,0 +1,313 @@
+//! `ANY /v1/proxy/{connection_id}/{path…}`: calls the provider's API with
+//! the connection's token, so the developer's backend never handles it.
+//!
+//! The request goes only to the provider's API base URL (from the catalogue)
+//! plus the given path: no absolute URLs, no `..`, no other host. Method,
+//! query, body and headers are forwarded, except hop-by-hop headers, cookies
+//! and the caller's own `Authorization`; the provider's answer streams back
+//! with its status and headers. A 401 from the provider gets one refresh (or,
+//! for long-lived tokens, a health check) and one retry.
+
+use super::{connections::care_error, ApiError};
+use app::{
+    api_keys::ssr::ApiCaller,
+    connections::ssr as store,
+    oauth::ProviderProfile,
+    provider_configs::ssr as configs,
+    refresh::{self, CareError},
+    state::AppState,
+};
+use axum::{
+    body::Body,
+    extract::{Path, Request, State},
+    http::{header, HeaderMap, HeaderName, StatusCode},
+    response::{IntoResponse, Response},
+    Extension,
+};
+use futures_util::TryStreamExt;
+use secrecy::ExposeSecret;
+
+/// Largest request body forwarded.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
+/// and those the vault sets or must not pass on.
+const DROPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "cookie",
+    "set-cookie",
+    "authorization",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+fn forwardable(name: &HeaderName, listed: &[String]) -> bool {
+    let name = name.as_str();
+    !DROPPED.contains(&name) && !listed.iter().any(|l| l == name)
+}
+
+/// Header names a `Connection` header marks as hop-by-hop.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Checks the path the caller wants below the API base; the error says why
+/// it is refused.
+pub fn check_path(raw: &str) -> Result<(), &'static str> {
+    if raw.starts_with('/') || raw.contains("//") {
+        return Err(
+            "the path must be relative to the provider's API base (no leading or double slash)",
+        );
+    }
+    if raw.contains("://") || raw.contains('\\') {
+        return Err("absolute URLs are not allowed: give a path below the provider's API base");
+    }
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err("encoded slashes are not allowed in the path");
+    }
+    for segment in lower.split('/') {
+        let decoded = segment.replace("%2e", ".");
+        if decoded == "." || decoded == ".." {
+            return Err("'.' and '..' segments are not allowed in the path");
+        }
+    }
+    Ok(())
+}
+
+/// The provider URL for `raw` below `base`, if it stays below it.
+pub fn target_url(base: &str, raw: &str, query: Option<&str>) -> Option<url::Url> {
+    let base_url = url::Url::parse(base).ok()?;
+    let mut text = format!("{}/{}", base.trim_end_matches('/'), raw);
+    if let Some(q) = query {
+        text.push('?');
+        text.push_str(q);
+    }
+    let url = url::Url::parse(&text).ok()?;
+    let prefix = format!("{}/", base_url.path().trim_end_matches('/'));
+    let stays = url.origin() == base_url.origin()
+        && (url.path().starts_with(&prefix) || url.path() == base_url.path());
+    stays.then_some(url)
+}
+
+fn invalid_path(message: &str) -> ApiError {
+    ApiError::field("path", message)
+}
+
+/// Call the provider's API
+///
+/// Any method (GET, POST, PUT, PATCH, DELETE, …). Forwards the request to the
+/// provider's API base URL plus `path` with the connection's access token;
+/// the provider's status, headers and body come back as they are. Bodies up
+/// to 10 MiB.
+#[utoipa::path(
+    get,
+    path = "/v1/proxy/{id}/{path}",
+    tag = "connections",
+    params(
+        ("id" = String, Path, description = "Connection id"),
+        ("path" = String, Path, description = "Path below the provider's API base, e.g. `objects/people/records/query` for Attio"),
+    ),
+    responses(
+        (status = 200, description = "The provider's answer (any status)"),
+        (status = 401, description = "Missing or invalid API key", body = super::ErrorBody),
+        (status = 404, description = "No such connection in this app", body = super::ErrorBody),
+        (status = 409, description = "`needs_reauthorization`, `connection_revoked`, `provider_disabled`, `proxy_unavailable`", body = super::ErrorBody),
+        (status = 422, description = "The path leaves the API base", body = super::ErrorBody),
+    ),
+)]
+pub async fn proxy(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Path(params): Path<Vec<(String, String)>>,
+    request: Request,
+) -> Response {
+    match forward(state, caller, params, request).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn forward(
+    state: AppState,
+    caller: ApiCaller,
+    params: Vec<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let id = params
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("connection"))?;
+    // The raw (still percent-encoded) path after /proxy/{id}/.
+    let path = request.uri().path().to_string();
+    let marker = format!("/proxy/{id}");
+    let raw = path
+        .split_once(&marker)
+        .map(|(_, rest)| rest.strip_prefix('/').unwrap_or(rest).to_string())
+        .unwrap_or_default();
+    check_path(&raw).map_err(invalid_path)?;
+    let config = configs::find(
+        &state.db,
+        &state.keyring,
+        &caller.app_id,
+        &connection.provider_config_id,
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::not_found("connection"))?;
+    if !connection.provider_active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "provider_disabled",
+            "The app's provider configuration is disabled: enable it in the portal to call the provider again.",
+        ));
+    }
+    let base = ProviderProfile::of(&config, &state.catalogue)
+        .and_then(|p| p.definition)
+        .and_then(|d| d.api.clone())
+        .map(|api| api.base_url)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "proxy_unavailable",
+                "This provider has no API base URL in the catalogue; call its API with the access token instead.",
+            )
+        })?;
+    let url = target_url(&base, &raw, request.uri().query())
+        .ok_or_else(|| invalid_path("the path must stay below the provider's API base"))?;
+
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("Proxied request bodies can have at most {MAX_BODY_BYTES} bytes."),
+            )
+        })?;
+    let listed = connection_listed(&parts.headers);
+
+    let mut usable: Result<_, CareError> =
+        refresh::usable_token(&state, &connection.id, false).await;
+    let mut retried = false;
+    loop {
+        let token = match usable {
+            Ok(t) => t,
+            Err(e) => return Err(care_error(&state, &connection, e).await),
+        };
+        let mut outgoing = state
+            .http
+            .request(parts.method.clone(), url.as_str())
+            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "proxy_refused", e.to_string()))?;
+        for (name, value) in parts.headers.iter() {
+            if forwardable(name, &listed) {
+                outgoing = outgoing.header(name, value);
+            }
+        }
+        outgoing = outgoing
+            .header(
+                header::AUTHORIZATION,
+                format!(
+                    "{} {}",
+                    token.token_type,
+                    token.access_token.expose_secret()
+                ),
+            )
+            .body(body.clone());
+        let answer = state.http.send_streaming(outgoing).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unreachable",
+                format!("The provider's API could not be reached: {e}"),
+            )
+        })?;
+        if answer.status() == StatusCode::UNAUTHORIZED && !retried {
+            retried = true;
+            // Maybe the token just died: renew it (or check it) and try once more.
+            usable = if connection.expires_at.is_some() {
+                refresh::usable_token(&state, &connection.id, true).await
+            } else {
+                match refresh::health_check(&state, &connection.id).await {
+                    Ok(()) => refresh::usable_token(&state, &connection.id, false).await,
+                    Err(e) => Err(e),
+                }
+            };
+            continue;
+        }
+        store::touch(&state.db, &connection.id)
+            .await
+            .map_err(ApiError::internal)?;
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let listed = connection_listed(&headers);
+        let mut response = Response::builder().status(status);
+        for (name, value) in headers.iter() {
+            if forwardable(name, &listed) {
+                response = response.header(name, value);
+            }
+        }
+        let stream = answer.bytes_stream().map_err(std::io::Error::other);
+        return response
+            .body(Body::from_stream(stream))
+            .map_err(ApiError::internal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_escape_the_api_base() {
+        for bad in [
+            "../admin",
+            "a/../../b",
+            "%2e%2e/x",
+            "a/%2E%2E/b",
+            "/etc",
+            "a//b",
+            "https://evil.example/x",
+            "a%2fb",
+            "a\\b",
+            ".",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+        for good in ["objects", "objects/people/records/query", "lists/a%20b", ""] {
+            assert!(check_path(good).is_ok(), "{good}");
+        }
+        let base = "https://api.attio.com/v2";
+        assert_eq!(
+            target_url(base, "objects", Some("limit=1")).map(|u| u.to_string()),
+            Some("https://api.attio.com/v2/objects?limit=1".to_string())
+        );
+        assert!(target_url(base, "@evil.example/x", None)
+            .is_some_and(|u| u.host_str() == Some("api.attio.com")));
+    }
+}
