@@ -799,19 +799,24 @@ pub mod ssr {
         if let Err(failure) = outcome {
             let message = format!("Connect attempt failed: {}", failure.code());
             tracing::warn!(code = failure.code(), "connect attempt failed");
-            if let Err(e) = record_event(
-                state.db.pool(),
-                Event {
-                    app_id: &session.app_id,
-                    connection_id: None,
-                    provider_config_id: Some(&tx.provider_config_id),
-                    end_user_id: Some(&session.end_user_id),
-                    kind: "connect_failed",
-                    message: &message,
-                },
-            )
-            .await
-            {
+            let recorded = match state.db.pool().acquire().await {
+                Ok(mut conn) => {
+                    record_event(
+                        &mut conn,
+                        Event {
+                            app_id: &session.app_id,
+                            connection_id: None,
+                            provider_config_id: Some(&tx.provider_config_id),
+                            end_user_id: Some(&session.end_user_id),
+                            kind: "connect_failed",
+                            message: &message,
+                        },
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
                 tracing::error!(error = %e, "recording a failed connect attempt failed");
             }
         }

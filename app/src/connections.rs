@@ -299,11 +299,13 @@ pub mod ssr {
         Ok(())
     }
 
-    /// Appends to the history.
-    pub async fn record_event<'e, E>(executor: E, event: Event<'_>) -> Result<(), sqlx::Error>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
+    /// Appends to the history and, for the events developers subscribe to,
+    /// queues the webhook — on the caller's connection, so both are part of
+    /// the caller's transaction.
+    pub async fn record_event(
+        conn: &mut sqlx::AnyConnection,
+        event: Event<'_>,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO connection_events (id, app_id, connection_id, provider_config_id, end_user_id, kind, message, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -315,8 +317,27 @@ pub mod ssr {
         .bind(event.kind)
         .bind(event.message)
         .bind(now_ms())
-        .execute(executor)
+        .execute(&mut *conn)
         .await?;
+        if let Some(event_type) = crate::webhooks::event_type(event.kind) {
+            let provider: Option<String> = match event.provider_config_id {
+                Some(id) => {
+                    sqlx::query_scalar("SELECT slug FROM provider_configs WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                }
+                None => None,
+            };
+            let data = serde_json::json!({
+                "connection_id": event.connection_id,
+                "app_id": event.app_id,
+                "end_user_id": event.end_user_id,
+                "provider": provider,
+                "message": event.message,
+            });
+            crate::webhooks::enqueue(conn, event.app_id, event_type, data).await?;
+        }
         Ok(())
     }
 
@@ -506,7 +527,7 @@ pub mod ssr {
             format!("Connected by the end user (account {label})")
         };
         record_event(
-            &mut *tx,
+            &mut tx,
             Event {
                 app_id: a.app_id,
                 connection_id: Some(&id),

@@ -101,6 +101,27 @@ pub fn use_feedback(form: &'static str) -> FormFeedback {
     }
 }
 
+/// A secret created by this request (an API key, a signing secret): shown
+/// on the page that answers the creation, and never again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownOnce(pub Option<String>);
+
+/// The secret this request created, identical on server and client.
+pub fn use_shown_once() -> Option<String> {
+    SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            use_context::<ShownOnce>().unwrap_or_default()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            ShownOnce::default()
+        }
+    })
+    .into_inner()
+    .0
+}
+
 /// The request's CSRF token, identical on server and client. The server
 /// puts it in a `<meta name="csrf-token">` of every page, so that pages the
 /// client router renders after navigation carry it too.

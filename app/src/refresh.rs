@@ -63,7 +63,7 @@ impl Default for TokenCare {
             backoff_ms: 30 * 1000,
             failures_before_error: 5,
             health_check_interval_ms: 6 * 60 * 60 * 1000,
-            worker_interval_ms: 30 * 1000,
+            worker_interval_ms: 10 * 1000,
         }
     }
 }
@@ -514,12 +514,12 @@ async fn store_refreshed(
         kind,
         message,
     };
-    record_event(&mut *tx, event("refreshed", "Access token refreshed"))
+    record_event(&mut tx, event("refreshed", "Access token refreshed"))
         .await
         .map_err(internal)?;
     if recovered {
         record_event(
-            &mut *tx,
+            &mut tx,
             event(
                 "recovered",
                 "The provider answers again; the connection is active",
@@ -581,7 +581,7 @@ async fn record_failure(
         wait / 1000
     );
     record_event(
-        &mut *tx,
+        &mut tx,
         Event {
             app_id: &row.app_id,
             connection_id: Some(&row.id),
@@ -595,7 +595,7 @@ async fn record_failure(
     .map_err(internal)?;
     if to_error {
         record_event(
-            &mut *tx,
+            &mut tx,
             Event {
                 app_id: &row.app_id,
                 connection_id: Some(&row.id),
@@ -629,7 +629,7 @@ async fn mark_needs_reauthorization(
     .map_err(internal)?;
     if done.rows_affected() == 1 {
         record_event(
-            &mut *tx,
+            &mut tx,
             Event {
                 app_id: &row.app_id,
                 connection_id: Some(&row.id),
@@ -778,7 +778,7 @@ pub async fn health_check(state: &AppState, id: &str) -> Result<(), CareError> {
                         .join(", ")
                 );
                 record_event(
-                    &mut *tx,
+                    &mut tx,
                     Event {
                         app_id: &row.app_id,
                         connection_id: Some(&row.id),
@@ -804,6 +804,8 @@ pub struct WorkReport {
     pub refresh_failed: usize,
     pub checked: usize,
     pub revocations_settled: usize,
+    pub webhooks_delivered: usize,
+    pub webhooks_failed: usize,
 }
 
 /// One pass of background work: refresh what is about to expire, health-
@@ -852,6 +854,11 @@ pub async fn run_once(state: &AppState) -> Result<WorkReport, CareError> {
         .await;
     report.checked = checked.len();
     report.revocations_settled = crate::revocation::retry_due(state).await?;
+    let (delivered, failed) = crate::webhooks::deliver_due(state)
+        .await
+        .map_err(CareError::Internal)?;
+    report.webhooks_delivered = delivered;
+    report.webhooks_failed = failed;
     Ok(report)
 }
 

@@ -171,7 +171,7 @@ pub async fn disconnect(
     .await
     .map_err(internal)?;
     record_event(
-        &mut *tx,
+        &mut tx,
         Event {
             app_id,
             connection_id: Some(id),
@@ -249,7 +249,7 @@ pub async fn retry_due(state: &AppState) -> Result<usize, CareError> {
                     .await
                     .map_err(internal)?;
                 record_event(
-                    &mut *tx,
+                    &mut tx,
                     Event {
                         app_id: &app_id,
                         connection_id: Some(&connection_id),

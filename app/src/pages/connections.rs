@@ -2,12 +2,13 @@
 //! and disconnecting.
 
 use crate::{
+    components::provider::CopyField,
     components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
     },
     connections::{ConnectionStatus, ConnectionView, EventView},
-    forms::{use_csrf_token, use_feedback, CsrfField, FormError},
+    forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError},
     pages::apps::AppSummary,
     time::{display, display_opt},
 };
@@ -208,11 +209,13 @@ pub fn Connection() -> impl IntoView {
         |(app, id)| connection_page(app, id),
     );
     let disconnect = use_feedback("disconnect");
+    let reconnect_link = use_shown_once();
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let c = page.connection.clone();
         let action = format!("/apps/{}/connections/{}", page.app.id, c.id);
         let disconnect = disconnect.clone();
+        let reconnect_link = reconnect_link.clone();
         let csrf = csrf.clone();
         view! {
             <Title text=format!("Connection · {}", end_user_label(&c)) />
@@ -234,6 +237,18 @@ pub fn Connection() -> impl IntoView {
                         <tr><th scope="row">"Last used"</th><td>{display_opt(c.last_used_at)}</td></tr>
                         <tr><th scope="row">"Last health check"</th><td>{display_opt(c.last_checked_at)}</td></tr>
                     </tbody></table>
+                </section>
+                <section class="panel">
+                    <h2>"Reconnect"</h2>
+                    <p class="muted">"A link for the end user to authorize again — after the connection needs re-authorization, or to change what they granted. The connection keeps its id. The link works once, for 30 minutes."</p>
+                    {reconnect_link.map(|link| view! {
+                        <CopyField value=link label="Reconnect link" testid="reconnect-link" />
+                    })}
+                    <form method="post" action=action.clone()>
+                        <CsrfField token=csrf.clone() />
+                        <input type="hidden" name="_action" value="reconnect" />
+                        <button type="submit" class="btn">"Create reconnect link"</button>
+                    </form>
                 </section>
                 <section class="panel">
                     <h2>"History"</h2>
@@ -266,9 +281,10 @@ pub fn Connection() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
+        connect::ssr::{create_session, NewSession},
         forms::{
-            ssr::{not_found, rerender, see_other, server_error},
-            FormFeedback,
+            ssr::{not_found, render_page, rerender, see_other, server_error},
+            FormFeedback, ShownOnce,
         },
         pages::providers::ssr::app_form,
         state::AppState,
@@ -276,7 +292,7 @@ pub mod ssr {
     use axum::{
         body::Body,
         extract::{Path, State},
-        http::{Request, StatusCode},
+        http::{header, HeaderValue, Request, StatusCode},
         response::{IntoResponse, Response},
     };
 
@@ -289,6 +305,45 @@ pub mod ssr {
             Ok(x) => x,
             Err(r) => return r,
         };
+        if form.get("_action") == "reconnect" {
+            let connection = match crate::connections::ssr::find(
+                &state.db,
+                &state.catalogue,
+                &app.id,
+                &connection_id,
+            )
+            .await
+            {
+                Ok(Some(c)) => c,
+                Ok(None) => return not_found(),
+                Err(e) => return server_error(e),
+            };
+            let session = NewSession {
+                end_user_id: connection.end_user_id.clone(),
+                end_user_name: connection.end_user_name.clone(),
+                end_user_email: connection.end_user_email.clone(),
+                providers: vec![connection.provider.clone()],
+                return_url: None,
+                reconnect_id: Some(connection.id.clone()),
+            };
+            return match create_session(&state, &app.id, &session).await {
+                Ok(created) => {
+                    let mut response = render_page(
+                        &state,
+                        form.parts,
+                        FormFeedback::default(),
+                        ShownOnce(Some(created.connect_url)),
+                        StatusCode::OK,
+                    )
+                    .await;
+                    response
+                        .headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    response
+                }
+                Err(e) => server_error(e),
+            };
+        }
         if form.get("_action") != "delete" {
             return (StatusCode::BAD_REQUEST, "Unknown action").into_response();
         }

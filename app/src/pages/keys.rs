@@ -7,7 +7,7 @@ use crate::{
         portal::{portal_page, AppHeader},
         provider::CopyField,
     },
-    forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
+    forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
     pages::apps::AppSummary,
     time::{display, display_opt},
 };
@@ -23,10 +23,6 @@ pub struct KeysData {
     pub keys: Vec<ApiKeyView>,
 }
 
-/// A key just created: on the page that answers the creation only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewApiKey(pub Option<String>);
-
 #[server(endpoint = "keys/list")]
 pub async fn keys_page(app_id: String) -> Result<KeysData, ServerFnError> {
     use crate::session_ctx::ssr::internal;
@@ -37,22 +33,6 @@ pub async fn keys_page(app_id: String) -> Result<KeysData, ServerFnError> {
     Ok(KeysData { email, app, keys })
 }
 
-/// The key created by this request, identical on server and client.
-fn use_new_key() -> Option<String> {
-    SharedValue::new(|| {
-        #[cfg(feature = "ssr")]
-        {
-            use_context::<NewApiKey>().unwrap_or_default()
-        }
-        #[cfg(not(feature = "ssr"))]
-        {
-            NewApiKey::default()
-        }
-    })
-    .into_inner()
-    .0
-}
-
 #[component]
 pub fn ApiKeys() -> impl IntoView {
     let params = use_params_map();
@@ -61,7 +41,7 @@ pub fn ApiKeys() -> impl IntoView {
         keys_page,
     );
     let feedback = use_feedback("create-key");
-    let new_key = use_new_key();
+    let new_key = use_shown_once();
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let action = format!("/apps/{}/api-keys", page.app.id);
@@ -142,7 +122,7 @@ pub fn ApiKeys() -> impl IntoView {
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::NewApiKey;
+    use crate::forms::ShownOnce;
     use crate::{
         api_keys::{check_name, ssr as keys},
         forms::{
@@ -185,7 +165,7 @@ pub mod ssr {
                     Ok((id, key)) => {
                         tracing::info!(app_id = %app.id, key_id = %id, "API key created");
                         // Shown on this answer only: not a redirect, never cached.
-                        let shown = NewApiKey(Some(key.expose_secret().to_string()));
+                        let shown = ShownOnce(Some(key.expose_secret().to_string()));
                         let mut response = render_page(
                             &state,
                             form.parts,
