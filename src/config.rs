@@ -356,6 +356,22 @@ mod tests {
     }
 
     #[test]
+    fn token_care_is_configurable() {
+        let config = load(&[
+            ("OAUTH_VAULT_REFRESH_MARGIN_SECS", "120"),
+            ("OAUTH_VAULT_REFRESH_LEASE_SECS", "90"),
+            ("OAUTH_VAULT_WORKER_INTERVAL_SECS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(config.token_care.refresh_margin_ms, 120_000);
+        assert_eq!(config.token_care.lease_ms, 90_000);
+        assert_eq!(config.token_care.worker_interval_ms, 0);
+        let defaults = load(&[]).unwrap().token_care;
+        assert_eq!(defaults.refresh_margin_ms, 300_000);
+        assert_eq!(defaults.health_check_interval_ms, 6 * 3_600_000);
+    }
+
+    #[test]
     fn data_dir_moves_database_and_key_file() {
         let config = load(&[("OAUTH_VAULT_DATA_DIR", "/var/lib/vault")]).unwrap();
         assert_eq!(
@@ -375,6 +391,12 @@ mod tests {
             ("OAUTH_VAULT_LOG_FORMAT", "xml"),
             ("OAUTH_VAULT_ALLOWED_HOSTS", "https://idp.internal"),
             ("OAUTH_VAULT_DB_MAX_CONNECTIONS", "0"),
+            ("OAUTH_VAULT_REFRESH_LEASE_SECS", "5"),
+            ("OAUTH_VAULT_REFRESH_MARGIN_SECS", "soon"),
+            ("OAUTH_VAULT_REFRESH_BACKOFF_SECS", "0"),
+            ("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", "0"),
+            ("OAUTH_VAULT_HEALTH_CHECK_INTERVAL_SECS", "1"),
+            ("OAUTH_VAULT_WORKER_INTERVAL_SECS", "-1"),
         ] {
             let error = load(&[(var, value)]).err().unwrap();
             assert_eq!(error.var, var, "{value}");

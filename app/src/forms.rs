@@ -315,6 +315,29 @@ pub mod ssr {
         response
     }
 
+    /// Renders the page at the request's URL showing `secret` once: not a
+    /// redirect, and never cached.
+    pub async fn render_shown_once(
+        state: &AppState,
+        parts: Parts,
+        secret: String,
+        status: StatusCode,
+    ) -> Response {
+        let mut response = render_page(
+            state,
+            parts,
+            FormFeedback::default(),
+            super::ShownOnce(Some(secret)),
+            status,
+        )
+        .await;
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        response
+    }
+
     /// 303 See Other: after a successful POST.
     pub fn see_other(to: &str) -> Response {
         Redirect::to(to).into_response()

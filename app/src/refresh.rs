@@ -161,6 +161,18 @@ impl TokenRow {
             .is_some_and(|e| e - now <= self.margin(care))
     }
 
+    /// An event of this connection's history.
+    fn event<'a>(&'a self, kind: &'a str, message: &'a str) -> Event<'a> {
+        Event {
+            app_id: &self.app_id,
+            connection_id: Some(&self.id),
+            provider_config_id: Some(&self.provider_config_id),
+            end_user_id: Some(&self.end_user_id),
+            kind,
+            message,
+        }
+    }
+
     fn check_status(&self) -> Result<(), CareError> {
         match self.status.as_str() {
             "needs_reauthorization" => Err(CareError::NeedsReauthorization),
@@ -506,21 +518,13 @@ async fn store_refreshed(
             retry_after_ms: Some(1000),
         });
     }
-    let event = |kind, message| Event {
-        app_id: &row.app_id,
-        connection_id: Some(&row.id),
-        provider_config_id: Some(&row.provider_config_id),
-        end_user_id: Some(&row.end_user_id),
-        kind,
-        message,
-    };
-    record_event(&mut tx, event("refreshed", "Access token refreshed"))
+    record_event(&mut tx, row.event("refreshed", "Access token refreshed"))
         .await
         .map_err(internal)?;
     if recovered {
         record_event(
             &mut tx,
-            event(
+            row.event(
                 "recovered",
                 "The provider answers again; the connection is active",
             ),
@@ -580,30 +584,13 @@ async fn record_failure(
         "Refresh failed ({reason}); next attempt in {} s",
         wait / 1000
     );
-    record_event(
-        &mut tx,
-        Event {
-            app_id: &row.app_id,
-            connection_id: Some(&row.id),
-            provider_config_id: Some(&row.provider_config_id),
-            end_user_id: Some(&row.end_user_id),
-            kind: "refresh_failed",
-            message: &message,
-        },
-    )
-    .await
-    .map_err(internal)?;
+    record_event(&mut tx, row.event("refresh_failed", &message))
+        .await
+        .map_err(internal)?;
     if to_error {
         record_event(
             &mut tx,
-            Event {
-                app_id: &row.app_id,
-                connection_id: Some(&row.id),
-                provider_config_id: Some(&row.provider_config_id),
-                end_user_id: Some(&row.end_user_id),
-                kind: "error",
-                message: &format!("{failures} refresh attempts in a row failed; the connection shows an error until one succeeds"),
-            },
+            row.event("error", &format!("{failures} refresh attempts in a row failed; the connection shows an error until one succeeds")),
         )
         .await
         .map_err(internal)?;
@@ -628,19 +615,9 @@ async fn mark_needs_reauthorization(
     .await
     .map_err(internal)?;
     if done.rows_affected() == 1 {
-        record_event(
-            &mut tx,
-            Event {
-                app_id: &row.app_id,
-                connection_id: Some(&row.id),
-                provider_config_id: Some(&row.provider_config_id),
-                end_user_id: Some(&row.end_user_id),
-                kind: "needs_reauthorization",
-                message: why,
-            },
-        )
-        .await
-        .map_err(internal)?;
+        record_event(&mut tx, row.event("needs_reauthorization", why))
+            .await
+            .map_err(internal)?;
     }
     tx.commit().await.map_err(internal)?;
     tracing::warn!(connection_id = %row.id, "connection needs re-authorization");
@@ -777,19 +754,9 @@ pub async fn health_check(state: &AppState, id: &str) -> Result<(), CareError> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                record_event(
-                    &mut tx,
-                    Event {
-                        app_id: &row.app_id,
-                        connection_id: Some(&row.id),
-                        provider_config_id: Some(&row.provider_config_id),
-                        end_user_id: Some(&row.end_user_id),
-                        kind: "scope_mismatch",
-                        message: &message,
-                    },
-                )
-                .await
-                .map_err(internal)?;
+                record_event(&mut tx, row.event("scope_mismatch", &message))
+                    .await
+                    .map_err(internal)?;
             }
             tx.commit().await.map_err(internal)?;
             Ok(())

@@ -137,3 +137,63 @@ test.describe("End users connect Attio", () => {
     await expect(page.getByTestId("session-unknown")).toHaveText("This connect link is not valid");
   });
 });
+
+test.describe("Keeping connections", () => {
+  test("reconnect link on the connection page keeps the connection id", async ({ page, context, request }) => {
+    const { appPath, key } = await developerSetup(page, "https://app.example.com/done");
+    const created = await request.post("/v1/connect/sessions", {
+      headers: { authorization: `Bearer ${key}` },
+      data: { end_user_id: "user-e2e-2" },
+    });
+    const session = await created.json();
+    const endUser = await context.browser()!.newContext();
+    const tab = await endUser.newPage();
+    await tab.goto(session.connect_url);
+    await tab.getByRole("button", { name: "Connect Attio" }).click();
+    await tab.getByRole("link", { name: "Approve" }).click();
+    await expect(tab.getByTestId("connect-success")).toHaveText("Connected");
+
+    await page.goto(`${appPath}/connections`);
+    await page.getByTestId("connections").locator("tbody tr a").first().click();
+    const connectionPath = new URL(page.url()).pathname;
+    await page.getByRole("button", { name: "Create reconnect link" }).click();
+    const link = await page.getByTestId("reconnect-link").inputValue();
+    expect(link).toContain("/connect/ovcs_");
+
+    // the end user authorizes again through the link
+    await tab.goto(link);
+    await tab.getByRole("button", { name: "Connect Attio" }).click();
+    await tab.getByRole("link", { name: "Approve" }).click();
+    await expect(tab.getByTestId("connect-success")).toHaveText("Connected");
+    await endUser.close();
+
+    await page.goto(connectionPath);
+    await expect(page.getByTestId("connection-status")).toHaveText("Active");
+    await expect(page.getByTestId("events")).toContainText("Re-authorized by the end user");
+    await page.goto(`${appPath}/connections`);
+    await expect(page.getByTestId("connections").locator("tbody tr")).toHaveCount(1);
+  });
+
+  test("webhook endpoint, signing secret shown once, test event and delivery log", async ({ page }) => {
+    const { appPath } = await developerSetup(page, "https://app.example.com/done");
+    await page.goto(`${appPath}/settings`);
+    // a private address the operator did not allow: refused, input kept
+    await page.getByLabel("Endpoint URL").fill("https://10.1.2.3/hooks");
+    await page.getByRole("button", { name: "Save endpoint" }).click();
+    await expect(page.getByRole("alert")).toContainText("private");
+    await expect(page.getByLabel("Endpoint URL")).toHaveValue("https://10.1.2.3/hooks");
+    // the fake provider's host is allowed in the tests; it has no /hooks, so
+    // deliveries answer 404 and show up in the log
+    await page.getByLabel("Endpoint URL").fill(`${FAKE}/hooks`);
+    await page.getByRole("button", { name: "Save endpoint" }).click();
+    await expect(page.getByLabel("Endpoint URL")).toHaveValue(`${FAKE}/hooks`);
+    await page.getByRole("button", { name: "Generate signing secret" }).click();
+    const secret = await page.getByTestId("webhook-secret-value").inputValue();
+    expect(secret).toMatch(/^whsec_/);
+    await page.getByRole("button", { name: "Send test event" }).click();
+    await expect(page.getByTestId("deliveries")).toContainText("test");
+    await expect(page.getByTestId("deliveries")).toContainText("HTTP 404");
+    expect(await page.content()).not.toContain(secret);
+    await expect(page.getByRole("button", { name: "Rotate signing secret" })).toBeVisible();
+  });
+});

@@ -276,11 +276,7 @@ pub async fn access_token(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("connection"))?;
     if !connection.provider_active {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "provider_disabled",
-            "The app's provider configuration is disabled: enable it in the portal to serve tokens again.",
-        ));
+        return Err(ApiError::provider_disabled());
     }
     let force = matches!(query.force_refresh.as_deref(), Some("true" | "1"));
     let usable = match refresh::usable_token(&state, &connection.id, force).await {

@@ -108,6 +108,14 @@ impl ApiError {
         )
     }
 
+    pub fn provider_disabled() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "provider_disabled",
+            "The app's provider configuration is disabled: enable it in the portal to use its connections again.",
+        )
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let message = errors
             .iter()

@@ -181,11 +181,7 @@ async fn forward(
     .map_err(ApiError::internal)?
     .ok_or_else(|| ApiError::not_found("connection"))?;
     if !connection.provider_active {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "provider_disabled",
-            "The app's provider configuration is disabled: enable it in the portal to call the provider again.",
-        ));
+        return Err(ApiError::provider_disabled());
     }
     let base = ProviderProfile::of(&config, &state.catalogue)
         .and_then(|p| p.definition)

@@ -283,8 +283,8 @@ pub mod ssr {
     use crate::{
         connect::ssr::{create_session, NewSession},
         forms::{
-            ssr::{not_found, render_page, rerender, see_other, server_error},
-            FormFeedback, ShownOnce,
+            ssr::{not_found, render_shown_once, rerender, see_other, server_error},
+            FormFeedback,
         },
         pages::providers::ssr::app_form,
         state::AppState,
@@ -292,7 +292,7 @@ pub mod ssr {
     use axum::{
         body::Body,
         extract::{Path, State},
-        http::{header, HeaderValue, Request, StatusCode},
+        http::{Request, StatusCode},
         response::{IntoResponse, Response},
     };
 
@@ -328,18 +328,7 @@ pub mod ssr {
             };
             return match create_session(&state, &app.id, &session).await {
                 Ok(created) => {
-                    let mut response = render_page(
-                        &state,
-                        form.parts,
-                        FormFeedback::default(),
-                        ShownOnce(Some(created.connect_url)),
-                        StatusCode::OK,
-                    )
-                    .await;
-                    response
-                        .headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    response
+                    render_shown_once(&state, form.parts, created.connect_url, StatusCode::OK).await
                 }
                 Err(e) => server_error(e),
             };

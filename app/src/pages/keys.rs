@@ -122,11 +122,10 @@ pub fn ApiKeys() -> impl IntoView {
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use crate::forms::ShownOnce;
     use crate::{
         api_keys::{check_name, ssr as keys},
         forms::{
-            ssr::{not_found, render_page, rerender, see_other, server_error},
+            ssr::{not_found, render_shown_once, rerender, see_other, server_error},
             FormFeedback,
         },
         pages::providers::ssr::app_form,
@@ -135,7 +134,7 @@ pub mod ssr {
     use axum::{
         body::Body,
         extract::{Path, State},
-        http::{header, HeaderValue, Request, StatusCode},
+        http::{Request, StatusCode},
         response::{IntoResponse, Response},
     };
     use secrecy::ExposeSecret;
@@ -164,20 +163,13 @@ pub mod ssr {
                 match keys::create(&state.db, &app.id, &name, &user.id).await {
                     Ok((id, key)) => {
                         tracing::info!(app_id = %app.id, key_id = %id, "API key created");
-                        // Shown on this answer only: not a redirect, never cached.
-                        let shown = ShownOnce(Some(key.expose_secret().to_string()));
-                        let mut response = render_page(
+                        render_shown_once(
                             &state,
                             form.parts,
-                            FormFeedback::default(),
-                            shown,
+                            key.expose_secret().to_string(),
                             StatusCode::CREATED,
                         )
-                        .await;
-                        response
-                            .headers_mut()
-                            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                        response
+                        .await
                     }
                     Err(e) => server_error(e),
                 }

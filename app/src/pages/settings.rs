@@ -194,8 +194,8 @@ pub mod ssr {
         connect::parse_return_urls,
         db::now_ms,
         forms::{
-            ssr::{render_page, rerender, see_other, server_error},
-            FormFeedback, ShownOnce,
+            ssr::{render_shown_once, rerender, see_other, server_error},
+            FormFeedback,
         },
         pages::providers::ssr::app_form,
         state::AppState,
@@ -204,7 +204,7 @@ pub mod ssr {
     use axum::{
         body::Body,
         extract::{Path, State},
-        http::{header, HeaderValue, Request, StatusCode},
+        http::{Request, StatusCode},
         response::{IntoResponse, Response},
     };
     use secrecy::ExposeSecret;
@@ -265,19 +265,13 @@ pub mod ssr {
             }
             "rotate_secret" => match webhooks::rotate_secret(&state, &app.id).await {
                 Ok(secret) => {
-                    let shown = ShownOnce(Some(secret.expose_secret().to_string()));
-                    let mut response = render_page(
+                    render_shown_once(
                         &state,
                         form.parts,
-                        FormFeedback::default(),
-                        shown,
+                        secret.expose_secret().to_string(),
                         StatusCode::OK,
                     )
-                    .await;
-                    response
-                        .headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    response
+                    .await
                 }
                 Err(e) => server_error(e),
             },
