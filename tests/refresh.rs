@@ -78,7 +78,7 @@ mod transient_failures_back_off_and_recover {
 
 const FAST_BACKOFF: &[(&str, &str)] = &[
     ("OAUTH_VAULT_REFRESH_BACKOFF_SECS", "1"),
-    ("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", "2"),
+    ("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", "3"),
 ];
 const RETURN_URL: &str = "https://app.example.com/done";
 
@@ -590,23 +590,36 @@ async fn transient_failures_back_off_and_recover(w: World) {
     assert!(retry >= 1);
     assert_eq!(w.oauth.refresh_requests(), 1, "backing off: no new call");
 
-    // wait out the backoff; the next attempt fails again: two in a row → error
+    // wait out the backoff; the provider fails once more: two 503s in a
+    // row stay below the error threshold (3 here), so the status holds
     w.oauth
         .fail_refresh(RefreshFailure::Unavailable { retry_after: None }, 1);
     wait_for_next_attempt(&w, &id).await;
     let (status, _) = w.token(&id).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(w.oauth.refresh_requests(), 2);
-    assert_eq!(w.status(&id).await, "error");
+    assert_eq!(w.status(&id).await, "active");
     assert_eq!(w.events(&id, "refresh_failed").await, 2);
 
-    // the provider is back: active again, one recovered event
+    // the provider is back: served, still active, one recovered event
     wait_for_next_attempt(&w, &id).await;
     let (status, body) = w.token(&id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(w.oauth.refresh_requests(), 3);
     assert_eq!(w.status(&id).await, "active");
     assert_eq!(w.events(&id, "recovered").await, 1);
+
+    // three failures in a row: the connection shows an error until a success
+    w.expire(&id).await;
+    w.oauth
+        .fail_refresh(RefreshFailure::TooManyRequests { retry_after: 1 }, 3);
+    for attempt in 1..=3 {
+        wait_for_next_attempt(&w, &id).await;
+        let (status, _) = w.token(&id).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "attempt {attempt}");
+    }
+    assert_eq!(w.status(&id).await, "error");
+    assert_eq!(w.events(&id, "error").await, 1);
     let (_, conn, _) = w
         .api(
             &w.app.address,
@@ -614,7 +627,12 @@ async fn transient_failures_back_off_and_recover(w: World) {
             &format!("/v1/connections/{id}"),
         )
         .await;
-    assert_eq!(conn["status"], "active");
+    assert_eq!(conn["status"], "error");
+    wait_for_next_attempt(&w, &id).await;
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(w.status(&id).await, "active");
+    assert_eq!(w.events(&id, "recovered").await, 2);
 }
 
 /// Sleeps until the connection's backoff has passed (bounded).
