@@ -70,6 +70,45 @@ fn read_key_file(path: &Path) -> Result<Keyring, KeyError> {
     })
 }
 
+/// How often a running server looks at its key file for a rotation.
+pub const RELOAD_INTERVAL_SECS: u64 = 5;
+
+/// Reloads `keyring` from `path` whenever the file changes, until `stop`
+/// fires: `oauth-vault keys rotate` reaches running servers without a
+/// restart. A file that does not parse is reported and the keys in use kept.
+pub async fn watch_key_file(
+    path: std::path::PathBuf,
+    keyring: std::sync::Arc<Keyring>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(RELOAD_INTERVAL_SECS)) => {}
+            _ = stop.changed() => return,
+        }
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match read_key_file(&path) {
+            Ok(ring) => {
+                keyring.replace(ring);
+                tracing::info!(
+                    active_key = %keyring.active_key_id(),
+                    keys = keyring.key_ids().len(),
+                    "key file changed: keys reloaded"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "key file changed but cannot be used; keeping the keys in use")
+            }
+        }
+    }
+}
+
 /// Writes a new random key to `path`, readable by the owner only. Never
 /// overwrites an existing file.
 pub fn generate_key_file(path: &Path) -> Result<(), KeyError> {

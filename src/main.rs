@@ -1,42 +1,36 @@
 //! The `oauth-vault` binary.
 
-use oauth_vault::{config::Config, startup::Application, telemetry};
+use oauth_vault::{cli, config::Config, startup::Application, telemetry};
 use std::process::ExitCode;
-
-const USAGE: &str = "Usage: oauth-vault [serve]
-
-Starts the OAuth Vault server. Configuration comes from environment variables
-(and a .env file in the working directory); see .env.example.
-
-Commands:
-  serve       start the server (the default)
-  --version   print the version
-  --help      print this help";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] | ["serve"] => {}
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
         ["--version" | "-V"] => {
             println!("oauth-vault {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         ["--help" | "-h" | "help"] => {
-            println!("{USAGE}");
+            println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
-        other => {
-            eprintln!(
-                "oauth-vault: unknown command '{}'\n\n{USAGE}",
-                other.join(" ")
-            );
+        _ => {}
+    }
+    match cli::run(&args).await {
+        Ok(None) => {}
+        Ok(Some(output)) => {
+            println!("{output}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) if message.starts_with("unknown command") => {
+            eprintln!("oauth-vault: {message}");
             return ExitCode::from(2);
+        }
+        Err(message) => {
+            eprintln!("oauth-vault: error: {message}");
+            return ExitCode::FAILURE;
         }
     }
     match serve().await {

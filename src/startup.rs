@@ -48,6 +48,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// Watched for rotations while the server runs.
+    key_file: Option<PathBuf>,
 }
 
 impl Application {
@@ -67,6 +69,10 @@ impl Application {
         );
 
         let (keyring, origin) = keys::load_keyring(&config.keys)?;
+        let key_file = match &origin {
+            KeyOrigin::Env => None,
+            KeyOrigin::File(path) | KeyOrigin::Generated(path) => Some(path.clone()),
+        };
         match &origin {
             KeyOrigin::Env => tracing::info!(
                 active_key = keyring.active_key_id(),
@@ -148,6 +154,7 @@ impl Application {
             listener,
             router,
             state,
+            key_file,
         })
     }
 
@@ -166,7 +173,17 @@ impl Application {
     ) -> io::Result<()> {
         let db = self.state.db.clone();
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(app::refresh::run_worker(self.state.clone(), worker_stop));
+        let worker = tokio::spawn(app::refresh::run_worker(
+            self.state.clone(),
+            worker_stop.clone(),
+        ));
+        if let Some(path) = self.key_file.clone() {
+            tokio::spawn(keys::watch_key_file(
+                path,
+                self.state.keyring.clone(),
+                worker_stop,
+            ));
+        }
         let result = axum::serve(
             self.listener,
             self.router

@@ -89,13 +89,14 @@ struct DataKey {
 /// The set of keys the vault can decrypt with; the first is the active one,
 /// used for every new encryption.
 pub struct Keyring {
-    keys: Vec<DataKey>,
+    /// Replaced as a whole when the key file changes (see [`Keyring::replace`]).
+    keys: std::sync::RwLock<Vec<DataKey>>,
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
-            .field("key_ids", &self.key_ids().collect::<Vec<_>>())
+            .field("key_ids", &self.key_ids())
             .field("keys", &"[REDACTED]")
             .finish()
     }
@@ -150,7 +151,9 @@ impl Keyring {
         if keys.is_empty() {
             return Err(KeyringError::Empty);
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys: std::sync::RwLock::new(keys),
+        })
     }
 
     /// A new random key, as one `<id>:<base64>` line for a key file or
@@ -164,13 +167,34 @@ impl Keyring {
         SecretString::from(format!("k{id}:{}", B64.encode(key.as_ref())))
     }
 
-    /// The id of the key that seals new secrets.
-    pub fn active_key_id(&self) -> &str {
-        self.keys.first().map(|k| k.id.as_str()).unwrap_or_default()
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<DataKey>> {
+        // A poisoned lock still holds a complete key list: replace() swaps
+        // the whole vector in one assignment.
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|k| k.id.as_str())
+    /// Takes the keys of `other` (a re-read key file): running servers learn
+    /// a rotated key without a restart.
+    pub fn replace(&self, other: Keyring) {
+        let keys = other.keys.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+
+    /// The id of the key that seals new secrets.
+    pub fn active_key_id(&self) -> String {
+        self.read()
+            .first()
+            .map(|k| k.id.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn key_ids(&self) -> Vec<String> {
+        self.read().iter().map(|k| k.id.clone()).collect()
+    }
+
+    /// Whether the keyring can open secrets sealed with `key_id`.
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.read().iter().any(|k| k.id == key_id)
     }
 
     /// Seals `plaintext` under the active key, bound to `aad`.
@@ -178,7 +202,8 @@ impl Keyring {
     /// Layout: version (1 byte) · key-id length (1) · key id · nonce (12) ·
     /// ciphertext with tag.
     pub fn encrypt(&self, plaintext: &[u8], aad: Aad<'_>) -> Result<Vec<u8>, CryptoError> {
-        let key = &self.keys[0];
+        let keys = self.read();
+        let key = keys.first().ok_or(CryptoError::UnknownKey(String::new()))?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let aad_bytes = aad.to_bytes(&key.id);
@@ -215,8 +240,8 @@ impl Keyring {
     /// Opens `blob`, which must have been sealed for exactly `aad`.
     pub fn decrypt(&self, blob: &[u8], aad: Aad<'_>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let key_id = Self::key_id_of(blob)?;
-        let key = self
-            .keys
+        let keys = self.read();
+        let key = keys
             .iter()
             .find(|k| k.id == key_id)
             .ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?;
@@ -368,7 +393,7 @@ mod tests {
         let debug = format!("{keys:?}");
         let material = entry.expose_secret().split_once(':').unwrap().1;
         assert!(!debug.contains(material));
-        assert!(debug.contains(keys.active_key_id()));
+        assert!(debug.contains(&keys.active_key_id()));
         assert!(!format!("{entry:?}").contains(material));
     }
 }

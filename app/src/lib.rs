@@ -32,6 +32,8 @@ pub mod refresh;
 #[cfg(feature = "ssr")]
 pub mod revocation;
 #[cfg(feature = "ssr")]
+pub mod rotation;
+#[cfg(feature = "ssr")]
 pub mod security;
 #[cfg(feature = "ssr")]
 pub mod state;

@@ -268,6 +268,25 @@ impl TestApp {
         }
     }
 
+    /// A configuration variable this server was started with.
+    pub fn var(&self, name: &str) -> String {
+        self.vars.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The `oauth-vault` binary, configured like this server (same data
+    /// folder, database and key file): the operator's CLI.
+    pub fn cli(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-vault"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(self.data_dir.path())
+            .args(args);
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// A second server process on the same database and keys, as in a
     /// scaled-out deployment. It stops with the returned value.
     pub async fn another_instance(&self) -> TestApp {
@@ -336,12 +355,15 @@ impl Browser {
                 .await,
         )
         .await;
+        let status = res.status();
         let html = res.text().await.unwrap();
         let marker = r#"name="csrf" value=""#;
-        let start = html
-            .find(marker)
-            .unwrap_or_else(|| panic!("no CSRF field on {page}"))
-            + marker.len();
+        let start = html.find(marker).unwrap_or_else(|| {
+            panic!(
+                "no CSRF field on {page} ({status}): {}",
+                &html[..html.len().min(600)]
+            )
+        }) + marker.len();
         html[start..].split('"').next().unwrap().to_string()
     }
 

@@ -18,10 +18,13 @@ pub struct NewAccount {
     pub role: Role,
 }
 
+/// Creates an account with its own organisation. The first account of an
+/// instance is an admin; `admin` makes any new account one (the operator CLI).
 pub async fn create_account(
     db: &Db,
     email: &str,
     password_hash: &str,
+    admin: bool,
 ) -> Result<NewAccount, AccountError> {
     let mut tx = db.pool().begin().await?;
     let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
@@ -34,7 +37,7 @@ pub async fn create_account(
     let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(&mut *tx)
         .await?;
-    let role = if users == 0 {
+    let role = if admin || users == 0 {
         Role::Admin
     } else {
         Role::Developer

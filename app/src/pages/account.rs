@@ -153,7 +153,7 @@ pub mod ssr {
             Ok(h) => h,
             Err(e) => return server_error(e),
         };
-        match store::create_account(&state.db, &email, &hash).await {
+        match store::create_account(&state.db, &email, &hash, false).await {
             Ok(account) => {
                 tracing::info!(user_id = %account.user_id, role = account.role.as_str(), "account created");
                 let old = session::cookie_value(

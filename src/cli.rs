@@ -1,0 +1,388 @@
+//! Operator commands of the `oauth-vault` binary: administrators, migrations,
+//! encryption keys and a health check of the configuration. They read the
+//! same configuration as the server (environment and `.env`).
+
+use crate::{
+    config::{Config, KeySource},
+    keys::{self, KeyOrigin},
+};
+use app::{
+    auth::{check_new_password, normalise_email, password, store},
+    crypto::Keyring,
+    db::{now_ms, Db},
+    providers::{catalogue::Catalogue, urls::OutboundPolicy},
+};
+use secrecy::{ExposeSecret, SecretString};
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::Path,
+    time::Duration,
+};
+
+pub const USAGE: &str = "Usage: oauth-vault [command]
+
+Configuration comes from environment variables (and a .env file in the
+working directory); see .env.example.
+
+Commands:
+  serve                          start the server (the default)
+  migrate                        apply database migrations and exit
+  check                          check configuration, database, catalogue and keys
+  admin create --email EMAIL     create an administrator (password from a prompt or stdin)
+  admin grant --email EMAIL      make an existing user an administrator
+  admin revoke --email EMAIL     remove administrator rights (never the last administrator)
+  keys generate                  print a new key for OAUTH_VAULT_KEYS or a key file
+  keys rotate [--wait-secs N]    add a new active key to the key file and re-seal every
+                                 secret under it, online (servers reload the key file)
+  --version                      print the version
+  --help                         print this help";
+
+/// Runs an operator command; `Ok(None)` means "start the server".
+pub async fn run(args: &[&str]) -> Result<Option<String>, String> {
+    match args {
+        [] | ["serve"] => Ok(None),
+        ["migrate"] => migrate().await.map(Some),
+        ["check"] => check().await.map(Some),
+        ["admin", "create", "--email", email] => admin_create(email).await.map(Some),
+        ["admin", "grant", "--email", email] => set_admin(email, true).await.map(Some),
+        ["admin", "revoke", "--email", email] => set_admin(email, false).await.map(Some),
+        ["keys", "generate"] => Ok(Some(Keyring::generate_entry().expose_secret().to_string())),
+        ["keys", "rotate"] => rotate(None, None).await.map(Some),
+        ["keys", "rotate", "--wait-secs", secs] => {
+            rotate(Some(parse_secs(secs)?), None).await.map(Some)
+        }
+        // Stops after N re-sealed secrets: a rotation interrupted on purpose.
+        ["keys", "rotate", "--wait-secs", secs, "--max-rows", rows] => {
+            let rows = rows
+                .parse()
+                .map_err(|_| format!("--max-rows: '{rows}' is not a number"))?;
+            rotate(Some(parse_secs(secs)?), Some(rows)).await.map(Some)
+        }
+        other => Err(format!("unknown command '{}'\n\n{USAGE}", other.join(" "))),
+    }
+}
+
+fn parse_secs(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("--wait-secs: '{text}' is not a number of seconds"))
+}
+
+fn load_config() -> Result<Config, String> {
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            return Err(format!(".env: {error}"));
+        }
+    }
+    Config::from_env().map_err(|e| e.to_string())
+}
+
+async fn database(config: &Config) -> Result<Db, String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data folder {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let url = config.database_url.expose_secret();
+    let db = Db::connect(url, 2).await.map_err(|e| e.to_string())?;
+    db.migrate().await.map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
+async fn migrate() -> Result<String, String> {
+    let config = load_config()?;
+    let db = database(&config).await?;
+    db.check_ready().await.map_err(|e| e.to_string())?;
+    db.close().await;
+    Ok(format!(
+        "migrations applied to {}",
+        app::db::redact_url(config.database_url.expose_secret())
+    ))
+}
+
+fn read_password() -> Result<SecretString, String> {
+    let text = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password (12-128 characters): ")
+            .map_err(|e| format!("cannot read the password: {e}"))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    check_new_password(&text)?;
+    Ok(SecretString::from(text))
+}
+
+async fn admin_create(email: &str) -> Result<String, String> {
+    let email = normalise_email(email).map_err(|e| format!("--email: {e}"))?;
+    let config = load_config()?;
+    let password = read_password()?;
+    let hash = password::hash(password).await.map_err(|e| e.to_string())?;
+    let db = database(&config).await?;
+    let created = store::create_account(&db, &email, &hash, true).await;
+    db.close().await;
+    match created {
+        Ok(_) => Ok(format!("administrator {email} created; sign in at the portal")),
+        Err(store::AccountError::EmailTaken) => Err(format!(
+            "{email} already has an account; make it an administrator with `oauth-vault admin grant --email {email}`"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn set_admin(email: &str, admin: bool) -> Result<String, String> {
+    let email = normalise_email(email).map_err(|e| format!("--email: {e}"))?;
+    let config = load_config()?;
+    let db = database(&config).await?;
+    let result = async {
+        let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
+        let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(user_id) = found else {
+            return Err(format!("no account with the email {email}"));
+        };
+        if !admin {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND id <> $1 AND disabled_at IS NULL",
+            )
+            .bind(&user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+            if others == 0 {
+                return Err(format!(
+                    "{email} is the last administrator; make another user an administrator first"
+                ));
+            }
+        }
+        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(if admin { "admin" } else { "developer" })
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(if admin {
+            format!("{email} is now an administrator")
+        } else {
+            format!("{email} is no longer an administrator")
+        })
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+/// Everything a server needs, checked; each problem with its fix.
+async fn check() -> Result<String, String> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut report: Vec<String> = Vec::new();
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(e) => return Err(format!("configuration: {e}")),
+    };
+    report.push("ok: configuration".into());
+    let policy = OutboundPolicy::new(config.allowed_hosts.clone());
+    match Catalogue::load(config.providers_dir.as_deref(), &policy) {
+        Ok(c) => report.push(format!(
+            "ok: provider catalogue ({} providers)",
+            c.all().len()
+        )),
+        Err(e) => problems.push(format!("catalogue: {e}")),
+    }
+    let keyring = match &config.keys {
+        KeySource::File {
+            path,
+            generate: true,
+        } if !path.exists() => {
+            report.push(format!(
+                "ok: no key file yet at {} (the server generates it on first start)",
+                path.display()
+            ));
+            None
+        }
+        source => match keys::load_keyring(source) {
+            Ok((ring, _)) => {
+                report.push(format!(
+                    "ok: keys {} (active: {})",
+                    ring.key_ids().join(", "),
+                    ring.active_key_id()
+                ));
+                Some(ring)
+            }
+            Err(e) => {
+                problems.push(format!("keys: {e}"));
+                None
+            }
+        },
+    };
+    let url = config.database_url.expose_secret();
+    match Db::connect(url, 2).await {
+        Ok(db) => {
+            match db.check_ready().await {
+                Ok(()) => report.push(format!("ok: database {}", app::db::redact_url(url))),
+                Err(e) => problems.push(format!(
+                    "database: {e} (run `oauth-vault migrate` or start the server once)"
+                )),
+            }
+            if let Some(ring) = &keyring {
+                match app::rotation::census(&db).await {
+                    Ok(counts) => {
+                        for (key, count) in &counts {
+                            if ring.has_key(key) {
+                                report.push(format!("ok: {count} secrets sealed with key {key}"));
+                            } else {
+                                problems.push(format!(
+                                    "keys: {count} secrets are sealed with key '{key}', which is not in the keyring; put that key back in the key file or OAUTH_VAULT_KEYS (the first key stays the active one)"
+                                ));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        problems.push(format!("database: cannot read the sealed secrets: {e}"))
+                    }
+                }
+            }
+            db.close().await;
+        }
+        Err(e) => problems.push(format!("database: {e}")),
+    }
+    if problems.is_empty() {
+        Ok(report.join("\n"))
+    } else {
+        Err(format!(
+            "{}\n{} problem(s):\n{}",
+            report.join("\n"),
+            problems.len(),
+            problems
+                .iter()
+                .map(|p| format!("error: {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    }
+}
+
+/// Writes the key file atomically (owner-only), keys in this order.
+fn write_key_file(path: &Path, entries: &[String]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp{}", now_ms()));
+    let contents = format!(
+        "# OAuth Vault encryption keys: one `<id>:<base64 key>` per line; the first seals new secrets.\n\
+         # Back this file up: without it, the stored secrets cannot be decrypted.\n{}\n",
+        entries.join("\n")
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}
+
+/// The `<id>:<key>` entries of a key file, in order.
+fn key_entries(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| l.split([',', ' ', '\t']))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Rotation with a key file: (1) the new key joins the file as a second key,
+/// so every server can read what it will seal; (2) after servers reloaded
+/// the file, it becomes the first (active) key; (3) every secret is re-sealed
+/// under it in batches. Old keys stay until the operator removes them.
+async fn rotate(wait_secs: Option<u64>, max_rows: Option<usize>) -> Result<String, String> {
+    let config = load_config()?;
+    let wait = Duration::from_secs(wait_secs.unwrap_or(crate::keys::RELOAD_INTERVAL_SECS * 2 + 2));
+    let path = match &config.keys {
+        KeySource::File { path, .. } => path.clone(),
+        KeySource::Inline(_) => {
+            // Keys from the environment cannot be edited here: re-seal under
+            // whichever key the operator put first.
+            let (ring, origin) = keys::load_keyring(&config.keys).map_err(|e| e.to_string())?;
+            debug_assert_eq!(origin, KeyOrigin::Env);
+            let db = database(&config).await?;
+            let done = app::rotation::reseal_all(&db, &ring, max_rows).await;
+            db.close().await;
+            let done = done?;
+            return Ok(format!(
+                "keys come from OAUTH_VAULT_KEYS: re-sealed {} secrets under the first key there ({}); {} were already under it{}",
+                done.resealed,
+                ring.active_key_id(),
+                done.current,
+                if done.interrupted { "; stopped early, run again to finish" } else { "" }
+            ));
+        }
+    };
+    let mut entries = key_entries(&path)?;
+    let current = Keyring::parse(&entries.join("\n")).map_err(|e| e.to_string())?;
+    // A rotation that stopped midway has its new key first already: finish it.
+    let census = {
+        let db = database(&config).await?;
+        let c = app::rotation::census(&db).await.map_err(|e| e.to_string());
+        db.close().await;
+        c?
+    };
+    let unfinished = census.keys().any(|k| *k != current.active_key_id());
+    let mut out = Vec::new();
+    if !unfinished {
+        let new = Keyring::generate_entry().expose_secret().to_string();
+        let new_id = new.split(':').next().unwrap_or_default().to_string();
+        entries.push(new.clone());
+        write_key_file(&path, &entries)?;
+        out.push(format!(
+            "added key {new_id} to {} (not active yet)",
+            path.display()
+        ));
+        tokio::time::sleep(wait).await;
+        entries.retain(|e| *e != new);
+        entries.insert(0, new);
+        write_key_file(&path, &entries)?;
+        out.push(format!("key {new_id} is now the active key"));
+        tokio::time::sleep(wait).await;
+    } else {
+        out.push(format!(
+            "secrets not yet under the active key {}: finishing the earlier rotation",
+            current.active_key_id()
+        ));
+    }
+    let ring = Keyring::parse(&entries.join("\n")).map_err(|e| e.to_string())?;
+    let db = database(&config).await?;
+    let done = app::rotation::reseal_all(&db, &ring, max_rows).await;
+    db.close().await;
+    let done = done?;
+    out.push(format!(
+        "re-sealed {} secrets under key {} ({} already were{})",
+        done.resealed,
+        ring.active_key_id(),
+        done.current,
+        if done.skipped > 0 {
+            format!(", {} changed meanwhile — run again to check", done.skipped)
+        } else {
+            String::new()
+        }
+    ));
+    if done.interrupted {
+        out.push("stopped early: run `oauth-vault keys rotate` again to finish".into());
+    } else {
+        out.push("rotation finished: older keys may be removed from the key file once backups no longer need them".into());
+    }
+    Ok(out.join("\n"))
+}
