@@ -167,6 +167,19 @@ async fn set_admin(email: &str, admin: bool) -> Result<String, String> {
             .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?;
+        app::audit::ssr::record(
+            &mut tx,
+            &app::audit::ssr::Actor::operator(),
+            app::audit::ssr::Entry::new(if admin {
+                "user.admin_granted"
+            } else {
+                "user.admin_revoked"
+            })
+            .target("user", &user_id)
+            .detail(&email),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         Ok(if admin {
             format!("{email} is now an administrator")

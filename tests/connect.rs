@@ -45,6 +45,7 @@ with_world!(
     portal_shows_connections_and_tests_a_connection,
     settings_validate_return_urls,
     nothing_secret_is_logged,
+    every_action_leaves_one_audit_entry,
 );
 
 const RETURN_URL: &str = "https://app.example.com/integrations/done";
@@ -1026,4 +1027,128 @@ async fn nothing_secret_is_logged(w: World) {
     ] {
         assert!(!logs.contains(secret), "the {what} appears in the logs");
     }
+}
+
+/// (actor type, action) of every audit entry, oldest first.
+async fn audit_trail(w: &World) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT actor_type, action FROM audit_events ORDER BY at, id")
+        .fetch_all(w.app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+async fn every_action_leaves_one_audit_entry(w: World) {
+    // the setup of the world: sign-up, app, provider, return URLs, API key
+    let trail = audit_trail(&w).await;
+    let expected_setup = [
+        ("developer", "user.signed_up"),
+        // the first account of an instance is its administrator
+        ("admin", "app.created"),
+        ("admin", "provider.created"),
+        ("admin", "app.return_urls_changed"),
+        ("admin", "api_key.created"),
+    ];
+    let actions: Vec<(&str, &str)> = trail
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    for entry in expected_setup {
+        assert_eq!(
+            actions.iter().filter(|e| **e == entry).count(),
+            1,
+            "{entry:?} in {actions:?}"
+        );
+    }
+
+    let id = w.connected("user-1").await;
+    w.json(Method::GET, &format!("/v1/connections/{id}/access-token"))
+        .await;
+    let trail = audit_trail(&w).await;
+    for entry in [
+        ("api_key", "connect_session.created"),
+        ("end_user", "connection.created"),
+        ("api_key", "token.read"),
+    ] {
+        let count = trail
+            .iter()
+            .filter(|(a, b)| a == entry.0 && b == entry.1)
+            .count();
+        assert_eq!(count, 1, "{entry:?}");
+    }
+
+    // an action that fails writes nothing
+    let before = trail.len();
+    let res = w.app.submit("/apps", "/apps", &[("name", "")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = w.session(json!({ "end_user_id": "" })).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(audit_trail(&w).await.len(), before);
+
+    // provider changes name the fields, never the values
+    let detail_page = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
+    let res = w
+        .app
+        .submit(
+            &detail_page,
+            &detail_page,
+            &[
+                ("_action", "update"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", "a-brand-new-secret-value-1234"),
+                ("scopes", "record_permission:read"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'provider.changed'")
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        detail.contains("client secret") && detail.contains("scopes"),
+        "{detail}"
+    );
+    assert!(!detail.contains("a-brand-new-secret"));
+
+    // disconnecting records who did it
+    w.json(Method::DELETE, &format!("/v1/connections/{id}"))
+        .await;
+    let revoked: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT actor_type, target_id FROM audit_events WHERE action = 'connection.revoked'",
+    )
+    .fetch_all(w.app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(revoked, vec![("api_key".to_string(), Some(id.clone()))]);
+
+    // the developer reads it on the app's Activity page; other organisations cannot
+    let html = w
+        .app
+        .get(&format!("/apps/{}/activity", w.app_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "connection.created",
+        "token.read",
+        "provider.changed",
+        "API key",
+    ] {
+        assert!(html.contains(expected), "{expected}");
+    }
+    let other = w.app.second_browser();
+    other
+        .sign_up("other@example.com", "another long password")
+        .await;
+    let res = common::sent(
+        other
+            .client
+            .get(w.app.url(&format!("/apps/{}/activity", w.app_id)))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

@@ -32,6 +32,7 @@ pub fn check_name(text: &str) -> Result<String, String> {
 pub mod ssr {
     use super::*;
     use crate::{
+        audit::ssr::{self as audit, Actor, Entry},
         auth::session::{hash_token, random_token},
         db::{new_id, now_ms, Db},
     };
@@ -57,10 +58,11 @@ pub mod ssr {
         db: &Db,
         app_id: &str,
         name: &str,
-        created_by: &str,
+        actor: &Actor,
     ) -> Result<(String, SecretString), sqlx::Error> {
         let key = format!("{KEY_PREFIX}{}", random_token());
         let id = new_id("key");
+        let mut tx = db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, app_id, name, prefix, key_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -69,10 +71,20 @@ pub mod ssr {
         .bind(name)
         .bind(&key[..SHOWN])
         .bind(hash_token(&key))
-        .bind(created_by)
+        .bind(actor.id.as_deref().unwrap_or(actor.kind))
         .bind(now_ms())
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("api_key.created")
+                .app(None, app_id)
+                .target("api_key", &id)
+                .detail(name),
+        )
+        .await?;
+        tx.commit().await?;
         Ok((id, SecretString::from(key)))
     }
 
@@ -98,16 +110,34 @@ pub mod ssr {
     }
 
     /// Revokes key `key_id` of `app_id`; false if there is no such live key.
-    pub async fn revoke(db: &Db, app_id: &str, key_id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn revoke(
+        db: &Db,
+        app_id: &str,
+        key_id: &str,
+        actor: &Actor,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = db.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND app_id = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
         .bind(key_id)
         .bind(app_id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("api_key.revoked")
+                .app(None, app_id)
+                .target("api_key", key_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The caller a presented key stands for, if it is a live key.

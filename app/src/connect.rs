@@ -211,11 +211,13 @@ pub mod ssr {
         state: &AppState,
         app_id: &str,
         input: &NewSession,
+        actor: &crate::audit::ssr::Actor,
     ) -> Result<CreatedSession, sqlx::Error> {
         let token = format!("{TOKEN_PREFIX}{}", random_token());
         let id = new_id("cs");
         let now = now_ms();
         let expires_at = now + SESSION_TTL_MS;
+        let mut tx = state.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO connect_sessions (id, app_id, token_hash, end_user_id, end_user_name, end_user_email, providers, return_url, created_at, expires_at, reconnect_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -231,8 +233,21 @@ pub mod ssr {
         .bind(now)
         .bind(expires_at)
         .bind(input.reconnect_id.as_deref())
-        .execute(state.db.pool())
+        .execute(&mut *tx)
         .await?;
+        let detail = format!("for end user {}", input.end_user_id);
+        let mut entry = crate::audit::ssr::Entry::new(if input.reconnect_id.is_some() {
+            "connect_session.created_reconnect"
+        } else {
+            "connect_session.created"
+        })
+        .app(None, app_id)
+        .detail(&detail);
+        if let Some(connection) = &input.reconnect_id {
+            entry = entry.target("connection", connection);
+        }
+        crate::audit::ssr::record(&mut tx, actor, entry).await?;
+        tx.commit().await?;
         // Sessions a day past their expiry go, with their transactions.
         sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
             .bind(now - 24 * 60 * 60 * 1000)

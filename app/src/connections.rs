@@ -319,6 +319,33 @@ pub mod ssr {
         .bind(now_ms())
         .execute(&mut *conn)
         .await?;
+        let audited = match event.kind {
+            "connected" => Some(("connection.created", true)),
+            "reconnected" => Some(("connection.reauthorized", true)),
+            "connect_failed" => Some(("connection.connect_failed", true)),
+            "refreshed" => Some(("connection.refreshed", false)),
+            "refresh_failed" => Some(("connection.refresh_failed", false)),
+            "needs_reauthorization" => Some(("connection.needs_reauthorization", false)),
+            "recovered" => Some(("connection.recovered", false)),
+            "error" => Some(("connection.error", false)),
+            "scope_mismatch" => Some(("connection.scope_mismatch", false)),
+            "revocation" => Some(("connection.revocation", false)),
+            // "revoked" is audited by the disconnect, with who did it
+            _ => None,
+        };
+        if let Some((action, by_end_user)) = audited {
+            let actor = match (by_end_user, event.end_user_id) {
+                (true, Some(user)) => crate::audit::ssr::Actor::end_user(user),
+                _ => crate::audit::ssr::Actor::system(),
+            };
+            let mut entry = crate::audit::ssr::Entry::new(action)
+                .app(None, event.app_id)
+                .detail(event.message);
+            if let Some(id) = event.connection_id {
+                entry = entry.target("connection", id);
+            }
+            crate::audit::ssr::record(conn, &actor, entry).await?;
+        }
         if let Some(event_type) = crate::webhooks::event_type(event.kind) {
             let provider: Option<String> = match event.provider_config_id {
                 Some(id) => {

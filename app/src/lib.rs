@@ -8,6 +8,7 @@
 //! cannot even name it.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod connect;
@@ -101,6 +102,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/apps/:app_id/connections/:connection_id") view=pages::connections::Connection ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id/api-keys") view=pages::keys::ApiKeys ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id/settings") view=pages::settings::Settings ssr=SsrMode::Async />
+                <Route path=path!("/apps/:app_id/activity") view=pages::activity::Activity ssr=SsrMode::Async />
                 <Route path=path!("/docs/providers/:provider") view=pages::providers::ProviderDocs ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -67,6 +67,7 @@ pub struct ConfigView {
 pub mod ssr {
     use super::*;
     use crate::{
+        audit::ssr::{self as audit, Actor, Entry},
         crypto::{Aad, Keyring},
         db::{new_id, now_ms, Db},
         forms::FormFeedback,
@@ -326,6 +327,7 @@ pub mod ssr {
         keys: &Keyring,
         app_id: &str,
         input: &ConfigInput,
+        actor: &Actor,
     ) -> Result<String, SaveError> {
         let id = new_id("pc");
         let secret = input
@@ -341,6 +343,7 @@ pub mod ssr {
             .transpose()
             .map_err(|_| SaveError::Encode)?;
         let now = now_ms();
+        let mut tx = db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO provider_configs (id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11)",
@@ -356,9 +359,19 @@ pub mod ssr {
         .bind(custom)
         .bind(now)
         .bind(now)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| if is_unique_violation(&e) { SaveError::Duplicate } else { e.into() })?;
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("provider.created")
+                .app(None, app_id)
+                .target("provider_config", &id)
+                .detail(&input.slug),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -367,6 +380,7 @@ pub mod ssr {
         keys: &Keyring,
         config_id: &str,
         input: &ConfigInput,
+        actor: &Actor,
     ) -> Result<(), SaveError> {
         let custom = input
             .custom
@@ -375,6 +389,34 @@ pub mod ssr {
             .transpose()
             .map_err(|_| SaveError::Encode)?;
         let mut tx = db.pool().begin().await?;
+        let before = sqlx::query(
+            "SELECT app_id, slug, display_name, client_id, scopes, custom_settings FROM provider_configs WHERE id = $1",
+        )
+        .bind(config_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        // Which fields changed: names only, never values.
+        let mut changed: Vec<&str> = Vec::new();
+        let text = |name: &str| -> Result<Option<String>, sqlx::Error> { before.try_get(name) };
+        if text("slug")?.as_deref() != Some(input.slug.as_str()) {
+            changed.push("provider id");
+        }
+        if text("display_name")?.as_deref() != Some(input.display_name.as_str()) {
+            changed.push("name");
+        }
+        if text("client_id")?.as_deref() != Some(input.client_id.as_str()) {
+            changed.push("client id");
+        }
+        if input.client_secret.is_some() {
+            changed.push("client secret");
+        }
+        if text("scopes")?.as_deref() != Some(input.scopes.join(" ").as_str()) {
+            changed.push("scopes");
+        }
+        if text("custom_settings")? != custom {
+            changed.push("endpoints and options");
+        }
+        let app_id: String = before.try_get("app_id")?;
         sqlx::query(
             "UPDATE provider_configs SET slug = $1, display_name = $2, client_id = $3, scopes = $4, custom_settings = $5, updated_at = $6 WHERE id = $7",
         )
@@ -396,30 +438,73 @@ pub mod ssr {
                 .execute(&mut *tx)
                 .await?;
         }
+        let detail = if changed.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            format!("changed: {}", changed.join(", "))
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("provider.changed")
+                .app(None, &app_id)
+                .target("provider_config", config_id)
+                .detail(&detail),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn set_status(
         db: &Db,
+        app_id: &str,
         config_id: &str,
         status: ConfigStatus,
+        actor: &Actor,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = db.pool().begin().await?;
         sqlx::query("UPDATE provider_configs SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(now_ms())
             .bind(config_id)
-            .execute(db.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let action = match status {
+            ConfigStatus::Active => "provider.enabled",
+            ConfigStatus::Disabled => "provider.disabled",
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new(action)
+                .app(None, app_id)
+                .target("provider_config", config_id),
+        )
+        .await?;
+        tx.commit().await
     }
 
-    pub async fn delete(db: &Db, config_id: &str) -> Result<(), sqlx::Error> {
+    pub async fn delete(
+        db: &Db,
+        app_id: &str,
+        config_id: &str,
+        actor: &Actor,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = db.pool().begin().await?;
         sqlx::query("DELETE FROM provider_configs WHERE id = $1")
             .bind(config_id)
-            .execute(db.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("provider.deleted")
+                .app(None, app_id)
+                .target("provider_config", config_id),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// The client secret, for the token exchange.

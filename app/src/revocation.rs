@@ -5,6 +5,7 @@
 //! background worker until the provider confirms or refuses it.
 
 use crate::{
+    audit::ssr::{Actor, Entry},
     connections::ssr::{record_event, Event},
     crypto::Aad,
     db::{new_id, now_ms},
@@ -71,8 +72,13 @@ pub async fn disconnect(
     state: &AppState,
     app_id: &str,
     id: &str,
-    by: &str,
+    actor: &Actor,
+    reason: Option<&str>,
 ) -> Result<bool, CareError> {
+    let by = actor.label.clone().unwrap_or_else(|| match actor.kind {
+        "api_key" => "the API".to_string(),
+        other => other.replace('_', " "),
+    });
     let row = sqlx::query(
         "SELECT provider_config_id, end_user_id, status, access_token, refresh_token FROM connections WHERE app_id = $1 AND id = $2",
     )
@@ -183,6 +189,16 @@ pub async fn disconnect(
     )
     .await
     .map_err(internal)?;
+    let mut entry = Entry::new("connection.revoked")
+        .app(None, app_id)
+        .target("connection", id)
+        .detail(&summary);
+    if let Some(reason) = reason {
+        entry = entry.reason(reason);
+    }
+    crate::audit::ssr::record(&mut tx, actor, entry)
+        .await
+        .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
     tracing::info!(connection_id = %id, "connection disconnected");
     Ok(true)

@@ -9,6 +9,7 @@
 //! (6 attempts over about 15 hours), and logs every attempt.
 
 use crate::{
+    audit::ssr::{self as audit, Actor, Entry},
     crypto::Aad,
     db::{new_id, now_ms},
     state::AppState,
@@ -132,30 +133,53 @@ pub async fn set_endpoint(
     state: &AppState,
     app_id: &str,
     url: Option<&str>,
+    actor: &Actor,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = state.db.pool().begin().await?;
     sqlx::query("UPDATE apps SET webhook_url = $1, updated_at = $2 WHERE id = $3")
         .bind(url)
         .bind(now_ms())
         .bind(app_id)
-        .execute(state.db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    let entry = Entry::new("webhook.endpoint_set").app(None, app_id);
+    let entry = match url {
+        Some(url) => entry.detail(url),
+        None => entry.detail("removed"),
+    };
+    audit::record(&mut tx, actor, entry).await?;
+    tx.commit().await
 }
 
 /// Makes a new signing secret, stores it sealed and returns it (shown once).
-pub async fn rotate_secret(state: &AppState, app_id: &str) -> Result<SecretString, String> {
+pub async fn rotate_secret(
+    state: &AppState,
+    app_id: &str,
+    actor: &Actor,
+) -> Result<SecretString, String> {
     let secret = generate_secret();
     let sealed = state
         .keyring
         .encrypt_str(secret.expose_secret(), secret_aad(app_id))
         .map_err(|e| e.to_string())?;
-    sqlx::query("UPDATE apps SET webhook_secret = $1, updated_at = $2 WHERE id = $3")
-        .bind(sealed)
-        .bind(now_ms())
-        .bind(app_id)
-        .execute(state.db.pool())
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = async {
+        let mut tx = state.db.pool().begin().await?;
+        sqlx::query("UPDATE apps SET webhook_secret = $1, updated_at = $2 WHERE id = $3")
+            .bind(sealed)
+            .bind(now_ms())
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("webhook.secret_rotated").app(None, app_id),
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    done.map_err(|e: sqlx::Error| e.to_string())?;
     Ok(secret)
 }
 

@@ -3,6 +3,7 @@
 use super::{ApiError, ErrorBody, FieldError};
 use app::{
     api_keys::ssr::ApiCaller,
+    audit::ssr::{self as audit, Actor, Entry},
     connect::ssr::{create_session, NewSession},
     connections::{ssr as store, ConnectionView},
     refresh::{self, CareError},
@@ -281,11 +282,20 @@ pub async fn access_token(
     let force = matches!(query.force_refresh.as_deref(), Some("true" | "1"));
     let usable = match refresh::usable_token(&state, &connection.id, force).await {
         Ok(u) => u,
-        Err(e) => return Err(care_error(&state, &connection, e).await),
+        Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
     };
     store::touch(&state.db, &connection.id)
         .await
         .map_err(ApiError::internal)?;
+    audit::record_alone(
+        &state.db,
+        &Actor::api_key(&caller.key_id),
+        Entry::new("token.read")
+            .app(None, &caller.app_id)
+            .target("connection", &connection.id),
+    )
+    .await
+    .map_err(ApiError::internal)?;
     // The answer reflects the refresh, if one happened.
     let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
         .await
@@ -310,7 +320,12 @@ pub struct TokenQuery {
 }
 
 /// The API's answer when no usable token can be served.
-pub async fn care_error(state: &AppState, connection: &ConnectionView, e: CareError) -> ApiError {
+pub async fn care_error(
+    state: &AppState,
+    caller: &ApiCaller,
+    connection: &ConnectionView,
+    e: CareError,
+) -> ApiError {
     match e {
         CareError::NeedsReauthorization => {
             // A link the end user can follow right away to connect again.
@@ -325,6 +340,7 @@ pub async fn care_error(state: &AppState, connection: &ConnectionView, e: CareEr
                     return_url: None,
                     reconnect_id: Some(connection.id.clone()),
                 },
+                &Actor::api_key(&caller.key_id),
             )
             .await;
             let mut error = ApiError::new(
@@ -374,9 +390,15 @@ pub async fn delete_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = app::revocation::disconnect(&state, &caller.app_id, &id, "the API")
-        .await
-        .map_err(ApiError::internal)?;
+    let deleted = app::revocation::disconnect(
+        &state,
+        &caller.app_id,
+        &id,
+        &Actor::api_key(&caller.key_id),
+        None,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -215,7 +215,7 @@ async fn forward(
     loop {
         let token = match usable {
             Ok(t) => t,
-            Err(e) => return Err(care_error(&state, &connection, e).await),
+            Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
         };
         let mut outgoing = state
             .http

@@ -241,6 +241,7 @@ pub async fn create_session(
             return_url,
             reconnect_id: reconnect.map(|c| c.id),
         },
+        &app::audit::ssr::Actor::api_key(&caller.key_id),
     )
     .await
     .map_err(ApiError::internal)?;

@@ -70,6 +70,27 @@ pub async fn create_account(
         }
         Err(e) => return Err(e.into()),
     }
+    let actor = if admin {
+        crate::audit::ssr::Actor::operator()
+    } else {
+        crate::audit::ssr::Actor {
+            kind: "developer",
+            id: Some(user_id.clone()),
+            label: Some(email.to_string()),
+        }
+    };
+    crate::audit::ssr::record(
+        &mut tx,
+        &actor,
+        crate::audit::ssr::Entry::new(if admin {
+            "user.created_admin"
+        } else {
+            "user.signed_up"
+        })
+        .target("user", &user_id)
+        .detail(email),
+    )
+    .await?;
     tx.commit().await?;
     Ok(NewAccount { user_id, role })
 }

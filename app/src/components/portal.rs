@@ -78,6 +78,7 @@ pub fn AppTabs(app_id: String, current: &'static str) -> impl IntoView {
         ),
         ("keys", "API Keys", format!("/apps/{app_id}/api-keys")),
         ("settings", "Settings", format!("/apps/{app_id}/settings")),
+        ("activity", "Activity", format!("/apps/{app_id}/activity")),
     ];
     view! {
         <nav class="tabs" aria-label="App">

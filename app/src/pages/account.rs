@@ -90,6 +90,7 @@ pub const MIN_PASSWORD: usize = PASSWORD_MIN;
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! POST handlers of the account forms.
+    use crate::audit::ssr::{self as audit, Actor, Entry};
 
     use crate::{
         auth::{check_new_password, normalise_email, password, session, store, throttle},
@@ -219,6 +220,20 @@ pub mod ssr {
                     return server_error(e);
                 }
                 tracing::info!(%user_id, "signed in");
+                let actor = Actor {
+                    kind: "developer",
+                    id: Some(user_id.clone()),
+                    label: Some(email.clone()),
+                };
+                if let Err(e) = audit::record_alone(
+                    &state.db,
+                    &actor,
+                    Entry::new("user.signed_in").target("user", &user_id),
+                )
+                .await
+                {
+                    return server_error(e);
+                }
                 let old = session::cookie_value(
                     &form.parts.headers,
                     session::cookie_name(state.settings.secure_cookies),
@@ -230,6 +245,15 @@ pub mod ssr {
                     return server_error(e);
                 }
                 tracing::info!("sign-in failed");
+                if let Err(e) = audit::record_alone(
+                    &state.db,
+                    &Actor::anonymous(&email),
+                    Entry::new("user.sign_in_failed").detail(&address),
+                )
+                .await
+                {
+                    return server_error(e);
+                }
                 // One message for every cause: no hint whether the account exists.
                 feedback.add_error(
                     "",
@@ -247,6 +271,17 @@ pub mod ssr {
         };
         let name = session::cookie_name(state.settings.secure_cookies);
         if let Some(token) = session::cookie_value(&form.parts.headers, name) {
+            if let Ok(Some(user)) = session::lookup(&state.db, &token).await {
+                if let Err(e) = audit::record_alone(
+                    &state.db,
+                    &Actor::user(&user),
+                    Entry::new("user.signed_out").target("user", &user.id),
+                )
+                .await
+                {
+                    return server_error(e);
+                }
+            }
             if let Err(e) = session::delete(&state.db, &token).await {
                 return server_error(e);
             }

@@ -219,6 +219,7 @@ pub fn check_app_name(text: &str) -> Result<String, String> {
 pub mod ssr {
     use super::{check_app_name, AppSummary};
     use crate::{
+        audit::ssr::{self as audit, Actor, Entry},
         db::{new_id, now_ms, Db},
         forms::{
             ssr::{rerender, see_other, Submission},
@@ -307,15 +308,28 @@ pub mod ssr {
         };
         let id = new_id("app");
         let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(&user.organisation_id)
-        .bind(&name)
-        .bind(now)
-        .bind(now)
-        .execute(state.db.pool())
+        let inserted = async {
+            let mut tx = state.db.pool().begin().await?;
+            sqlx::query(
+                "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(&user.organisation_id)
+            .bind(&name)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut tx,
+                &Actor::user(&user),
+                Entry::new("app.created")
+                    .app(Some(&user.organisation_id), &id)
+                    .detail(&name),
+            )
+            .await?;
+            tx.commit().await
+        }
         .await;
         match inserted {
             Ok(_) => see_other(&format!("/apps/{id}")),
@@ -343,13 +357,25 @@ pub mod ssr {
                     Ok(n) => n,
                     Err(feedback) => return rerender(&state, form.parts, feedback).await,
                 };
-                let updated =
+                let updated = async {
+                    let mut tx = state.db.pool().begin().await?;
                     sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
                         .bind(&name)
                         .bind(now_ms())
                         .bind(&app.id)
-                        .execute(state.db.pool())
-                        .await;
+                        .execute(&mut *tx)
+                        .await?;
+                    audit::record(
+                        &mut tx,
+                        &Actor::user(&user),
+                        Entry::new("app.renamed")
+                            .app(Some(&user.organisation_id), &app.id)
+                            .detail(&name),
+                    )
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
                 match updated {
                     Ok(_) => see_other(&format!("/apps/{}", app.id)),
                     Err(e) => server_error(e),
@@ -368,10 +394,23 @@ pub mod ssr {
                 }
                 // Provider configurations (and their sealed secrets) go with
                 // the app through ON DELETE CASCADE, in one statement.
-                let deleted = sqlx::query("DELETE FROM apps WHERE id = $1")
-                    .bind(&app.id)
-                    .execute(state.db.pool())
-                    .await;
+                let deleted = async {
+                    let mut tx = state.db.pool().begin().await?;
+                    sqlx::query("DELETE FROM apps WHERE id = $1")
+                        .bind(&app.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit::record(
+                        &mut tx,
+                        &Actor::user(&user),
+                        Entry::new("app.deleted")
+                            .app(Some(&user.organisation_id), &app.id)
+                            .detail(&app.name),
+                    )
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
                 match deleted {
                     Ok(_) => see_other("/apps"),
                     Err(e) => server_error(e),

@@ -281,6 +281,7 @@ pub fn Connection() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
+        audit::ssr::Actor,
         connect::ssr::{create_session, NewSession},
         forms::{
             ssr::{not_found, render_shown_once, rerender, see_other, server_error},
@@ -326,7 +327,7 @@ pub mod ssr {
                 return_url: None,
                 reconnect_id: Some(connection.id.clone()),
             };
-            return match create_session(&state, &app.id, &session).await {
+            return match create_session(&state, &app.id, &session, &Actor::user(&user)).await {
                 Ok(created) => {
                     render_shown_once(&state, form.parts, created.connect_url, StatusCode::OK).await
                 }
@@ -341,7 +342,15 @@ pub mod ssr {
             feedback.add_error("", "Tick the box to confirm");
             return rerender(&state, form.parts, feedback).await;
         }
-        match crate::revocation::disconnect(&state, &app.id, &connection_id, &user.email).await {
+        match crate::revocation::disconnect(
+            &state,
+            &app.id,
+            &connection_id,
+            &Actor::user(&user),
+            None,
+        )
+        .await
+        {
             Ok(true) => see_other(&format!("/apps/{}/connections/{connection_id}", app.id)),
             Ok(false) => not_found(),
             Err(e) => server_error(e),

@@ -124,6 +124,7 @@ pub fn ApiKeys() -> impl IntoView {
 pub mod ssr {
     use crate::{
         api_keys::{check_name, ssr as keys},
+        audit::ssr::Actor,
         forms::{
             ssr::{not_found, render_shown_once, rerender, see_other, server_error},
             FormFeedback,
@@ -160,7 +161,7 @@ pub mod ssr {
                         return rerender(&state, form.parts, feedback).await;
                     }
                 };
-                match keys::create(&state.db, &app.id, &name, &user.id).await {
+                match keys::create(&state.db, &app.id, &name, &Actor::user(&user)).await {
                     Ok((id, key)) => {
                         tracing::info!(app_id = %app.id, key_id = %id, "API key created");
                         render_shown_once(
@@ -174,14 +175,18 @@ pub mod ssr {
                     Err(e) => server_error(e),
                 }
             }
-            "revoke" => match keys::revoke(&state.db, &app.id, &form.get("key_id")).await {
-                Ok(true) => {
-                    tracing::info!(app_id = %app.id, "API key revoked");
-                    see_other(&format!("/apps/{}/api-keys", app.id))
+            "revoke" => {
+                match keys::revoke(&state.db, &app.id, &form.get("key_id"), &Actor::user(&user))
+                    .await
+                {
+                    Ok(true) => {
+                        tracing::info!(app_id = %app.id, "API key revoked");
+                        see_other(&format!("/apps/{}/api-keys", app.id))
+                    }
+                    Ok(false) => not_found(),
+                    Err(e) => server_error(e),
                 }
-                Ok(false) => not_found(),
-                Err(e) => server_error(e),
-            },
+            }
             _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
         }
     }

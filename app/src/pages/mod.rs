@@ -1,6 +1,7 @@
 //! One module per page of the portal.
 
 pub mod account;
+pub mod activity;
 pub mod apps;
 pub mod connections;
 pub mod keys;

@@ -615,6 +615,7 @@ pub fn ProviderDocs() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
+        audit::ssr::Actor,
         connect::ssr::{create_session, NewSession},
         forms::{
             ssr::{rerender, see_other, Submission},
@@ -679,10 +680,11 @@ pub mod ssr {
         Path((app_id, provider)): Path<(String, String)>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app, _) = match app_form(&state, &app_id, request).await {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
             Ok(x) => x,
             Err(r) => return r,
         };
+        let actor = Actor::user(&user);
         if provider != CUSTOM_PROVIDER && state.catalogue.get(&provider).is_none() {
             return not_found_response();
         }
@@ -697,7 +699,7 @@ pub mod ssr {
         ) else {
             return rerender(&state, form.parts, feedback).await;
         };
-        match configs::create(&state.db, &state.keyring, &app.id, &input).await {
+        match configs::create(&state.db, &state.keyring, &app.id, &input, &actor).await {
             Ok(id) => {
                 tracing::info!(app_id = %app.id, config_id = %id, provider = %input.provider, "provider configured");
                 see_other(&format!("/apps/{}/providers/{id}", app.id))
@@ -735,6 +737,7 @@ pub mod ssr {
             Err(e) => return server_error(e),
         };
         let back = format!("/apps/{}/providers/{}", app.id, config.id);
+        let actor = Actor::user(&user);
         match form.get("_action").as_str() {
             "update" => {
                 let mut feedback = FormFeedback::new("provider");
@@ -748,7 +751,7 @@ pub mod ssr {
                 ) else {
                     return rerender(&state, form.parts, feedback).await;
                 };
-                match configs::update(&state.db, &state.keyring, &config.id, &input).await {
+                match configs::update(&state.db, &state.keyring, &config.id, &input, &actor).await {
                     Ok(()) => see_other(&back),
                     Err(SaveError::Duplicate) => {
                         feedback.add_error(
@@ -766,7 +769,7 @@ pub mod ssr {
                 } else {
                     ConfigStatus::Active
                 };
-                match configs::set_status(&state.db, &config.id, status).await {
+                match configs::set_status(&state.db, &app.id, &config.id, status, &actor).await {
                     Ok(()) => see_other(&back),
                     Err(e) => server_error(e),
                 }
@@ -777,7 +780,7 @@ pub mod ssr {
                     feedback.add_error("", "Tick the box to confirm the deletion");
                     return rerender(&state, form.parts, feedback).await;
                 }
-                match configs::delete(&state.db, &config.id).await {
+                match configs::delete(&state.db, &app.id, &config.id, &actor).await {
                     Ok(()) => see_other(&format!("/apps/{}", app.id)),
                     Err(e) => server_error(e),
                 }
@@ -801,7 +804,7 @@ pub mod ssr {
                     feedback.add_error("", "Enable the provider before testing a connection");
                     return rerender(&state, form.parts, feedback).await;
                 }
-                match create_session(&state, &app.id, &session).await {
+                match create_session(&state, &app.id, &session, &actor).await {
                     Ok(created) => see_other(&created.connect_url),
                     Err(e) => server_error(e),
                 }

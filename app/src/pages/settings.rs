@@ -191,6 +191,7 @@ pub fn Settings() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
+        audit::ssr::{self as audit, Actor, Entry},
         connect::parse_return_urls,
         db::now_ms,
         forms::{
@@ -214,7 +215,7 @@ pub mod ssr {
         Path(app_id): Path<String>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app, _) = match app_form(&state, &app_id, request).await {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -231,13 +232,25 @@ pub mod ssr {
                         return rerender(&state, form.parts, feedback).await;
                     }
                 };
-                let saved =
+                let saved = async {
+                    let mut tx = state.db.pool().begin().await?;
                     sqlx::query("UPDATE apps SET return_urls = $1, updated_at = $2 WHERE id = $3")
                         .bind(urls.join("\n"))
                         .bind(now_ms())
                         .bind(&app.id)
-                        .execute(state.db.pool())
-                        .await;
+                        .execute(&mut *tx)
+                        .await?;
+                    audit::record(
+                        &mut tx,
+                        &Actor::user(&user),
+                        Entry::new("app.return_urls_changed")
+                            .app(None, &app.id)
+                            .detail(&urls.join(" ")),
+                    )
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
                 match saved {
                     Ok(_) => see_other(&back),
                     Err(e) => server_error(e),
@@ -258,23 +271,27 @@ pub mod ssr {
                         }
                     }
                 };
-                match webhooks::set_endpoint(&state, &app.id, url.as_deref()).await {
+                match webhooks::set_endpoint(&state, &app.id, url.as_deref(), &Actor::user(&user))
+                    .await
+                {
                     Ok(()) => see_other(&back),
                     Err(e) => server_error(e),
                 }
             }
-            "rotate_secret" => match webhooks::rotate_secret(&state, &app.id).await {
-                Ok(secret) => {
-                    render_shown_once(
-                        &state,
-                        form.parts,
-                        secret.expose_secret().to_string(),
-                        StatusCode::OK,
-                    )
-                    .await
+            "rotate_secret" => {
+                match webhooks::rotate_secret(&state, &app.id, &Actor::user(&user)).await {
+                    Ok(secret) => {
+                        render_shown_once(
+                            &state,
+                            form.parts,
+                            secret.expose_secret().to_string(),
+                            StatusCode::OK,
+                        )
+                        .await
+                    }
+                    Err(e) => server_error(e),
                 }
-                Err(e) => server_error(e),
-            },
+            }
             "test_event" => {
                 if let Err(e) = webhooks::send_test(&state, &app.id).await {
                     return server_error(e);
