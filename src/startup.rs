@@ -211,8 +211,9 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
 fn router(state: AppState, hsts: bool) -> Router {
     use app::connect::ssr as connect;
     use app::pages::{
-        account::ssr as account, apps::ssr as apps, connections::ssr as connections,
-        keys::ssr as keys, providers::ssr as providers, settings::ssr as settings,
+        account::ssr as account, admin::ssr as admin, apps::ssr as apps,
+        connections::ssr as connections, keys::ssr as keys, providers::ssr as providers,
+        settings::ssr as settings,
     };
     let routes = route_list();
     let context_state = state.clone();
@@ -234,6 +235,9 @@ fn router(state: AppState, hsts: bool) -> Router {
             "/apps/{app_id}/providers/{config_id}",
             post(providers::post_config),
         )
+        .route("/admin/connections/{id}", post(admin::post_connection))
+        .route("/admin/users/{id}", post(admin::post_user))
+        .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/apps/{app_id}/api-keys", post(keys::post_keys))
         .route("/apps/{app_id}/settings", post(settings::post_settings))
         .route(

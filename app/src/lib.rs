@@ -103,6 +103,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/apps/:app_id/api-keys") view=pages::keys::ApiKeys ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id/settings") view=pages::settings::Settings ssr=SsrMode::Async />
                 <Route path=path!("/apps/:app_id/activity") view=pages::activity::Activity ssr=SsrMode::Async />
+                <Route path=path!("/admin") view=pages::admin::AdminOverview ssr=SsrMode::Async />
+                <Route path=path!("/admin/connections") view=pages::admin::AdminConnections ssr=SsrMode::Async />
+                <Route path=path!("/admin/connections/:id") view=pages::admin::AdminConnectionPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/users") view=pages::admin::AdminUsers ssr=SsrMode::Async />
+                <Route path=path!("/admin/audit") view=pages::admin::AdminAudit ssr=SsrMode::Async />
                 <Route path=path!("/docs/providers/:provider") view=pages::providers::ProviderDocs ssr=SsrMode::Async />
             </Routes>
         </Router>

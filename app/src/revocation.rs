@@ -28,6 +28,7 @@ fn internal(e: impl std::fmt::Display) -> CareError {
 enum Outcome {
     Done,
     NotOffered,
+    Unreadable,
     Refused(u16),
     Later(String),
 }
@@ -104,15 +105,15 @@ pub async fn disconnect(
         (None, Some(a)) => (Some(a), "access_token", "access_token"),
         (None, None) => (None, "access_token", "access_token"),
     };
-    let token = sealed
-        .as_ref()
-        .map(|s| {
-            state
-                .keyring
-                .decrypt_string(s, Aad::new("connections", column, id))
-        })
-        .transpose()
-        .map_err(internal)?;
+    // A token that cannot be opened (a lost key) cannot be revoked at the
+    // provider, but must not keep the vault from deleting it.
+    let token = sealed.as_ref().map(|s| {
+        state
+            .keyring
+            .decrypt_string(s, Aad::new("connections", column, id))
+    });
+    let unreadable = matches!(token, Some(Err(_)));
+    let token = token.and_then(Result::ok);
     let config = configs::find(&state.db, &state.keyring, app_id, &config_id)
         .await
         .map_err(internal)?;
@@ -121,8 +122,10 @@ pub async fn disconnect(
         .and_then(|c| ProviderProfile::of(c, &state.catalogue));
     let secret = configs::client_secret(&state.db, &state.keyring, &config_id)
         .await
-        .map_err(internal)?;
+        .ok()
+        .flatten();
     let outcome = match (&token, &config, &profile, &secret) {
+        _ if unreadable => Outcome::Unreadable,
         (Some(token), Some(config), Some(profile), Some(secret)) => {
             revoke_at_provider(state, profile, &config.client_id, secret, token, hint).await
         }
@@ -133,6 +136,9 @@ pub async fn disconnect(
     let summary = match &outcome {
         Outcome::Done => "revoked at the provider".to_string(),
         Outcome::NotOffered => "the provider offers no revocation".to_string(),
+        Outcome::Unreadable => {
+            "the token could not be decrypted, so it was not revoked at the provider".to_string()
+        }
         Outcome::Refused(0) => {
             "the revocation endpoint is refused by the outbound rules".to_string()
         }
@@ -251,6 +257,9 @@ pub async fn retry_due(state: &AppState) -> Result<usize, CareError> {
                 Some(format!("The provider refused the revocation (HTTP {code})"))
             }
             Outcome::NotOffered => Some("The provider no longer offers revocation".to_string()),
+            Outcome::Unreadable => {
+                Some("The token could not be decrypted; not revoked at the provider".to_string())
+            }
             Outcome::Later(_) if attempts + 1 >= MAX_ATTEMPTS => Some(format!(
                 "Revocation at the provider gave up after {MAX_ATTEMPTS} attempts"
             )),

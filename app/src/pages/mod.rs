@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod activity;
+pub mod admin;
 pub mod apps;
 pub mod connections;
 pub mod keys;
