@@ -345,6 +345,7 @@ fn router(state: Shared) -> Router {
         .route("/v2/self", get(identify))
         .route("/v2/objects", get(objects))
         .route("/_fake/tokens", get(fake_tokens))
+        .route("/_fake/deactivate", axum::routing::post(fake_deactivate))
         .fallback(not_found)
         .with_state(state)
 }
@@ -849,6 +850,15 @@ async fn fake_tokens(State(state): State<Shared>) -> Response {
         .map(|t| t.access_token.as_str())
         .collect();
     Json(json!({ "tokens": tokens })).into_response()
+}
+
+/// Browser tests: every token issued so far stops working, as when a
+/// workspace uninstalls the integration.
+async fn fake_deactivate(State(state): State<Shared>) -> Response {
+    for token in &mut lock(&state).tokens {
+        token.active = false;
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn not_found() -> Response {

@@ -25,6 +25,8 @@ pub struct AppSummary {
 pub struct AppsPageData {
     pub email: String,
     pub apps: Vec<AppSummary>,
+    /// The signed-in user administers the instance.
+    pub admin: bool,
 }
 
 #[server(endpoint = "apps/list")]
@@ -35,6 +37,7 @@ pub async fn list_apps() -> Result<AppsPageData, ServerFnError> {
         .await
         .map_err(internal)?;
     Ok(AppsPageData {
+        admin: user.role == crate::auth::Role::Admin,
         email: user.email,
         apps,
     })
@@ -82,6 +85,9 @@ pub fn AppsList() -> impl IntoView {
                     view! {
                         <PortalPage email=page.email.clone() csrf=csrf.clone()>
                             <h1>"Apps"</h1>
+                            {page.admin.then(|| view! {
+                                <p><a class="btn" href="/admin" data-testid="admin-link">"Admin area"</a>" "<span class="muted">"Every connection, user and audit entry of this instance."</span></p>
+                            })}
                             <p class="muted">"An app holds OAuth provider configurations, API keys and the connections of its end users. Apps never see each other's data."</p>
                             <section class="panel">
                                 {if page.apps.is_empty() {
