@@ -1105,6 +1105,16 @@ async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let last: Value = serde_json::from_str(&receiver.messages().last().unwrap().1).unwrap();
     assert_eq!(last["type"], "test");
+    // the admin's connection page lists the deliveries about it
+    let admin_page = w
+        .app
+        .get(&format!("/admin/connections/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(admin_page.contains("connection.created") && admin_page.contains("connection.deleted"));
+    assert!(admin_page.contains("data-testid=\"deliveries\""));
     let page = w.app.get(&settings).await.text().await.unwrap();
     assert!(page.contains("HTTP 500"));
     assert!(page.contains("HTTP 204"));

@@ -59,6 +59,17 @@ pub struct ConnectionDetail {
     pub email: String,
     pub row: AdminConnection,
     pub events: Vec<EventView>,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+/// A webhook delivery about one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub created_at: i64,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,10 +139,14 @@ pub async fn connection_data(id: String) -> Result<ConnectionDetail, ServerFnErr
     let events = crate::connections::ssr::events(&state.db, &row.connection.app_id, &id)
         .await
         .map_err(internal)?;
+    let deliveries = ssr::deliveries(&state, &row.connection.app_id, &id)
+        .await
+        .map_err(internal)?;
     Ok(ConnectionDetail {
         email: user.email,
         row,
         events,
+        deliveries,
     })
 }
 
@@ -431,6 +446,29 @@ pub fn AdminConnectionPage() -> impl IntoView {
                             <button type="submit" name="_action" value="disconnect" class="btn btn-danger">"Disconnect"</button>
                         </div>
                     </form>
+                </section>
+                <section class="panel">
+                    <h2>"Webhook deliveries"</h2>
+                    {if page.deliveries.is_empty() {
+                        view! { <p class="muted">"None: the app has no webhook endpoint, or nothing was sent about this connection."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap"><table data-testid="deliveries">
+                                <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Attempts"</th><th>"Last answer"</th></tr></thead>
+                                <tbody>
+                                    {page.deliveries.into_iter().map(|d| view! {
+                                        <tr>
+                                            <td>{display(d.created_at)}</td>
+                                            <td><code>{d.event_type}</code></td>
+                                            <td>{d.status}</td>
+                                            <td>{d.attempts}</td>
+                                            <td>{d.last_status_code.map(|c| format!("HTTP {c}")).unwrap_or_else(|| "—".into())}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                        }.into_any()
+                    }}
                 </section>
                 <section class="panel">
                     <h2>"Timeline"</h2>
@@ -799,6 +837,33 @@ pub mod ssr {
             attention,
             webhooks_failing,
         })
+    }
+
+    /// Webhook deliveries whose payload names connection `id`.
+    pub async fn deliveries(
+        state: &AppState,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+        sqlx::query(
+            "SELECT created_at, event_type, status, attempts, last_status_code FROM webhook_deliveries \
+             WHERE app_id = $1 AND payload LIKE $2 ORDER BY created_at DESC LIMIT 50",
+        )
+        .bind(app_id)
+        .bind(format!("%\"connection_id\":\"{id}\"%"))
+        .fetch_all(state.db.pool())
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(DeliveryRow {
+                created_at: r.try_get("created_at")?,
+                event_type: r.try_get("event_type")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                last_status_code: r.try_get("last_status_code")?,
+            })
+        })
+        .collect()
     }
 
     pub async fn users(state: &AppState) -> Result<Vec<UserRow>, sqlx::Error> {
