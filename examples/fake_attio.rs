@@ -8,6 +8,8 @@
 //! SIGTERM or Ctrl-C.
 #[path = "../tests/common/fake_attio.rs"]
 mod fake_attio;
+#[path = "../tests/common/fake_server.rs"]
+mod fake_server;
 
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
 

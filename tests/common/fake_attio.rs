@@ -9,6 +9,7 @@
 //! own error bodies from the API. Switches make it misbehave on purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use super::fake_server::Served;
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
@@ -26,7 +27,6 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
     time::{SystemTime, UNIX_EPOCH},
 };
-use tokio::sync::oneshot;
 
 pub const CLIENT_ID: &str = "fake-attio-client";
 pub const CLIENT_SECRET: &str = "fake-attio-secret-0123456789abcdef";
@@ -142,7 +142,7 @@ pub struct FakeAttio {
     /// `http://127.0.0.1:<port>`
     pub address: String,
     state: Shared,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Served,
 }
 
 impl FakeAttio {
@@ -154,31 +154,18 @@ impl FakeAttio {
     }
 
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeAttio> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
         let state: Shared = Arc::new(Mutex::new(Inner::new()));
-        let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let server = Served::start(addr, router(state.clone())).await?;
         Ok(FakeAttio {
-            address: format!("http://{local}"),
+            address: server.address.clone(),
             state,
-            shutdown: Some(tx),
+            server,
         })
     }
 
     /// `127.0.0.1:<port>`
     pub fn host(&self) -> String {
-        self.address
-            .strip_prefix("http://")
-            .unwrap_or(&self.address)
-            .to_string()
+        self.server.host()
     }
 
     /// The Attio catalogue definition with every Attio endpoint pointing at
@@ -325,14 +312,6 @@ impl FakeAttio {
             .to_str()
             .expect("the Location is ASCII")
             .to_string()
-    }
-}
-
-impl Drop for FakeAttio {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! `GET /userinfo`, any method on `/api/...`.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use super::fake_server::Served;
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
@@ -30,7 +31,6 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
-use tokio::sync::oneshot;
 
 pub const CLIENT_ID: &str = "fake-oauth-client";
 pub const CLIENT_SECRET: &str = "fake-oauth-secret-0123456789abcdef";
@@ -232,7 +232,7 @@ pub struct FakeOAuth {
     /// `http://127.0.0.1:<port>`
     pub address: String,
     state: Shared,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Served,
 }
 
 impl FakeOAuth {
@@ -244,31 +244,18 @@ impl FakeOAuth {
     }
 
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeOAuth> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
         let state: Shared = Arc::new(Mutex::new(Inner::new()));
-        let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let server = Served::start(addr, router(state.clone())).await?;
         Ok(FakeOAuth {
-            address: format!("http://{local}"),
+            address: server.address.clone(),
             state,
-            shutdown: Some(tx),
+            server,
         })
     }
 
     /// `127.0.0.1:<port>`
     pub fn host(&self) -> String {
-        self.address
-            .strip_prefix("http://")
-            .unwrap_or(&self.address)
-            .to_string()
+        self.server.host()
     }
 
     /// A catalogue definition (id [`PROVIDER_ID`]) with every endpoint on
@@ -482,14 +469,6 @@ scopes = [
     /// refresh token.
     pub fn grant_revoked(&self) -> bool {
         self.inner().grants.iter().any(|g| g.revoked)
-    }
-}
-
-impl Drop for FakeOAuth {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod fake_attio;
 pub mod fake_oauth;
+pub mod fake_server;
 
 use app::state::AppState;
 use oauth_vault::{config::Config, startup::Application};
