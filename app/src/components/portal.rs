@@ -91,3 +91,26 @@ pub fn AppTabs(app_id: String, current: &'static str) -> impl IntoView {
         </nav>
     }
 }
+
+/// A connection's history, newest first.
+#[component]
+pub fn EventTimeline(events: Vec<crate::connections::EventView>) -> impl IntoView {
+    view! {
+        <ul class="events" data-testid="events">
+            {events
+                .into_iter()
+                .map(|e| {
+                    view! {
+                        <li>
+                            <span class="muted">{crate::time::display(e.at)}</span>
+                            " "
+                            <strong>{e.kind}</strong>
+                            " — "
+                            {e.message}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}

@@ -4,7 +4,11 @@
 
 use crate::{
     audit::AuditView,
-    components::{layout::PortalPage, portal::portal_page, provider::CopyField},
+    components::{
+        layout::PortalPage,
+        portal::{portal_page, EventTimeline},
+        provider::CopyField,
+    },
     connections::{ConnectionStatus, ConnectionView, EventView},
     forms::{use_csrf_token, use_feedback, CsrfField, FormError},
     time::{display, display_opt},
@@ -472,11 +476,7 @@ pub fn AdminConnectionPage() -> impl IntoView {
                 </section>
                 <section class="panel">
                     <h2>"Timeline"</h2>
-                    <ul class="events" data-testid="events">
-                        {page.events.into_iter().map(|e| view! {
-                            <li><span class="muted">{display(e.at)}</span>" "<strong>{e.kind}</strong>" — "{e.message}</li>
-                        }).collect_view()}
-                    </ul>
+                    <EventTimeline events=page.events />
                 </section>
             </PortalPage>
         }

@@ -5,7 +5,7 @@ use crate::{
     components::provider::CopyField,
     components::{
         layout::PortalPage,
-        portal::{portal_page, AppHeader},
+        portal::{portal_page, AppHeader, EventTimeline},
     },
     connections::{ConnectionStatus, ConnectionView, EventView},
     forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError},
@@ -252,11 +252,7 @@ pub fn Connection() -> impl IntoView {
                 </section>
                 <section class="panel">
                     <h2>"History"</h2>
-                    <ul class="events" data-testid="events">
-                        {page.events.into_iter().map(|e| view! {
-                            <li><span class="muted">{display(e.at)}</span>" "<strong>{e.kind}</strong>" — "{e.message}</li>
-                        }).collect_view()}
-                    </ul>
+                    <EventTimeline events=page.events />
                 </section>
                 <section class="panel">
                     <h2>"Disconnect"</h2>
