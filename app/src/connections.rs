@@ -163,12 +163,16 @@ pub mod ssr {
         text.map(|t| t.split_whitespace().map(str::to_string).collect())
     }
 
-    const SELECT: &str = "SELECT c.id, c.app_id, c.provider_config_id, p.slug, p.provider, p.display_name, p.status AS config_status, p.scopes AS configured_scopes, \
+    /// Every column of [`view`]; the table aliases are `c` and `p`.
+    pub const SELECT: &str = "SELECT c.id, c.app_id, c.provider_config_id, p.slug, p.provider, p.display_name, p.status AS config_status, p.scopes AS configured_scopes, \
         c.end_user_id, c.end_user_name, c.end_user_email, c.account_id, c.account_name, c.account_slug, c.account_picture, \
         c.status, c.granted_scopes, c.token_type, c.expires_at, c.created_at, c.updated_at, c.last_refreshed_at, c.last_used_at, c.last_checked_at \
         FROM connections c JOIN provider_configs p ON p.id = c.provider_config_id";
 
-    fn view(row: &sqlx::any::AnyRow, catalogue: &Catalogue) -> Result<ConnectionView, sqlx::Error> {
+    pub fn view(
+        row: &sqlx::any::AnyRow,
+        catalogue: &Catalogue,
+    ) -> Result<ConnectionView, sqlx::Error> {
         let configured: Vec<String> = row
             .try_get::<String, _>("configured_scopes")?
             .split_whitespace()

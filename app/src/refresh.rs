@@ -90,6 +90,16 @@ pub struct Usable {
     pub access_token: SecretString,
     pub token_type: String,
     pub expires_at: Option<i64>,
+    /// The token changed on the way (here or in another process): the
+    /// connection's granted scopes may have too.
+    pub refreshed: bool,
+}
+
+impl Usable {
+    fn after_refresh(mut self) -> Self {
+        self.refreshed = true;
+        self
+    }
 }
 
 /// The parts of a connection the engine works with.
@@ -190,6 +200,7 @@ impl TokenRow {
             access_token: token,
             token_type: self.token_type.clone(),
             expires_at: self.expires_at,
+            refreshed: false,
         })
     }
 }
@@ -256,7 +267,7 @@ async fn refresh(state: &AppState, row: TokenRow) -> Result<Usable, CareError> {
                     .await
                     .map_err(internal)?;
                 fresh.check_status()?;
-                return fresh.usable(&state.keyring);
+                return fresh.usable(&state.keyring).map(Usable::after_refresh);
             }
             return refresh_holding_lease(state, fresh, &owner).await;
         }
@@ -269,7 +280,7 @@ async fn refresh(state: &AppState, row: TokenRow) -> Result<Usable, CareError> {
             .ok_or(CareError::Revoked)?;
         current.check_status()?;
         if current.version != start_version {
-            return current.usable(&state.keyring);
+            return current.usable(&state.keyring).map(Usable::after_refresh);
         }
         if now_ms() > deadline {
             return if current.expired(now_ms()) {
@@ -358,7 +369,7 @@ async fn refresh_holding_lease(
                 release_lease(&state.db, &row.id, owner)
                     .await
                     .map_err(internal)?;
-                return now_row.usable(&state.keyring);
+                return now_row.usable(&state.keyring).map(Usable::after_refresh);
             }
             mark_needs_reauthorization(
                 state,
@@ -538,6 +549,7 @@ async fn store_refreshed(
         access_token: tokens.access_token,
         token_type: tokens.token_type,
         expires_at,
+        refreshed: true,
     })
 }
 

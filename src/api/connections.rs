@@ -296,11 +296,15 @@ pub async fn access_token(
     )
     .await
     .map_err(ApiError::internal)?;
-    // The answer reflects the refresh, if one happened.
-    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
-        .await
-        .map_err(ApiError::internal)?
-        .unwrap_or(connection);
+    // After a refresh the granted scopes may have changed: read them again.
+    let connection = if usable.refreshed {
+        store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+            .await
+            .map_err(ApiError::internal)?
+            .unwrap_or(connection)
+    } else {
+        connection
+    };
     Ok(Json(AccessToken {
         access_token: usable.access_token.expose_secret().to_string(),
         token_type: usable.token_type,

@@ -633,56 +633,38 @@ pub mod ssr {
         }
     }
 
-    const SELECT: &str = "SELECT c.id AS cid, a.name AS app_name, o.id AS org_id, o.name AS org_name FROM connections c \
-        JOIN provider_configs p ON p.id = c.provider_config_id JOIN apps a ON a.id = c.app_id JOIN organisations o ON o.id = a.organisation_id";
-
-    async fn rows(
-        state: &AppState,
-        ids: Vec<(String, String, String, String)>,
-    ) -> Result<Vec<AdminConnection>, sqlx::Error> {
-        let mut out = Vec::with_capacity(ids.len());
-        for (id, app_name, org_id, org_name) in ids {
-            let app_id: Option<String> =
-                sqlx::query_scalar("SELECT app_id FROM connections WHERE id = $1")
-                    .bind(&id)
-                    .fetch_optional(state.db.pool())
-                    .await?;
-            let Some(app_id) = app_id else { continue };
-            if let Some(connection) =
-                crate::connections::ssr::find(&state.db, &state.catalogue, &app_id, &id).await?
-            {
-                out.push(AdminConnection {
-                    connection,
-                    app_name,
-                    organisation_id: org_id,
-                    organisation_name: org_name,
-                });
-            }
-        }
-        Ok(out)
+    /// The connection columns with where each lives: one query per page.
+    fn select() -> String {
+        crate::connections::ssr::SELECT.replacen(
+            " FROM connections c",
+            ", a.name AS app_name, o.id AS org_id, o.name AS org_name FROM connections c",
+            1,
+        ) + " JOIN apps a ON a.id = c.app_id JOIN organisations o ON o.id = a.organisation_id"
     }
 
-    fn ids(
-        rows: Vec<sqlx::any::AnyRow>,
-    ) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
-        rows.into_iter()
+    fn rows(
+        state: &AppState,
+        found: Vec<sqlx::any::AnyRow>,
+    ) -> Result<Vec<AdminConnection>, sqlx::Error> {
+        found
+            .iter()
             .map(|r| {
-                Ok((
-                    r.try_get("cid")?,
-                    r.try_get("app_name")?,
-                    r.try_get("org_id")?,
-                    r.try_get("org_name")?,
-                ))
+                Ok(AdminConnection {
+                    connection: crate::connections::ssr::view(r, &state.catalogue)?,
+                    app_name: r.try_get("app_name")?,
+                    organisation_id: r.try_get("org_id")?,
+                    organisation_name: r.try_get("org_name")?,
+                })
             })
             .collect()
     }
 
     pub async fn find(state: &AppState, id: &str) -> Result<Option<AdminConnection>, sqlx::Error> {
-        let found = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
+        let found = sqlx::query(&format!("{} WHERE c.id = $1", select()))
             .bind(id)
             .fetch_all(state.db.pool())
             .await?;
-        Ok(rows(state, ids(found)?).await?.into_iter().next())
+        Ok(rows(state, found)?.into_iter().next())
     }
 
     /// A page of connections matching `query`, and the cursor of the next.
@@ -696,7 +678,7 @@ pub mod ssr {
         } else {
             "created_at"
         };
-        let mut sql = format!("{SELECT} WHERE 1 = 1");
+        let mut sql = format!("{} WHERE 1 = 1", select());
         let mut text: Vec<String> = Vec::new();
         let mut clause = |sql: &mut String, template: &str, value: String| {
             text.push(value);
@@ -752,7 +734,7 @@ pub mod ssr {
         if let Some((at, id)) = after {
             q = q.bind(at).bind(at).bind(id);
         }
-        let mut found = rows(state, ids(q.fetch_all(state.db.pool()).await?)?).await?;
+        let mut found = rows(state, q.fetch_all(state.db.pool()).await?)?;
         let next = if found.len() as i64 > limit {
             found.truncate(limit as usize);
             found.last().map(|r| {
