@@ -265,10 +265,12 @@ pub fn AdminOverview() -> impl IntoView {
                 <div class="cards" data-testid="overview">
                     <section class="card">
                         <h2>"Connections by status"</h2>
+                        {page.by_status.is_empty().then(|| view! { <p class="muted">"No connections yet."</p> })}
                         <ul>{page.by_status.into_iter().map(|(s, n)| view! { <li>{format!("{}: {n}", ConnectionStatus::parse(&s).label())}</li> }).collect_view()}</ul>
                     </section>
                     <section class="card">
                         <h2>"By provider"</h2>
+                        {page.by_provider.is_empty().then(|| view! { <p class="muted">"No connections yet."</p> })}
                         <ul>{page.by_provider.into_iter().map(|(p, n)| view! { <li>{format!("{p}: {n}")}</li> }).collect_view()}</ul>
                     </section>
                     <section class="card">
