@@ -9,6 +9,8 @@ use url::Url;
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
+/// See `app::cache` for what this trades.
+pub const DEFAULT_API_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 /// File name of the generated key file inside the data folder.
 pub const KEY_FILE_NAME: &str = "vault.keys";
 pub const DB_FILE_NAME: &str = "oauth-vault.db";
@@ -48,6 +50,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: SecretString,
     pub db_max_connections: Option<u32>,
+    /// How long the API may reuse a key or connection it read
+    /// (`OAUTH_VAULT_API_CACHE_TTL_MS`; 0: not at all).
+    pub api_cache_ttl: std::time::Duration,
+    /// `OAUTH_VAULT_TOKEN_READ_AUDIT=durable`: the token API waits until
+    /// its audit entry is committed (default `buffered`).
+    pub durable_read_audit: bool,
     pub keys: KeySource,
     pub providers_dir: Option<PathBuf>,
     pub allowed_hosts: Vec<String>,
@@ -68,6 +76,8 @@ impl fmt::Debug for Config {
                 &app::db::redact_url(self.database_url.expose_secret()),
             )
             .field("db_max_connections", &self.db_max_connections)
+            .field("api_cache_ttl", &self.api_cache_ttl)
+            .field("durable_read_audit", &self.durable_read_audit)
             .field("keys", &self.keys)
             .field("providers_dir", &self.providers_dir)
             .field("allowed_hosts", &self.allowed_hosts)
@@ -148,6 +158,25 @@ impl Config {
                 )),
             })
             .transpose()?;
+        let api_cache_ttl = get("OAUTH_VAULT_API_CACHE_TTL_MS")
+            .map(|text| match text.parse::<u64>() {
+                Ok(n) if n <= 60_000 => Ok(std::time::Duration::from_millis(n)),
+                _ => Err(err(
+                    "OAUTH_VAULT_API_CACHE_TTL_MS",
+                    format!("'{text}' must be a whole number of milliseconds from 0 to 60000"),
+                )),
+            })
+            .unwrap_or(Ok(DEFAULT_API_CACHE_TTL))?;
+        let durable_read_audit = match get("OAUTH_VAULT_TOKEN_READ_AUDIT").as_deref() {
+            None | Some("buffered") => false,
+            Some("durable") => true,
+            Some(other) => {
+                return Err(err(
+                    "OAUTH_VAULT_TOKEN_READ_AUDIT",
+                    format!("'{other}' must be 'buffered' or 'durable'"),
+                ))
+            }
+        };
 
         let keys = match (get("OAUTH_VAULT_KEYS"), get("OAUTH_VAULT_KEYS_FILE")) {
             (Some(_), Some(_)) => {
@@ -243,6 +272,15 @@ impl Config {
                 0,
                 3600,
             )?,
+            refresh_concurrency: get("OAUTH_VAULT_REFRESH_CONCURRENCY")
+                .map(|text| match text.parse::<usize>() {
+                    Ok(n) if (1..=256).contains(&n) => Ok(n),
+                    _ => Err(err(
+                        "OAUTH_VAULT_REFRESH_CONCURRENCY",
+                        format!("'{text}' must be a whole number from 1 to 256"),
+                    )),
+                })
+                .unwrap_or(Ok(defaults.refresh_concurrency))?,
         };
 
         Ok(Self {
@@ -251,6 +289,8 @@ impl Config {
             data_dir,
             database_url: SecretString::from(database_url),
             db_max_connections,
+            api_cache_ttl,
+            durable_read_audit,
             keys,
             providers_dir,
             allowed_hosts,
@@ -361,8 +401,10 @@ mod tests {
             ("OAUTH_VAULT_REFRESH_MARGIN_SECS", "120"),
             ("OAUTH_VAULT_REFRESH_LEASE_SECS", "90"),
             ("OAUTH_VAULT_WORKER_INTERVAL_SECS", "0"),
+            ("OAUTH_VAULT_REFRESH_CONCURRENCY", "8"),
         ])
         .unwrap();
+        assert_eq!(config.token_care.refresh_concurrency, 8);
         assert_eq!(config.token_care.refresh_margin_ms, 120_000);
         assert_eq!(config.token_care.lease_ms, 90_000);
         assert_eq!(config.token_care.worker_interval_ms, 0);
@@ -397,6 +439,9 @@ mod tests {
             ("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", "0"),
             ("OAUTH_VAULT_HEALTH_CHECK_INTERVAL_SECS", "1"),
             ("OAUTH_VAULT_WORKER_INTERVAL_SECS", "-1"),
+            ("OAUTH_VAULT_REFRESH_CONCURRENCY", "0"),
+            ("OAUTH_VAULT_API_CACHE_TTL_MS", "61000"),
+            ("OAUTH_VAULT_TOKEN_READ_AUDIT", "sometimes"),
         ] {
             let error = load(&[(var, value)]).err().unwrap();
             assert_eq!(error.var, var, "{value}");

@@ -136,6 +136,7 @@ impl Application {
             .site_addr(local_addr)
             .build();
 
+        let usage = app::usage::UsageWriter::start(db.clone());
         let state = AppState {
             leptos_options,
             db,
@@ -144,10 +145,13 @@ impl Application {
                 public_url,
                 secure_cookies: secure,
                 token_care: config.token_care.clone(),
+                durable_read_audit: config.durable_read_audit,
             }),
             catalogue: Arc::new(catalogue),
             http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
             outbound,
+            usage,
+            caches: Arc::new(app::state::Caches::new(config.api_cache_ttl)),
         };
         let router = router(state.clone(), secure);
         Ok(Self {
@@ -193,6 +197,9 @@ impl Application {
         .await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        if let Err(e) = self.state.usage.flush_and_release().await {
+            tracing::error!(error = %e, "recording the last API usage failed");
+        }
         db.close().await;
         result
     }

@@ -1063,7 +1063,18 @@ async fn every_action_leaves_one_audit_entry(w: World) {
     let id = w.connected("user-1").await;
     w.json(Method::GET, &format!("/v1/connections/{id}/access-token"))
         .await;
-    let trail = audit_trail(&w).await;
+    // token reads are audited right after the answer (buffered by default)
+    let mut trail = audit_trail(&w).await;
+    for _ in 0..100 {
+        if trail
+            .iter()
+            .any(|(a, b)| a == "api_key" && b == "token.read")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        trail = audit_trail(&w).await;
+    }
     for entry in [
         ("api_key", "connect_session.created"),
         ("end_user", "connection.created"),

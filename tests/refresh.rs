@@ -47,6 +47,24 @@ with_world!(
     key_rotation_reseals_every_secret_while_serving,
 );
 
+mod the_api_cache_follows_this_processes_changes {
+    const CACHE_ON: &[(&str, &str)] = &[("OAUTH_VAULT_API_CACHE_TTL_MS", "60000")];
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let world = super::World::start(super::Backend::Sqlite, CACHE_ON, "")
+            .await
+            .unwrap();
+        super::the_api_cache_follows_this_processes_changes(world).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(world) = super::World::start(super::Backend::Postgres, CACHE_ON, "").await else {
+            return;
+        };
+        super::the_api_cache_follows_this_processes_changes(world).await;
+    }
+}
+
 mod webhooks_are_signed_queued_and_retried {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
@@ -789,6 +807,80 @@ async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
     assert_eq!(w.app.count("revocations").await, 0);
     assert_eq!(w.oauth.revocations().len(), 3);
     assert_eq!(w.events(&other, "revocation").await, 1);
+}
+
+async fn the_api_cache_follows_this_processes_changes(w: World) {
+    let id = w.connect("user-1").await;
+    let (status, first) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    // a change behind the server's back stays unseen while the entry lives
+    w.sql(&format!(
+        "UPDATE connections SET account_name = 'Renamed' WHERE id = '{id}'"
+    ))
+    .await;
+    let (_, cached) = w.token(&id).await;
+    assert_eq!(cached["access_token"], first["access_token"]);
+    assert_ne!(
+        cached["account"]["name"], "Renamed",
+        "served from the cache"
+    );
+    assert_eq!(w.oauth.refresh_requests(), 0);
+
+    // a refresh in this process drops the entry: no stale token afterwards
+    let (status, forced, _) = w
+        .api(
+            &w.app.address,
+            Method::GET,
+            &format!("/v1/connections/{id}/access-token?force_refresh=true"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{forced}");
+    assert_ne!(forced["access_token"], first["access_token"]);
+    let (_, after) = w.token(&id).await;
+    assert_eq!(after["access_token"], forced["access_token"]);
+    assert_eq!(after["account"]["name"], "Renamed", "read again");
+    assert_eq!(w.oauth.refresh_requests(), 1);
+
+    // a disconnect in this process is seen at once
+    let (status, _, _) = w
+        .api(
+            &w.app.address,
+            Method::DELETE,
+            &format!("/v1/connections/{id}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = w.token(&id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "connection_revoked");
+
+    // the cache is per app: another app's key still gets 404 for the id
+    let other = w.connect("user-2").await;
+    assert_eq!(w.token(&other).await.0, StatusCode::OK);
+    w.sql(&format!(
+        "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) \
+         SELECT 'app_other', organisation_id, 'Other', 0, 0 FROM apps WHERE id = '{}'",
+        w.app_id
+    ))
+    .await;
+    let (_, other_key) = app::api_keys::ssr::create(
+        &w.app.state.db,
+        "app_other",
+        "other",
+        &app::audit::ssr::Actor::operator(),
+    )
+    .await
+    .unwrap();
+    let res = common::sent(
+        w.app
+            .client
+            .get(w.app.url(&format!("/v1/connections/{other}/access-token")))
+            .bearer_auth(secrecy::ExposeSecret::expose_secret(&other_key))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 async fn the_proxy_calls_the_api_base_with_the_token(w: World) {

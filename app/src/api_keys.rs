@@ -50,6 +50,8 @@ pub mod ssr {
     pub struct ApiCaller {
         pub key_id: String,
         pub app_id: String,
+        /// The app's organisation, for audit entries.
+        pub organisation_id: String,
     }
 
     /// Creates a key; returns its id and the key itself, which exists only
@@ -147,7 +149,8 @@ pub mod ssr {
         }
         let hash = hash_token(presented);
         let row = sqlx::query(
-            "SELECT id, app_id, key_hash, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT k.id, k.app_id, k.key_hash, k.last_used_at, a.organisation_id FROM api_keys k JOIN apps a ON a.id = k.app_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
         .bind(&hash)
         .fetch_optional(db.pool())
@@ -162,6 +165,7 @@ pub mod ssr {
         let caller = ApiCaller {
             key_id: row.try_get("id")?,
             app_id: row.try_get("app_id")?,
+            organisation_id: row.try_get("organisation_id")?,
         };
         let last_used: Option<i64> = row.try_get("last_used_at")?;
         let now = now_ms();
@@ -173,6 +177,29 @@ pub mod ssr {
                 .await?;
         }
         Ok(Some(caller))
+    }
+
+    /// [`authenticate`] through the short-lived cache of known keys (keyed
+    /// by the key's hash; unknown keys always ask the database).
+    pub async fn authenticate_cached(
+        state: &crate::state::AppState,
+        presented: &str,
+    ) -> Result<Option<ApiCaller>, sqlx::Error> {
+        if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
+            return Ok(None);
+        }
+        let hash = hash_token(presented);
+        if let Some(hit) = state.caches.api_keys.get(&hash) {
+            return Ok(Some(ApiCaller::clone(&hit)));
+        }
+        let caller = authenticate(&state.db, presented).await?;
+        if let Some(c) = &caller {
+            state
+                .caches
+                .api_keys
+                .insert(hash, std::sync::Arc::new(c.clone()));
+        }
+        Ok(caller)
     }
 
     /// The bearer credential of an `Authorization` header value.

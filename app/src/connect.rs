@@ -960,6 +960,7 @@ pub mod ssr {
         )
         .await
         .map_err(|e| server_error(&e))?;
+        state.caches.connection_changed(&id);
         Ok(id)
     }
 

@@ -21,6 +21,8 @@ pub mod session_ctx;
 pub mod time;
 
 #[cfg(feature = "ssr")]
+pub mod cache;
+#[cfg(feature = "ssr")]
 pub mod crypto;
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -38,6 +40,8 @@ pub mod rotation;
 pub mod security;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod usage;
 #[cfg(feature = "ssr")]
 pub mod webhooks;
 

@@ -22,7 +22,10 @@
 //! `error`, and the next success makes it `active` again.
 
 use crate::{
-    connections::ssr::{record_event, Event},
+    connections::{
+        ssr::{self as store, record_event, Event},
+        ConnectionView,
+    },
     crypto::{Aad, Keyring},
     db::{new_id, now_ms, Db},
     oauth::{self, ClientCredentials, IdentityError, ProviderProfile, TokenError},
@@ -31,7 +34,7 @@ use crate::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 /// How the vault looks after tokens; from the configuration.
 #[derive(Debug, Clone)]
@@ -52,6 +55,9 @@ pub struct TokenCare {
     pub health_check_interval_ms: i64,
     /// How often the background worker runs; 0 switches it off.
     pub worker_interval_ms: i64,
+    /// Refreshes the worker runs at once (each mostly waits for the
+    /// provider); it lists four times as many per pass.
+    pub refresh_concurrency: usize,
 }
 
 impl Default for TokenCare {
@@ -64,6 +70,7 @@ impl Default for TokenCare {
             failures_before_error: 5,
             health_check_interval_ms: 6 * 60 * 60 * 1000,
             worker_interval_ms: 10 * 1000,
+            refresh_concurrency: 32,
         }
     }
 }
@@ -123,15 +130,89 @@ struct TokenRow {
 }
 
 async fn load(db: &Db, id: &str) -> Result<Option<TokenRow>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query(
         "SELECT id, app_id, provider_config_id, end_user_id, status, access_token, refresh_token, token_type, expires_at, \
          last_refreshed_at, version, failure_count, first_failure_at, next_attempt_at, granted_scopes FROM connections WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db.pool())
-    .await?;
-    row.map(|r| {
-        Ok(TokenRow {
+    .await?
+    .map(|r| TokenRow::from_row(&r))
+    .transpose()
+}
+
+/// A connection as its app sees it, and its sealed tokens, read together.
+pub struct Loaded {
+    pub connection: ConnectionView,
+    row: TokenRow,
+    /// `last_used_at` as this process last wrote it (the cached copy of
+    /// the connection is not rewritten).
+    last_used_at: std::sync::atomic::AtomicI64,
+}
+
+impl Loaded {
+    pub fn last_used_at(&self) -> i64 {
+        self.last_used_at.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// After the caller stamped `last_used_at`.
+    pub fn used_now(&self) {
+        self.last_used_at
+            .fetch_max(now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The token API's read: the connection and its token row, from the
+/// short-lived cache or in a single query. Another app's id is `None`.
+pub async fn load_for_app(
+    state: &AppState,
+    app_id: &str,
+    id: &str,
+) -> Result<Option<Arc<Loaded>>, sqlx::Error> {
+    let cache = &state.caches.connections;
+    if let Some(hit) = cache.get(id) {
+        return Ok((hit.row.app_id == app_id).then_some(hit));
+    }
+    let loaded = read_for_app(state, app_id, id).await?.map(Arc::new);
+    if let Some(l) = &loaded {
+        cache.insert(l.row.id.clone(), l.clone());
+    }
+    Ok(loaded)
+}
+
+async fn read_for_app(
+    state: &AppState,
+    app_id: &str,
+    id: &str,
+) -> Result<Option<Loaded>, sqlx::Error> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let with_tokens = store::SELECT.replacen(
+            " FROM connections c",
+            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at FROM connections c",
+            1,
+        );
+        format!("{with_tokens} WHERE c.app_id = $1 AND c.id = $2")
+    });
+    sqlx::query(sql)
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional(state.db.pool())
+        .await?
+        .map(|r| {
+            let connection = store::view(&r, &state.catalogue)?;
+            Ok(Loaded {
+                last_used_at: connection.last_used_at.unwrap_or(0).into(),
+                connection,
+                row: TokenRow::from_row(&r)?,
+            })
+        })
+        .transpose()
+}
+
+impl TokenRow {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
             id: r.try_get("id")?,
             app_id: r.try_get("app_id")?,
             provider_config_id: r.try_get("provider_config_id")?,
@@ -148,11 +229,8 @@ async fn load(db: &Db, id: &str) -> Result<Option<TokenRow>, sqlx::Error> {
             next_attempt_at: r.try_get("next_attempt_at")?,
             granted_scopes: r.try_get("granted_scopes")?,
         })
-    })
-    .transpose()
-}
+    }
 
-impl TokenRow {
     /// Refresh when closer to expiry than this.
     fn margin(&self, care: &TokenCare) -> i64 {
         let lifetime = match (self.expires_at, self.last_refreshed_at) {
@@ -209,11 +287,39 @@ impl TokenRow {
 /// checked): the stored one while it is fresh, else a refreshed one.
 /// `force` refreshes even a fresh token (where a refresh token exists).
 pub async fn usable_token(state: &AppState, id: &str, force: bool) -> Result<Usable, CareError> {
-    let care = &state.settings.token_care;
     let row = load(&state.db, id)
         .await
         .map_err(internal)?
         .ok_or(CareError::Revoked)?;
+    usable_from(state, row, force).await
+}
+
+/// [`usable_token`] for a connection read with [`load_for_app`].
+pub async fn usable_loaded(
+    state: &AppState,
+    loaded: &Loaded,
+    force: bool,
+) -> Result<Usable, CareError> {
+    let row = &loaded.row;
+    let now = now_ms();
+    let served_as_read = !force
+        && row.check_status().is_ok()
+        && if row.refresh_token.is_some() {
+            !row.due(&state.settings.token_care, now)
+        } else {
+            !row.expired(now)
+        };
+    if served_as_read {
+        return row.usable(&state.keyring);
+    }
+    // Anything else may change the row: the next read goes to the database.
+    let result = usable_from(state, row.clone(), force).await;
+    state.caches.connection_changed(&row.id);
+    result
+}
+
+async fn usable_from(state: &AppState, row: TokenRow, force: bool) -> Result<Usable, CareError> {
+    let care = &state.settings.token_care;
     row.check_status()?;
     let now = now_ms();
     if row.refresh_token.is_none() {
@@ -291,6 +397,66 @@ async fn refresh(state: &AppState, row: TokenRow) -> Result<Usable, CareError> {
                 current.usable(&state.keyring)
             };
         }
+    }
+}
+
+/// What the worker did with one connection it listed as due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Refreshed,
+    /// Refreshed meanwhile, leased by another process, backing off, or
+    /// no longer active: nothing to do.
+    Skipped,
+    Failed,
+}
+
+/// The worker's refresh of a connection it listed: only while it is still
+/// due within `horizon_ms` (another process may have refreshed it since the
+/// list was read), and only if nobody holds its lease — the worker never
+/// waits for another process, it moves on.
+async fn refresh_listed(state: &AppState, id: &str, horizon_ms: i64) -> Listed {
+    let care = &state.settings.token_care;
+    let row = match load(&state.db, id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return Listed::Skipped,
+        Err(e) => {
+            tracing::error!(connection_id = %id, error = %e, "reading a due connection failed");
+            return Listed::Failed;
+        }
+    };
+    let now = now_ms();
+    let due = row.due(care, now) || row.expires_at.is_some_and(|e| e - now <= horizon_ms);
+    if row.check_status().is_err()
+        || row.refresh_token.is_none()
+        || !due
+        || row.next_attempt_at.is_some_and(|n| n > now)
+    {
+        return Listed::Skipped;
+    }
+    let owner = new_id("lease");
+    // Taken only if the row is still the version just read: no second read.
+    let taken = sqlx::query(
+        "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id = $3 AND version = $4 \
+         AND status IN ('active', 'error') AND (lease_owner IS NULL OR lease_until < $5)",
+    )
+    .bind(&owner)
+    .bind(now + care.lease_ms)
+    .bind(&row.id)
+    .bind(row.version)
+    .bind(now)
+    .execute(state.db.pool())
+    .await;
+    match taken {
+        Ok(done) if done.rows_affected() == 1 => {}
+        Ok(_) => return Listed::Skipped,
+        Err(e) => {
+            tracing::error!(connection_id = %id, error = %e, "taking a refresh lease failed");
+            return Listed::Failed;
+        }
+    }
+    match refresh_holding_lease(state, row, &owner).await {
+        Ok(_) => Listed::Refreshed,
+        Err(_) => Listed::Failed,
     }
 }
 
@@ -544,6 +710,7 @@ async fn store_refreshed(
         .map_err(internal)?;
     }
     tx.commit().await.map_err(internal)?;
+    state.caches.connection_changed(&row.id);
     tracing::info!(connection_id = %row.id, "access token refreshed");
     Ok(Usable {
         access_token: tokens.access_token,
@@ -632,6 +799,7 @@ async fn mark_needs_reauthorization(
             .map_err(internal)?;
     }
     tx.commit().await.map_err(internal)?;
+    state.caches.connection_changed(&row.id);
     tracing::warn!(connection_id = %row.id, "connection needs re-authorization");
     Ok(())
 }
@@ -640,6 +808,13 @@ async fn mark_needs_reauthorization(
 /// connection `needs_reauthorization`; granted scopes are re-read, and a new
 /// shortfall against the configured scopes is recorded.
 pub async fn health_check(state: &AppState, id: &str) -> Result<(), CareError> {
+    let result = check_health(state, id).await;
+    // granted scopes, status or the next check may have changed
+    state.caches.connection_changed(id);
+    result
+}
+
+async fn check_health(state: &AppState, id: &str) -> Result<(), CareError> {
     let care = &state.settings.token_care;
     let row = load(&state.db, id)
         .await
@@ -785,6 +960,8 @@ pub struct WorkReport {
     pub revocations_settled: usize,
     pub webhooks_delivered: usize,
     pub webhooks_failed: usize,
+    /// The pass took a full batch and made progress: run the next at once.
+    pub more_due: bool,
 }
 
 /// One pass of background work: refresh what is about to expire, health-
@@ -795,43 +972,53 @@ pub async fn run_once(state: &AppState) -> Result<WorkReport, CareError> {
     use futures_util::{stream, StreamExt};
     let care = &state.settings.token_care;
     let now = now_ms();
+    let concurrency = care.refresh_concurrency.max(1);
+    let batch = concurrency * 4;
+    let horizon = care.refresh_margin_ms.max(care.worker_interval_ms * 2);
     let due: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM connections WHERE status IN ('active', 'error') AND refresh_token IS NOT NULL AND expires_at IS NOT NULL \
          AND expires_at - $1 <= $2 AND (next_attempt_at IS NULL OR next_attempt_at <= $3) AND (lease_owner IS NULL OR lease_until < $4) \
-         ORDER BY expires_at LIMIT 50",
+         ORDER BY expires_at LIMIT $5",
     )
     .bind(now)
-    .bind(care.refresh_margin_ms.max(care.worker_interval_ms * 2))
+    .bind(horizon)
     .bind(now)
     .bind(now)
+    .bind(batch as i64)
     .fetch_all(state.db.pool())
     .await
     .map_err(internal)?;
-    let results: Vec<bool> = stream::iter(due)
-        .map(|id| async move { usable_token(state, &id, true).await.is_ok() })
-        .buffer_unordered(4)
+    let listed = due.len();
+    let results: Vec<Listed> = stream::iter(due)
+        .map(|id| async move { refresh_listed(state, &id, horizon).await })
+        .buffer_unordered(concurrency)
         .collect()
         .await;
+    let count = |kind: Listed| results.iter().filter(|r| **r == kind).count();
     let mut report = WorkReport {
-        refreshed: results.iter().filter(|ok| **ok).count(),
-        refresh_failed: results.iter().filter(|ok| !**ok).count(),
+        refreshed: count(Listed::Refreshed),
+        refresh_failed: count(Listed::Failed),
         ..WorkReport::default()
     };
+    // A full batch with progress: more are probably due right now.
+    report.more_due = listed == batch && report.refreshed > 0;
     let checks: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM connections WHERE status IN ('active', 'error') AND refresh_token IS NULL AND expires_at IS NULL \
-         AND COALESCE(next_check_at, COALESCE(last_checked_at, 0) + $1) <= $2 ORDER BY COALESCE(next_check_at, 0) LIMIT 50",
+         AND COALESCE(next_check_at, COALESCE(last_checked_at, 0) + $1) <= $2 ORDER BY COALESCE(next_check_at, 0) LIMIT $3",
     )
     .bind(care.health_check_interval_ms)
     .bind(now)
+    .bind(batch as i64)
     .fetch_all(state.db.pool())
     .await
     .map_err(internal)?;
     let checked: Vec<bool> = stream::iter(checks)
         .map(|id| async move { health_check(state, &id).await.is_ok() })
-        .buffer_unordered(4)
+        .buffer_unordered(concurrency)
         .collect()
         .await;
     report.checked = checked.len();
+    report.more_due |= checked.len() == batch && checked.iter().any(|ok| *ok);
     report.revocations_settled = crate::revocation::retry_due(state).await?;
     let (delivered, failed) = crate::webhooks::deliver_due(state)
         .await
@@ -848,12 +1035,24 @@ pub async fn run_worker(state: AppState, mut stop: tokio::sync::watch::Receiver<
         return;
     }
     loop {
-        match run_once(&state).await {
+        let more_due = match run_once(&state).await {
             Ok(report) if report != WorkReport::default() => {
-                tracing::info!(?report, "token care pass")
+                tracing::info!(?report, "token care pass");
+                report.more_due
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "token care pass failed"),
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "token care pass failed");
+                false
+            }
+        };
+        if more_due {
+            // a backlog (after downtime, or many tokens expiring together):
+            // the next pass starts at once
+            if stop.has_changed().unwrap_or(true) {
+                return;
+            }
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}

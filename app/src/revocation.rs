@@ -206,6 +206,7 @@ pub async fn disconnect(
         .await
         .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
+    state.caches.connection_changed(id);
     tracing::info!(connection_id = %id, "connection disconnected");
     Ok(true)
 }

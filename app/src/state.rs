@@ -1,8 +1,8 @@
 //! The state every handler and server function shares.
 
 use crate::{
-    crypto::Keyring, db::Db, outbound::Outbound, providers::catalogue::Catalogue,
-    providers::urls::OutboundPolicy,
+    api_keys::ssr::ApiCaller, cache::TtlCache, crypto::Keyring, db::Db, outbound::Outbound,
+    providers::catalogue::Catalogue, providers::urls::OutboundPolicy,
 };
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -18,6 +18,9 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Refresh, health checks and the background worker.
     pub token_care: crate::refresh::TokenCare,
+    /// The token API answers only after its audit entry is committed
+    /// (see [`crate::usage`]).
+    pub durable_read_audit: bool,
 }
 
 impl Settings {
@@ -49,4 +52,42 @@ pub struct AppState {
     pub outbound: Arc<OutboundPolicy>,
     /// The HTTP client for calls to providers.
     pub http: Outbound,
+    /// Group-committed writes of the API's hot paths.
+    pub usage: crate::usage::UsageWriter,
+    pub caches: Arc<Caches>,
+}
+
+/// The API's short-lived read caches (see [`crate::cache`]).
+#[derive(Debug)]
+pub struct Caches {
+    /// API keys by the hash of the key.
+    pub api_keys: TtlCache<String, ApiCaller>,
+    /// Connections and their sealed tokens, by connection id.
+    pub connections: TtlCache<String, crate::refresh::Loaded>,
+}
+
+impl Caches {
+    /// Entries per cache, at most.
+    pub const CAPACITY: usize = 10_000;
+
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            api_keys: TtlCache::new(ttl, Self::CAPACITY),
+            connections: TtlCache::new(ttl, Self::CAPACITY),
+        }
+    }
+
+    /// After a change to connection `id` (its tokens or status).
+    pub fn connection_changed(&self, id: &str) {
+        self.connections.remove(id);
+    }
+
+    /// After a change to a provider configuration (status, scopes).
+    pub fn configuration_changed(&self) {
+        self.connections.clear();
+    }
+
+    pub fn api_key_revoked(&self, key_id: &str) {
+        self.api_keys.retain(|_, caller| caller.key_id != key_id);
+    }
 }

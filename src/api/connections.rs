@@ -3,12 +3,13 @@
 use super::{ApiError, ErrorBody, FieldError};
 use app::{
     api_keys::ssr::ApiCaller,
-    audit::ssr::{self as audit, Actor, Entry},
+    audit::ssr::{Actor, Entry},
     connect::ssr::{create_session, NewSession},
     connections::{ssr as store, ConnectionView},
     refresh::{self, CareError},
     state::AppState,
     time::rfc3339,
+    usage::Writes,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -272,47 +273,55 @@ pub async fn access_token(
     Path(id): Path<String>,
     Query(query): Query<TokenQuery>,
 ) -> Result<Json<AccessToken>, ApiError> {
-    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+    // one read: the connection and its sealed tokens
+    let loaded = refresh::load_for_app(&state, &caller.app_id, &id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("connection"))?;
+    let connection = &loaded.connection;
     if !connection.provider_active {
         return Err(ApiError::provider_disabled());
     }
     let force = matches!(query.force_refresh.as_deref(), Some("true" | "1"));
-    let usable = match refresh::usable_token(&state, &connection.id, force).await {
+    let usable = match refresh::usable_loaded(&state, &loaded, force).await {
         Ok(u) => u,
-        Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
+        Err(e) => return Err(care_error(&state, &caller, connection, e).await),
     };
-    store::touch(&state.db, &connection.id)
+    // The audit entry (and, at most once a minute, the last-used stamp) is
+    // committed with other requests' writes: before the token leaves when
+    // token-read audit is durable, else right after.
+    let writes = Writes::default()
+        .audit(
+            &Actor::api_key(&caller.key_id),
+            Entry::new("token.read")
+                .app(Some(&caller.organisation_id), &caller.app_id)
+                .target("connection", &connection.id),
+        )
+        .touch_connection(&connection.id, Some(loaded.last_used_at()));
+    state
+        .usage
+        .write(writes, state.settings.durable_read_audit)
         .await
         .map_err(ApiError::internal)?;
-    audit::record_alone(
-        &state.db,
-        &Actor::api_key(&caller.key_id),
-        Entry::new("token.read")
-            .app(None, &caller.app_id)
-            .target("connection", &connection.id),
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    loaded.used_now();
     // After a refresh the granted scopes may have changed: read them again.
-    let connection = if usable.refreshed {
+    let refreshed = if usable.refreshed {
         store::find(&state.db, &state.catalogue, &caller.app_id, &id)
             .await
             .map_err(ApiError::internal)?
-            .unwrap_or(connection)
     } else {
-        connection
+        None
     };
+    let connection = refreshed.as_ref().unwrap_or(connection);
     Ok(Json(AccessToken {
         access_token: usable.access_token.expose_secret().to_string(),
         token_type: usable.token_type,
         expires_at: usable.expires_at.map(rfc3339),
-        account: account(&connection),
+        account: account(connection),
         scopes: connection
             .granted_scopes
-            .unwrap_or(connection.configured_scopes),
+            .clone()
+            .unwrap_or_else(|| connection.configured_scopes.clone()),
     }))
 }
 

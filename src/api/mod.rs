@@ -12,7 +12,7 @@ mod proxy;
 mod sessions;
 
 use app::{
-    api_keys::ssr::{authenticate, bearer, ApiCaller},
+    api_keys::ssr::{authenticate_cached, bearer, ApiCaller},
     state::AppState,
 };
 use axum::{
@@ -178,7 +178,7 @@ async fn require_key(State(state): State<AppState>, mut request: Request, next: 
     let Some(presented) = presented else {
         return ApiError::unauthorized().into_response();
     };
-    match authenticate(&state.db, &presented).await {
+    match authenticate_cached(&state, &presented).await {
         Ok(Some(caller)) => {
             request.extensions_mut().insert::<ApiCaller>(caller);
             next.run(request).await

@@ -16,6 +16,7 @@ use app::{
     provider_configs::ssr as configs,
     refresh::{self, CareError},
     state::AppState,
+    usage::Writes,
 };
 use axum::{
     body::Body,
@@ -256,7 +257,12 @@ async fn forward(
             };
             continue;
         }
-        store::touch(&state.db, &connection.id)
+        state
+            .usage
+            .write(
+                Writes::default().touch_connection(&connection.id, connection.last_used_at),
+                false,
+            )
             .await
             .map_err(ApiError::internal)?;
         let status = answer.status();

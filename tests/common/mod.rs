@@ -205,6 +205,9 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         ("DATABASE_URL".into(), database_url),
         // Tests run the background worker's passes themselves.
         ("OAUTH_VAULT_WORKER_INTERVAL_SECS".into(), "0".into()),
+        // Tests rewrite rows behind the server's back (to make time pass);
+        // the API's read cache is tested on its own (tests/refresh.rs).
+        ("OAUTH_VAULT_API_CACHE_TTL_MS".into(), "0".into()),
     ]);
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());

@@ -180,6 +180,7 @@ pub mod ssr {
                     .await
                 {
                     Ok(true) => {
+                        state.caches.api_key_revoked(&form.get("key_id"));
                         tracing::info!(app_id = %app.id, "API key revoked");
                         see_other(&format!("/apps/{}/api-keys", app.id))
                     }

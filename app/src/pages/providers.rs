@@ -751,7 +751,10 @@ pub mod ssr {
                 ) else {
                     return rerender(&state, form.parts, feedback).await;
                 };
-                match configs::update(&state.db, &state.keyring, &config.id, &input, &actor).await {
+                let updated =
+                    configs::update(&state.db, &state.keyring, &config.id, &input, &actor).await;
+                state.caches.configuration_changed();
+                match updated {
                     Ok(()) => see_other(&back),
                     Err(SaveError::Duplicate) => {
                         feedback.add_error(
@@ -769,7 +772,10 @@ pub mod ssr {
                 } else {
                     ConfigStatus::Active
                 };
-                match configs::set_status(&state.db, &app.id, &config.id, status, &actor).await {
+                let changed =
+                    configs::set_status(&state.db, &app.id, &config.id, status, &actor).await;
+                state.caches.configuration_changed();
+                match changed {
                     Ok(()) => see_other(&back),
                     Err(e) => server_error(e),
                 }
@@ -780,7 +786,9 @@ pub mod ssr {
                     feedback.add_error("", "Tick the box to confirm the deletion");
                     return rerender(&state, form.parts, feedback).await;
                 }
-                match configs::delete(&state.db, &app.id, &config.id, &actor).await {
+                let deleted = configs::delete(&state.db, &app.id, &config.id, &actor).await;
+                state.caches.configuration_changed();
+                match deleted {
                     Ok(()) => see_other(&format!("/apps/{}", app.id)),
                     Err(e) => server_error(e),
                 }

@@ -1,0 +1,147 @@
+//! Small, bounded, short-lived caches for the API's hot reads: API keys by
+//! hash, and connections with their **sealed** tokens.
+//!
+//! The trade-off, written down: a cached entry lives at most `ttl`
+//! (`OAUTH_VAULT_API_CACHE_TTL_MS`, default 2 s). The process that changes a
+//! connection or revokes a key drops the entry at once; *other* server
+//! processes may go on using what they read for up to `ttl` — a revoked key
+//! or connection keeps working there for at most that long, a disabled
+//! provider configuration likewise. Tokens stay sealed in the cache: a
+//! plaintext token exists only while one request is answered (an AES-GCM
+//! open costs about a microsecond), so the cache holds nothing a memory
+//! dump would not also find in the database. `ttl` 0 switches caching off.
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<K, (Instant, Arc<V>)>>,
+}
+
+impl<K, V> std::fmt::Debug for TtlCache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtlCache")
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, (Instant, Arc<V>)>> {
+        // entries are inserted and removed whole: a poisoned map is intact
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.capacity > 0
+    }
+
+    /// The entry, if it was stored less than `ttl` ago.
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !self.enabled() {
+            return None;
+        }
+        let mut entries = self.lock();
+        match entries.get(key) {
+            Some((at, value)) if at.elapsed() < self.ttl => Some(value.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn insert(&self, key: K, value: Arc<V>) {
+        if !self.enabled() {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= self.capacity {
+                // all fresh: start over rather than track recency
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().remove(key);
+    }
+
+    /// Drops the entries `keep` says no to.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.lock().retain(|k, (_, v)| keep(k, v));
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_stay_bounded() {
+        let cache = TtlCache::new(Duration::from_millis(40), 3);
+        cache.insert("a".to_string(), Arc::new(1));
+        assert_eq!(cache.get("a").as_deref(), Some(&1));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get("a"), None, "expired");
+        for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+            cache.insert(k.to_string(), Arc::new(i));
+        }
+        assert!(cache.len() <= 3, "bounded: {}", cache.len());
+        assert_eq!(cache.get("d").as_deref(), Some(&3), "the newest is kept");
+        cache.remove("d");
+        assert_eq!(cache.get("d"), None);
+        cache.insert("e".to_string(), Arc::new(9));
+        cache.retain(|_, v| *v != 9);
+        assert_eq!(cache.get("e"), None);
+    }
+
+    #[test]
+    fn zero_ttl_caches_nothing() {
+        let cache = TtlCache::new(Duration::ZERO, 10);
+        cache.insert("a".to_string(), Arc::new(1));
+        assert!(cache.is_empty());
+        assert_eq!(cache.get("a"), None);
+    }
+}
