@@ -137,7 +137,7 @@ impl Application {
             .build();
 
         let usage = app::usage::UsageWriter::start(db.clone());
-        let state = AppState {
+        let state = AppState::new(app::state::Shared {
             leptos_options,
             db,
             keyring: Arc::new(keyring),
@@ -152,7 +152,7 @@ impl Application {
             outbound,
             usage,
             caches: Arc::new(app::state::Caches::new(config.api_cache_ttl)),
-        };
+        });
         let router = router(state.clone(), secure);
         Ok(Self {
             listener,

@@ -1,5 +1,6 @@
-//! Small, bounded, short-lived caches for the API's hot reads: API keys by
-//! hash, and connections with their **sealed** tokens.
+//! Small, bounded, short-lived caches for the hot reads: API keys by hash,
+//! connections with their **sealed** tokens, and provider configurations
+//! ready for the refresh worker's calls.
 //!
 //! The trade-off, written down: a cached entry lives at most `ttl`
 //! (`OAUTH_VAULT_API_CACHE_TTL_MS`, default 2 s). The process that changes a
@@ -9,7 +10,11 @@
 //! provider configuration likewise. Tokens stay sealed in the cache: a
 //! plaintext token exists only while one request is answered (an AES-GCM
 //! open costs about a microsecond), so the cache holds nothing a memory
-//! dump would not also find in the database. `ttl` 0 switches caching off.
+//! dump would not also find in the database. The one plaintext secret held
+//! is a provider configuration's client secret, for at most `ttl`, in a
+//! `SecretString` that is zeroed when dropped — a refresh backlog would
+//! otherwise decrypt it thousands of times a minute. `ttl` 0 switches
+//! caching off.
 
 use std::{
     collections::HashMap,

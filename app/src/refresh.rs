@@ -485,19 +485,28 @@ async fn release_lease(db: &Db, id: &str, owner: &str) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// The provider configuration's profile and client secret.
+/// A provider configuration ready for calls: its profile and client secret.
+#[derive(Debug)]
+pub struct ProviderClient {
+    config: crate::provider_configs::ConfigView,
+    profile: ProviderProfile,
+    secret: SecretString,
+}
+
+/// The provider configuration's profile and client secret, through the
+/// short-lived cache (a refresh backlog calls the same configuration
+/// thousands of times).
 async fn client_of(
     state: &AppState,
     app_id: &str,
     config_id: &str,
-) -> Result<
-    (
-        crate::provider_configs::ConfigView,
-        ProviderProfile,
-        SecretString,
-    ),
-    CareError,
-> {
+) -> Result<Arc<ProviderClient>, CareError> {
+    let cache = &state.caches.provider_clients;
+    if let Some(hit) = cache.get(config_id) {
+        if hit.config.app_id == app_id {
+            return Ok(hit);
+        }
+    }
     let config = configs::find(&state.db, &state.keyring, app_id, config_id)
         .await
         .map_err(internal)?
@@ -513,7 +522,13 @@ async fn client_of(
         .await
         .map_err(internal)?
         .ok_or_else(|| internal("no client secret"))?;
-    Ok((config, profile, secret))
+    let client = Arc::new(ProviderClient {
+        config,
+        profile,
+        secret,
+    });
+    cache.insert(config_id.to_string(), client.clone());
+    Ok(client)
 }
 
 async fn refresh_holding_lease(
@@ -584,9 +599,10 @@ async fn call_provider(
     state: &AppState,
     row: &TokenRow,
 ) -> Result<(oauth::TokenSet, ProviderProfile), Failure> {
-    let (config, profile, secret) = client_of(state, &row.app_id, &row.provider_config_id)
+    let client = client_of(state, &row.app_id, &row.provider_config_id)
         .await
         .map_err(Failure::Internal)?;
+    let (config, profile, secret) = (&client.config, &client.profile, &client.secret);
     let sealed = row
         .refresh_token
         .as_ref()
@@ -597,10 +613,10 @@ async fn call_provider(
         .map_err(|e| Failure::Internal(internal(e)))?;
     let tokens = oauth::token_request(
         &state.http,
-        &profile,
+        profile,
         &ClientCredentials {
             client_id: &config.client_id,
-            client_secret: &secret,
+            client_secret: secret,
         },
         vec![
             ("grant_type", "refresh_token"),
@@ -609,7 +625,7 @@ async fn call_provider(
     )
     .await;
     match tokens {
-        Ok(t) => Ok((t, profile)),
+        Ok(t) => Ok((t, profile.clone())),
         Err(e) if e.needs_reauthorization() => Err(Failure::Dead(match &e {
             TokenError::Rejected { code } => code.clone(),
             _ => "rejected".into(),
@@ -821,7 +837,8 @@ async fn check_health(state: &AppState, id: &str) -> Result<(), CareError> {
         .map_err(internal)?
         .ok_or(CareError::Revoked)?;
     row.check_status()?;
-    let (config, profile, secret) = client_of(state, &row.app_id, &row.provider_config_id).await?;
+    let client = client_of(state, &row.app_id, &row.provider_config_id).await?;
+    let (config, profile, secret) = (&client.config, &client.profile, &client.secret);
     let token = row.usable(&state.keyring)?;
     let checked = match profile.tokens.health_check {
         crate::providers::HealthCheck::None => return Ok(()),
@@ -849,12 +866,12 @@ async fn check_health(state: &AppState, id: &str) -> Result<(), CareError> {
                 });
             let client = ClientCredentials {
                 client_id: &config.client_id,
-                client_secret: &secret,
+                client_secret: secret,
             };
             match oauth::client_post(
                 &state.http,
                 &url,
-                &profile,
+                profile,
                 &client,
                 vec![("token", token.access_token.expose_secret())],
             )

@@ -42,8 +42,39 @@ impl Settings {
     }
 }
 
-#[derive(Clone, FromRef, Debug)]
-pub struct AppState {
+/// The state handlers share: one pointer, so that the several clones every
+/// request makes (one per extractor and middleware) cost one counter each.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Settings> {
+    fn from_ref(state: &AppState) -> Self {
+        state.settings.clone()
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub keyring: Arc<Keyring>,
@@ -64,6 +95,9 @@ pub struct Caches {
     pub api_keys: TtlCache<String, ApiCaller>,
     /// Connections and their sealed tokens, by connection id.
     pub connections: TtlCache<String, crate::refresh::Loaded>,
+    /// Provider configurations ready for calls (with their client secret),
+    /// by configuration id: the refresh worker's hot read.
+    pub provider_clients: TtlCache<String, crate::refresh::ProviderClient>,
 }
 
 impl Caches {
@@ -74,6 +108,7 @@ impl Caches {
         Self {
             api_keys: TtlCache::new(ttl, Self::CAPACITY),
             connections: TtlCache::new(ttl, Self::CAPACITY),
+            provider_clients: TtlCache::new(ttl, Self::CAPACITY),
         }
     }
 
@@ -85,6 +120,7 @@ impl Caches {
     /// After a change to a provider configuration (status, scopes).
     pub fn configuration_changed(&self) {
         self.connections.clear();
+        self.provider_clients.clear();
     }
 
     pub fn api_key_revoked(&self, key_id: &str) {

@@ -28,7 +28,9 @@ pub const LAST_USED_RESOLUTION_MS: i64 = 60 * 1000;
 /// Entries per transaction, at most.
 const MAX_GROUP: usize = 256;
 /// Rows per INSERT statement (12 parameters each).
-const ROWS_PER_INSERT: usize = 64;
+/// SQLite looks bound parameters up by name in a list, so a statement's
+/// binding cost grows with the square of its parameters: keep them few.
+const ROWS_PER_INSERT: usize = 8;
 /// Requests that may wait for the writer before callers queue.
 const QUEUE: usize = 4096;
 
@@ -163,16 +165,19 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let result = match conn.as_mut() {
-            Some(c) => commit(c, &group).await,
-            None => match db.pool().acquire().await {
-                Ok(c) => commit(conn.insert(c), &group).await,
-                Err(e) => Err(e),
-            },
-        }
-        .map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, entries = group.len(), "recording usage failed");
+        // a failed group is tried once more, on a new connection
+        let mut result = Ok(());
+        for attempt in 0..2 {
+            result = match conn.as_mut() {
+                Some(c) => commit(c, &group).await,
+                None => match db.pool().acquire().await {
+                    Ok(c) => commit(conn.insert(c), &group).await,
+                    Err(e) => Err(e),
+                },
+            }
+            .map_err(|e| e.to_string());
+            let Err(e) = &result else { break };
+            tracing::error!(error = %e, entries = group.len(), attempt, "recording usage failed");
             // a connection that failed (maybe mid-transaction) is closed,
             // not returned to the pool
             if let Some(c) = conn.take() {
