@@ -400,9 +400,20 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
     );
     assert!(token.get("refresh_token").is_none());
 
-    let (status, conn) = w
+    // the last-used stamp is written right after the answer (buffered)
+    let mut read = w
         .json(Method::GET, &format!("/v1/connections/{connection_id}"))
         .await;
+    for _ in 0..100 {
+        if read.1["last_used_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        read = w
+            .json(Method::GET, &format!("/v1/connections/{connection_id}"))
+            .await;
+    }
+    let (status, conn) = read;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(conn["status"], "active");
     assert_eq!(conn["provider"], "attio");

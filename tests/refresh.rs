@@ -13,18 +13,22 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-/// Runs each `async fn(World)` on SQLite and on PostgreSQL.
+/// Runs each `async fn(World)` on SQLite and on PostgreSQL, the server
+/// started with the settings after `with`, if any.
 macro_rules! with_world {
-    ($($name:ident),* $(,)?) => {$(
+    (@vars) => { &[] };
+    (@vars $vars:path) => { $vars };
+    ($($name:ident $(with $vars:ident)?),* $(,)?) => {$(
         mod $name {
+            const VARS: &[(&str, &str)] = with_world!(@vars $(super::$vars)?);
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let world = super::World::start(super::Backend::Sqlite, &[], "").await.unwrap();
+                let world = super::World::start(super::Backend::Sqlite, VARS, "").await.unwrap();
                 super::$name(world).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(world) = super::World::start(super::Backend::Postgres, &[], "").await else {
+                let Some(world) = super::World::start(super::Backend::Postgres, VARS, "").await else {
                     return;
                 };
                 super::$name(world).await;
@@ -45,25 +49,10 @@ with_world!(
     disconnect_revokes_at_the_provider_and_retries_later,
     the_proxy_calls_the_api_base_with_the_token,
     key_rotation_reseals_every_secret_while_serving,
+    transient_failures_back_off_and_recover with FAST_BACKOFF,
+    the_api_cache_follows_this_processes_changes with CACHE_ON,
+    durable_token_read_audit_is_committed_before_the_answer with DURABLE_AUDIT,
 );
-
-mod the_api_cache_follows_this_processes_changes {
-    const CACHE_ON: &[(&str, &str)] = &[("OAUTH_VAULT_API_CACHE_TTL_MS", "60000")];
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let world = super::World::start(super::Backend::Sqlite, CACHE_ON, "")
-            .await
-            .unwrap();
-        super::the_api_cache_follows_this_processes_changes(world).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let Some(world) = super::World::start(super::Backend::Postgres, CACHE_ON, "").await else {
-            return;
-        };
-        super::the_api_cache_follows_this_processes_changes(world).await;
-    }
-}
 
 mod webhooks_are_signed_queued_and_retried {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,29 +65,12 @@ mod webhooks_are_signed_queued_and_retried {
     }
 }
 
-mod transient_failures_back_off_and_recover {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let world = super::World::start(super::Backend::Sqlite, super::FAST_BACKOFF, "")
-            .await
-            .unwrap();
-        super::transient_failures_back_off_and_recover(world).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let Some(world) =
-            super::World::start(super::Backend::Postgres, super::FAST_BACKOFF, "").await
-        else {
-            return;
-        };
-        super::transient_failures_back_off_and_recover(world).await;
-    }
-}
-
 const FAST_BACKOFF: &[(&str, &str)] = &[
     ("OAUTH_VAULT_REFRESH_BACKOFF_SECS", "1"),
     ("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", "3"),
 ];
+const CACHE_ON: &[(&str, &str)] = &[("OAUTH_VAULT_API_CACHE_TTL_MS", "60000")];
+const DURABLE_AUDIT: &[(&str, &str)] = &[("OAUTH_VAULT_TOKEN_READ_AUDIT", "durable")];
 const RETURN_URL: &str = "https://app.example.com/done";
 
 struct World {
@@ -881,6 +853,30 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+async fn durable_token_read_audit_is_committed_before_the_answer(w: World) {
+    let id = w.connect("user-1").await;
+    for n in 1..=3 {
+        let (status, body) = w.token(&id).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // no waiting: the entry is there when the answer is
+        assert_eq!(
+            w.app
+                .count(&format!(
+                    "audit_events WHERE action = 'token.read' AND target_id = '{id}' AND actor_type = 'api_key'"
+                ))
+                .await,
+            n
+        );
+    }
+    let stamped: Option<i64> =
+        sqlx::query_scalar("SELECT last_used_at FROM connections WHERE id = $1")
+            .bind(&id)
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(stamped.is_some(), "last used is recorded");
 }
 
 async fn the_proxy_calls_the_api_base_with_the_token(w: World) {

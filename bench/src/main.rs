@@ -307,6 +307,34 @@ impl Bench {
         .await
     }
 
+    /// `load::saturate` with this run's sizes; wrong answers are noted.
+    async fn saturate(&mut self, what: &str, base: &str, workload: &Workload) -> Stats {
+        let stats = load::saturate(
+            &self.http,
+            base,
+            workload,
+            self.sizes.concurrency,
+            self.sizes.duration,
+        )
+        .await;
+        self.check_load(what, &stats);
+        stats
+    }
+
+    /// `load::fixed_rate` with this run's sizes; wrong answers are noted.
+    async fn fixed_rate(&mut self, what: &str, base: &str, workload: &Workload) -> Stats {
+        let stats = load::fixed_rate(
+            &self.http,
+            base,
+            workload,
+            self.sizes.rate,
+            self.sizes.duration,
+        )
+        .await;
+        self.check_load(what, &stats);
+        stats
+    }
+
     fn check_load(&mut self, what: &str, stats: &Stats) {
         if stats.requests == 0 {
             self.problems.push(format!("{what}: no request completed"));
@@ -364,34 +392,14 @@ impl Bench {
             m.seed_rate = seeded.len() as f64 / begun.elapsed().as_secs_f64();
             let server = self.start(&database, format!("{tag}-warm"), vec![]).await?;
             let base = server.base_url.clone();
-            m.baseline = load::saturate(
-                &self.http,
-                &base,
-                &Workload::Baseline,
-                self.sizes.concurrency,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load("baseline", &m.baseline.clone());
+            m.baseline = self.saturate("baseline", &base, &Workload::Baseline).await;
             let workload = token_workload(&tenant, &seeded);
-            m.token_saturated = load::saturate(
-                &self.http,
-                &base,
-                &workload,
-                self.sizes.concurrency,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load("token API at saturation", &m.token_saturated.clone());
-            m.token_fixed = load::fixed_rate(
-                &self.http,
-                &base,
-                &workload,
-                self.sizes.rate,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load("token API at a fixed rate", &m.token_fixed.clone());
+            m.token_saturated = self
+                .saturate("token API at saturation", &base, &workload)
+                .await;
+            m.token_fixed = self
+                .fixed_rate("token API at a fixed rate", &base, &workload)
+                .await;
             m.warm_memory = server.memory();
             eprintln!(
                 "   baseline {:.0}/s, token {:.0}/s, fixed p99 {} µs",
@@ -408,30 +416,17 @@ impl Bench {
                     vec![("OAUTH_VAULT_TOKEN_READ_AUDIT".into(), "durable".into())],
                 )
                 .await?;
-            m.durable_saturated = load::saturate(
-                &self.http,
-                &server.base_url,
-                &workload,
-                self.sizes.concurrency,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load(
-                "token API (durable audit) at saturation",
-                &m.durable_saturated.clone(),
-            );
-            m.durable_fixed = load::fixed_rate(
-                &self.http,
-                &server.base_url,
-                &workload,
-                self.sizes.rate,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load(
-                "token API (durable audit) at a fixed rate",
-                &m.durable_fixed.clone(),
-            );
+            let base = server.base_url.clone();
+            m.durable_saturated = self
+                .saturate("token API (durable audit) at saturation", &base, &workload)
+                .await;
+            m.durable_fixed = self
+                .fixed_rate(
+                    "token API (durable audit) at a fixed rate",
+                    &base,
+                    &workload,
+                )
+                .await;
             server.stop().await;
             self.drop_database(database).await;
         }
@@ -459,15 +454,14 @@ impl Bench {
             let server = self
                 .start(&database, format!("{tag}-scale-small"), vec![])
                 .await?;
-            m.scale_small = load::fixed_rate(
-                &self.http,
-                &server.base_url,
-                &token_workload(&tenant, &small),
-                self.sizes.rate,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load("token API, small database", &m.scale_small.clone());
+            let base = server.base_url.clone();
+            m.scale_small = self
+                .fixed_rate(
+                    "token API, small database",
+                    &base,
+                    &token_workload(&tenant, &small),
+                )
+                .await;
             server.stop().await;
             let mut large = small;
             large.extend(
@@ -487,15 +481,14 @@ impl Bench {
             m.ready_large = server.ready_in;
             tokio::time::sleep(Duration::from_secs(1)).await;
             m.large_memory_idle = server.memory();
-            m.scale_large = load::fixed_rate(
-                &self.http,
-                &server.base_url,
-                &token_workload(&tenant, &large),
-                self.sizes.rate,
-                self.sizes.duration,
-            )
-            .await;
-            self.check_load("token API, large database", &m.scale_large.clone());
+            let base = server.base_url.clone();
+            m.scale_large = self
+                .fixed_rate(
+                    "token API, large database",
+                    &base,
+                    &token_workload(&tenant, &large),
+                )
+                .await;
             m.large_memory_loaded = server.memory();
             eprintln!(
                 "   ready with {} connections: {:?}, resident {} MB",

@@ -125,8 +125,9 @@ const EVENT_COLUMNS: &[&str] = &[
     "message",
     "at",
 ];
-/// Rows per INSERT: well inside both engines' bind-parameter limits.
-const BATCH: u64 = 500;
+/// Rows per INSERT. SQLite finds each bound parameter by a linear search,
+/// so binding costs the square of a statement's parameters: keep them few.
+const BATCH: u64 = 50;
 
 fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
