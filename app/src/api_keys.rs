@@ -192,12 +192,13 @@ pub mod ssr {
         if let Some(hit) = state.caches.api_keys.get(&hash) {
             return Ok(Some(ApiCaller::clone(&hit)));
         }
+        let generation = state.caches.api_keys.generation();
         let caller = authenticate(&state.db, presented).await?;
         if let Some(c) = &caller {
             state
                 .caches
                 .api_keys
-                .insert(hash, std::sync::Arc::new(c.clone()));
+                .insert(hash, std::sync::Arc::new(c.clone()), generation);
         }
         Ok(caller)
     }

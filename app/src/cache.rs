@@ -26,7 +26,14 @@ use std::{
 pub struct TtlCache<K, V> {
     ttl: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<K, (Instant, Arc<V>)>>,
+    entries: Mutex<Entries<K, V>>,
+}
+
+struct Entries<K, V> {
+    map: HashMap<K, (Instant, Arc<V>)>,
+    /// Bumped by every removal: a value read from the database before a
+    /// removal must not be stored after it (see [`TtlCache::insert`]).
+    generation: u64,
 }
 
 impl<K, V> std::fmt::Debug for TtlCache<K, V> {
@@ -43,13 +50,22 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         Self {
             ttl,
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                generation: 0,
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, (Instant, Arc<V>)>> {
+    fn lock(&self) -> MutexGuard<'_, Entries<K, V>> {
         // entries are inserted and removed whole: a poisoned map is intact
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Take this before reading what will be inserted, and pass it to
+    /// [`Self::insert`].
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
     }
 
     pub fn enabled(&self) -> bool {
@@ -66,30 +82,36 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
             return None;
         }
         let mut entries = self.lock();
-        match entries.get(key) {
+        match entries.map.get(key) {
             Some((at, value)) if at.elapsed() < self.ttl => Some(value.clone()),
             Some(_) => {
-                entries.remove(key);
+                entries.map.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    pub fn insert(&self, key: K, value: Arc<V>) {
+    /// Stores `value`, read after [`Self::generation`] gave `generation`;
+    /// nothing is stored if anything was removed since (the value may be
+    /// what the removal was about).
+    pub fn insert(&self, key: K, value: Arc<V>, generation: u64) {
         if !self.enabled() {
             return;
         }
         let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
+        if entries.generation != generation {
+            return;
+        }
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
             let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            if entries.len() >= self.capacity {
+            entries.map.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.map.len() >= self.capacity {
                 // all fresh: start over rather than track recency
-                entries.clear();
+                entries.map.clear();
             }
         }
-        entries.insert(key, (Instant::now(), value));
+        entries.map.insert(key, (Instant::now(), value));
     }
 
     pub fn remove<Q>(&self, key: &Q)
@@ -97,20 +119,26 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lock().remove(key);
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.map.remove(key);
     }
 
     /// Drops the entries `keep` says no to.
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
-        self.lock().retain(|k, (_, v)| keep(k, v));
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.map.retain(|k, (_, v)| keep(k, v));
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.map.clear();
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,26 +154,38 @@ mod tests {
     #[test]
     fn entries_expire_and_stay_bounded() {
         let cache = TtlCache::new(Duration::from_millis(40), 3);
-        cache.insert("a".to_string(), Arc::new(1));
+        cache.insert("a".to_string(), Arc::new(1), cache.generation());
         assert_eq!(cache.get("a").as_deref(), Some(&1));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get("a"), None, "expired");
         for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
-            cache.insert(k.to_string(), Arc::new(i));
+            cache.insert(k.to_string(), Arc::new(i), cache.generation());
         }
         assert!(cache.len() <= 3, "bounded: {}", cache.len());
         assert_eq!(cache.get("d").as_deref(), Some(&3), "the newest is kept");
         cache.remove("d");
         assert_eq!(cache.get("d"), None);
-        cache.insert("e".to_string(), Arc::new(9));
+        cache.insert("e".to_string(), Arc::new(9), cache.generation());
         cache.retain(|_, v| *v != 9);
         assert_eq!(cache.get("e"), None);
     }
 
     #[test]
+    fn what_was_read_before_a_removal_is_not_stored_after_it() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        let before_read = cache.generation();
+        // meanwhile another request changes the row and drops the entry
+        cache.remove("a");
+        cache.insert("a".to_string(), Arc::new("stale"), before_read);
+        assert_eq!(cache.get("a"), None);
+        cache.insert("a".to_string(), Arc::new("fresh"), cache.generation());
+        assert_eq!(cache.get("a").as_deref(), Some(&"fresh"));
+    }
+
+    #[test]
     fn zero_ttl_caches_nothing() {
         let cache = TtlCache::new(Duration::ZERO, 10);
-        cache.insert("a".to_string(), Arc::new(1));
+        cache.insert("a".to_string(), Arc::new(1), cache.generation());
         assert!(cache.is_empty());
         assert_eq!(cache.get("a"), None);
     }

@@ -123,6 +123,13 @@ impl Caches {
         self.provider_clients.clear();
     }
 
+    /// After an app was deleted, with its keys, connections and
+    /// configurations.
+    pub fn app_deleted(&self, app_id: &str) {
+        self.api_keys.retain(|_, caller| caller.app_id != app_id);
+        self.configuration_changed();
+    }
+
     pub fn api_key_revoked(&self, key_id: &str) {
         self.api_keys.retain(|_, caller| caller.key_id != key_id);
     }

@@ -155,7 +155,7 @@ impl UsageWriter {
 }
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
-    // One connection of its own, kept between groups.
+    // A connection of its own while groups follow each other.
     let mut conn: Option<PoolConnection<Any>> = None;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -184,7 +184,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
                 drop(c.detach());
             }
         }
-        if group.iter().any(|p| p.release) {
+        // Nothing waiting: the connection goes back to the pool (a small
+        // pool must not lose one for good); a busy writer keeps it.
+        if rx.is_empty() || group.iter().any(|p| p.release) {
             conn = None;
         }
         for pending in group {
@@ -246,6 +248,8 @@ async fn write(
             }
             sql.push(')');
         }
+        // a retry after a COMMIT that did succeed writes nothing twice
+        sql.push_str(" ON CONFLICT (id) DO NOTHING");
         let mut query = sqlx::query(&sql);
         for r in chunk {
             query = query

@@ -417,6 +417,7 @@ pub mod ssr {
                     tx.commit().await
                 }
                 .await;
+                state.caches.app_deleted(&app.id);
                 match deleted {
                     Ok(_) => see_other("/apps"),
                     Err(e) => server_error(e),
