@@ -293,16 +293,6 @@ pub mod ssr {
             .await
     }
 
-    /// Records that the connection's token was handed out.
-    pub async fn touch(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE connections SET last_used_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(db.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Appends to the history and, for the events developers subscribe to,
     /// queues the webhook — on the caller's connection, so both are part of
     /// the caller's transaction.
