@@ -7,10 +7,12 @@ use crate::{
     keys::{self, KeyOrigin},
 };
 use app::{
-    auth::{check_new_password, normalise_email, password, store},
-    crypto::Keyring,
-    db::{now_ms, Db},
-    providers::{catalogue::Catalogue, urls::OutboundPolicy},
+    catalogue::{loader::Catalogue, urls::OutboundPolicy},
+    domain::users::{check_new_password, normalise_email},
+    infra::crypto::Keyring,
+    infra::db::{now_ms, Db},
+    infra::password,
+    store::accounts as store,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::{
@@ -96,7 +98,7 @@ async fn migrate() -> Result<String, String> {
     db.close().await;
     Ok(format!(
         "migrations applied to {}",
-        app::db::redact_url(config.database_url.expose_secret())
+        app::infra::db::redact_url(config.database_url.expose_secret())
     ))
 }
 
@@ -167,10 +169,10 @@ async fn set_admin(email: &str, admin: bool) -> Result<String, String> {
             .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?;
-        app::audit::ssr::record(
+        app::store::audit::record(
             &mut tx,
-            &app::audit::ssr::Actor::operator(),
-            app::audit::ssr::Entry::new(if admin {
+            &app::store::audit::Actor::operator(),
+            app::store::audit::Entry::new(if admin {
                 "user.admin_granted"
             } else {
                 "user.admin_revoked"
@@ -239,13 +241,13 @@ async fn check() -> Result<String, String> {
     match Db::connect(url, 2).await {
         Ok(db) => {
             match db.check_ready().await {
-                Ok(()) => report.push(format!("ok: database {}", app::db::redact_url(url))),
+                Ok(()) => report.push(format!("ok: database {}", app::infra::db::redact_url(url))),
                 Err(e) => problems.push(format!(
                     "database: {e} (run `oauth-vault migrate` or start the server once)"
                 )),
             }
             if let Some(ring) = &keyring {
-                match app::rotation::census(&db).await {
+                match app::services::rotation::census(&db).await {
                     Ok(counts) => {
                         for (key, count) in &counts {
                             if ring.has_key(key) {
@@ -332,7 +334,7 @@ async fn rotate(wait_secs: Option<u64>, max_rows: Option<usize>) -> Result<Strin
             let (ring, origin) = keys::load_keyring(&config.keys).map_err(|e| e.to_string())?;
             debug_assert_eq!(origin, KeyOrigin::Env);
             let db = database(&config).await?;
-            let done = app::rotation::reseal_all(&db, &ring, max_rows).await;
+            let done = app::services::rotation::reseal_all(&db, &ring, max_rows).await;
             db.close().await;
             let done = done?;
             return Ok(format!(
@@ -349,7 +351,9 @@ async fn rotate(wait_secs: Option<u64>, max_rows: Option<usize>) -> Result<Strin
     // A rotation that stopped midway has its new key first already: finish it.
     let census = {
         let db = database(&config).await?;
-        let c = app::rotation::census(&db).await.map_err(|e| e.to_string());
+        let c = app::services::rotation::census(&db)
+            .await
+            .map_err(|e| e.to_string());
         db.close().await;
         c?
     };
@@ -378,7 +382,7 @@ async fn rotate(wait_secs: Option<u64>, max_rows: Option<usize>) -> Result<Strin
     }
     let ring = Keyring::parse(&entries.join("\n")).map_err(|e| e.to_string())?;
     let db = database(&config).await?;
-    let done = app::rotation::reseal_all(&db, &ring, max_rows).await;
+    let done = app::services::rotation::reseal_all(&db, &ring, max_rows).await;
     db.close().await;
     let done = done?;
     out.push(format!(

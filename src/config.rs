@@ -9,7 +9,7 @@ use url::Url;
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
-/// See `app::cache` for what this trades.
+/// See `app::infra::cache` for what this trades.
 pub const DEFAULT_API_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 /// File name of the generated key file inside the data folder.
 pub const KEY_FILE_NAME: &str = "vault.keys";
@@ -61,7 +61,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub site_root: PathBuf,
     pub log_format: LogFormat,
-    pub token_care: app::refresh::TokenCare,
+    pub token_care: app::services::tokens::TokenCare,
 }
 
 impl fmt::Debug for Config {
@@ -73,7 +73,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field(
                 "database_url",
-                &app::db::redact_url(self.database_url.expose_secret()),
+                &app::infra::db::redact_url(self.database_url.expose_secret()),
             )
             .field("db_max_connections", &self.db_max_connections)
             .field("api_cache_ttl", &self.api_cache_ttl)
@@ -135,12 +135,12 @@ impl Config {
 
         let database_url = match get("DATABASE_URL") {
             Some(url) => {
-                if app::db::DbKind::from_url(&url).is_none() {
+                if app::infra::db::DbKind::from_url(&url).is_none() {
                     return Err(err(
                         "DATABASE_URL",
                         format!(
                             "'{}' is not supported; use sqlite://<path to file> or postgres://<user>@<host>/<database>",
-                            app::db::redact_url(&url)
+                            app::infra::db::redact_url(&url)
                         ),
                     ));
                 }
@@ -229,14 +229,14 @@ impl Config {
                 })
                 .unwrap_or(Ok(default_ms))
         };
-        let defaults = app::refresh::TokenCare::default();
+        let defaults = app::services::tokens::TokenCare::default();
         let lease_ms = seconds(
             "OAUTH_VAULT_REFRESH_LEASE_SECS",
             defaults.lease_ms,
             20,
             3600,
         )?;
-        let token_care = app::refresh::TokenCare {
+        let token_care = app::services::tokens::TokenCare {
             refresh_margin_ms: seconds(
                 "OAUTH_VAULT_REFRESH_MARGIN_SECS",
                 defaults.refresh_margin_ms,

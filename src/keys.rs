@@ -3,7 +3,7 @@
 //! generated in the data folder.
 
 use crate::config::KeySource;
-use app::crypto::{Keyring, KeyringError};
+use app::infra::crypto::{Keyring, KeyringError};
 use secrecy::ExposeSecret;
 use std::{
     fs,

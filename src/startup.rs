@@ -7,10 +7,10 @@ use crate::{
     keys::{self, KeyError, KeyOrigin},
 };
 use app::{
-    db::{Db, DbError, DbKind},
-    outbound::Outbound,
-    providers::{catalogue::Catalogue, urls::OutboundPolicy},
-    state::{AppState, Settings},
+    catalogue::{loader::Catalogue, urls::OutboundPolicy},
+    infra::db::{Db, DbError, DbKind},
+    infra::outbound::Outbound,
+    web::state::{AppState, Settings},
 };
 use axum::{
     middleware,
@@ -41,7 +41,7 @@ pub enum StartupError {
     #[error("{0}")]
     Http(String),
     #[error(transparent)]
-    Catalogue(#[from] app::providers::catalogue::CatalogueError),
+    Catalogue(#[from] app::catalogue::loader::CatalogueError),
 }
 
 pub struct Application {
@@ -96,7 +96,7 @@ impl Application {
         let db = Db::connect(database_url, max_connections).await?;
         db.migrate().await?;
         tracing::info!(
-            database = %app::db::redact_url(database_url),
+            database = %app::infra::db::redact_url(database_url),
             "database ready, migrations applied"
         );
 
@@ -122,7 +122,7 @@ impl Application {
         let bundle = config
             .site_root
             .join("pkg")
-            .join(format!("{}.js", app::OUTPUT_NAME));
+            .join(format!("{}.js", app::ui::OUTPUT_NAME));
         if !bundle.exists() {
             tracing::warn!(
                 site_root = %site_root,
@@ -130,14 +130,14 @@ impl Application {
             );
         }
         let leptos_options = LeptosOptions::builder()
-            .output_name(app::OUTPUT_NAME)
+            .output_name(app::ui::OUTPUT_NAME)
             .site_root(site_root)
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
             .build();
 
-        let usage = app::usage::UsageWriter::start(db.clone());
-        let state = AppState::new(app::state::Shared {
+        let usage = app::services::usage::UsageWriter::start(db.clone());
+        let state = AppState::new(app::web::state::Shared {
             leptos_options,
             db,
             keyring: Arc::new(keyring),
@@ -151,7 +151,7 @@ impl Application {
             http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
             outbound,
             usage,
-            caches: Arc::new(app::state::Caches::new(config.api_cache_ttl)),
+            caches: Arc::new(app::web::state::Caches::new(config.api_cache_ttl)),
         });
         let router = router(state.clone(), secure);
         Ok(Self {
@@ -177,7 +177,7 @@ impl Application {
     ) -> io::Result<()> {
         let db = self.state.db.clone();
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(app::refresh::run_worker(
+        let worker = tokio::spawn(app::services::tokens::run_worker(
             self.state.clone(),
             worker_stop.clone(),
         ));
@@ -212,16 +212,18 @@ impl Application {
 fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
         std::sync::OnceLock::new();
-    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+    ROUTES
+        .get_or_init(|| generate_route_list(app::ui::App))
+        .clone()
 }
 
 fn router(state: AppState, hsts: bool) -> Router {
-    use app::connect::ssr as connect;
-    use app::pages::{
+    use app::ui::pages::{
         account::ssr as account, admin::ssr as admin, apps::ssr as apps,
         connections::ssr as connections, keys::ssr as keys, providers::ssr as providers,
         settings::ssr as settings,
     };
+    use app::web::connect;
     let routes = route_list();
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
@@ -258,12 +260,12 @@ fn router(state: AppState, hsts: bool) -> Router {
         .route("/oauth/callback", get(connect::callback))
         .nest("/v1", crate::api::router(state.clone()))
         .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
-            app::shell(leptos_options.clone())
+            app::ui::shell(leptos_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
-        >(provide_state, app::shell))
+        >(provide_state, app::ui::shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             portal_guard::layer,

@@ -40,7 +40,7 @@ async fn idle_and_absolute_session_expiry_end_the_session(app: TestApp) {
         .await;
     assert_eq!(app.get("/apps").await.status(), StatusCode::OK);
     // 13 hours without use: past the 12-hour idle limit
-    let idle = app::db::now_ms() - 13 * 3600 * 1000;
+    let idle = app::infra::db::now_ms() - 13 * 3600 * 1000;
     sqlx::query("UPDATE sessions SET last_seen_at = $1")
         .bind(idle)
         .execute(app.state.db.pool())
@@ -55,7 +55,7 @@ async fn idle_and_absolute_session_expiry_end_the_session(app: TestApp) {
         .await;
     assert_eq!(app.get("/apps").await.status(), StatusCode::OK);
     sqlx::query("UPDATE sessions SET expires_at = $1")
-        .bind(app::db::now_ms() - 1)
+        .bind(app::infra::db::now_ms() - 1)
         .execute(app.state.db.pool())
         .await
         .unwrap();

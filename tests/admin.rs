@@ -54,7 +54,7 @@ async fn setup(app: &TestApp) -> (Browser, String, String) {
 /// has an error, the rest are active; end users `user-0000`…
 async fn seed(app: &TestApp, app_id: &str, config_id: &str, n: usize) {
     let mut tx = app.state.db.pool().begin().await.unwrap();
-    let now = app::db::now_ms();
+    let now = app::infra::db::now_ms();
     for i in 0..n {
         let status = if i % 10 == 0 {
             "needs_reauthorization"

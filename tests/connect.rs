@@ -437,9 +437,9 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
         .unwrap();
     let needle = issued[0].as_bytes();
     assert!(!sealed.windows(needle.len()).any(|win| win == needle));
-    let aad = app::crypto::Aad::new("connections", "access_token", &connection_id);
+    let aad = app::infra::crypto::Aad::new("connections", "access_token", &connection_id);
     assert!(w.app.state.keyring.decrypt(&sealed, aad).is_ok());
-    let other = app::crypto::Aad::new("connections", "access_token", "conn_other");
+    let other = app::infra::crypto::Aad::new("connections", "access_token", "conn_other");
     assert!(w.app.state.keyring.decrypt(&sealed, other).is_err());
 
     // the connection page in the portal
@@ -937,7 +937,7 @@ async fn settings_validate_return_urls(w: World) {
 }
 
 async fn crate_urls(w: &World) -> Vec<String> {
-    app::connect::ssr::allowed_return_urls(&w.app.state.db, &w.app_id)
+    app::web::connect::allowed_return_urls(&w.app.state.db, &w.app_id)
         .await
         .unwrap()
 }

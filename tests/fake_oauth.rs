@@ -604,8 +604,8 @@ async fn the_api_echoes_and_can_refuse_valid_tokens() {
 
 #[tokio::test]
 async fn the_definition_is_a_valid_catalogue_entry_pointing_here() {
-    use app::providers::{
-        catalogue, urls::OutboundPolicy, ClientAuth, HealthCheck, TokenLifecycle,
+    use app::catalogue::{
+        loader as catalogue, urls::OutboundPolicy, ClientAuth, HealthCheck, TokenLifecycle,
     };
 
     let fake = FakeOAuth::start().await;

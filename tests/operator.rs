@@ -142,7 +142,7 @@ async fn migrate_and_check_report_clearly(app: TestApp) {
     assert_eq!(code, 0);
     let entry = out.trim();
     assert!(
-        app::crypto::Keyring::parse(entry).is_ok(),
+        app::infra::crypto::Keyring::parse(entry).is_ok(),
         "a usable key line"
     );
 

@@ -129,7 +129,7 @@ async fn attio_configuration_is_saved_encrypted_and_shown_active(app: TestApp) {
         .await
         .unwrap();
     assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
-    let aad = app::crypto::Aad::new("provider_configs", "client_secret", config_id);
+    let aad = app::infra::crypto::Aad::new("provider_configs", "client_secret", config_id);
     assert_eq!(
         app.state
             .keyring
@@ -138,10 +138,10 @@ async fn attio_configuration_is_saved_encrypted_and_shown_active(app: TestApp) {
             .expose_secret(),
         SECRET
     );
-    let other_row = app::crypto::Aad::new("provider_configs", "client_secret", "pc_other");
+    let other_row = app::infra::crypto::Aad::new("provider_configs", "client_secret", "pc_other");
     assert!(app.state.keyring.decrypt(&sealed, other_row).is_err());
 
-    if app.state.db.kind() == app::db::DbKind::Sqlite {
+    if app.state.db.kind() == app::infra::db::DbKind::Sqlite {
         app.state.db.close().await;
         let mut bytes = std::fs::read(app.data_dir.path().join("vault.db")).unwrap();
         if let Ok(wal) = std::fs::read(app.data_dir.path().join("vault.db-wal")) {
@@ -265,7 +265,7 @@ async fn edit_keeps_a_blank_secret_disable_enable_and_delete(app: TestApp) {
     assert!(html.contains(r#"value="task:read" checked"#));
     assert!(!html.contains(r#"value="note:read" checked"#));
     let secret =
-        app::provider_configs::ssr::client_secret(&app.state.db, &app.state.keyring, &config_id)
+        app::store::provider_configs::client_secret(&app.state.db, &app.state.keyring, &config_id)
             .await
             .unwrap()
             .unwrap();

@@ -356,7 +356,7 @@ async fn a_dead_processes_lease_is_taken_over(w: World) {
     let id = w.connect("user-1").await;
     w.expire(&id).await;
     // a process took the lease and died before storing anything
-    let until = app::db::now_ms() + 1500;
+    let until = app::infra::db::now_ms() + 1500;
     w.sql(&format!(
         "UPDATE connections SET lease_owner = 'lease_dead', lease_until = {until} WHERE id = '{id}'"
     ))
@@ -364,7 +364,7 @@ async fn a_dead_processes_lease_is_taken_over(w: World) {
     let (status, body) = w.token(&id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
-        app::db::now_ms() >= until,
+        app::infra::db::now_ms() >= until,
         "waited for the lease to run out"
     );
     assert_eq!(
@@ -527,7 +527,7 @@ async fn another_processes_rotation_is_no_false_alarm(w: World) {
                 .await
                 .unwrap();
         sqlx::query("UPDATE connections SET version = version + 1, expires_at = $1, access_token = $2 WHERE id = $3")
-            .bind(app::db::now_ms() + 3_600_000)
+            .bind(app::infra::db::now_ms() + 3_600_000)
             .bind(sealed)
             .bind(&id)
             .execute(w.app.state.db.pool())
@@ -551,7 +551,7 @@ async fn transient_failures_back_off_and_recover(w: World) {
     // a token still valid keeps being served while the provider is down
     w.sql(&format!(
         "UPDATE connections SET expires_at = {} WHERE id = '{id}'",
-        app::db::now_ms() + 60_000
+        app::infra::db::now_ms() + 60_000
     ))
     .await;
     w.oauth.fail_refresh(
@@ -636,7 +636,7 @@ async fn wait_for_next_attempt(w: &World, id: &str) {
                 .await
                 .unwrap();
         match next {
-            Some(at) if at > app::db::now_ms() => {
+            Some(at) if at > app::infra::db::now_ms() => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }
             _ => return,
@@ -647,15 +647,15 @@ async fn wait_for_next_attempt(w: &World, id: &str) {
 
 async fn the_background_worker_refreshes_before_expiry(w: World) {
     let id = w.connect("user-1").await;
-    let fresh = app::refresh::run_once(&w.app.state).await.unwrap();
+    let fresh = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(fresh.refreshed, 0, "nothing is due yet");
     // due within the margin
     w.sql(&format!(
         "UPDATE connections SET expires_at = {} WHERE id = '{id}'",
-        app::db::now_ms() + 60_000
+        app::infra::db::now_ms() + 60_000
     ))
     .await;
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.refreshed, 1);
     assert_eq!(w.oauth.refresh_requests(), 1);
     let (_, body) = w.token(&id).await;
@@ -678,10 +678,10 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
             true,
         )
         .await;
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.checked, 0, "checked at connect time; not due yet");
     w.sql("UPDATE connections SET next_check_at = 0").await;
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.checked, 1);
     assert_eq!(w.status(&id).await, "active");
     assert_eq!(w.events(&id, "scope_mismatch").await, 0);
@@ -689,7 +689,7 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
     // a scope removed at Attio: the next check shows the mismatch
     w.attio.set_issued_token_scopes("list_entry:read");
     w.sql("UPDATE connections SET next_check_at = 0").await;
-    app::refresh::run_once(&w.app.state).await.unwrap();
+    app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(w.status(&id).await, "active");
     assert_eq!(w.events(&id, "scope_mismatch").await, 1);
     let (_, conn, _) = w
@@ -707,14 +707,14 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
         .await
         .unwrap();
     assert!(
-        next > app::db::now_ms() + 60 * 60 * 1000,
+        next > app::infra::db::now_ms() + 60 * 60 * 1000,
         "the next check is hours away"
     );
 
     // Attio answers `active: false`: needs re-authorization
     w.attio.deactivate_tokens();
     w.sql("UPDATE connections SET next_check_at = 0").await;
-    app::refresh::run_once(&w.app.state).await.unwrap();
+    app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(w.status(&id).await, "needs_reauthorization");
     assert_eq!(w.events(&id, "needs_reauthorization").await, 1);
     let (status, body) = w.token(&id).await;
@@ -774,7 +774,7 @@ async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
     assert_eq!(w.app.count("revocations").await, 1);
     w.oauth.fail_revocation(None);
     w.sql("UPDATE revocations SET next_attempt_at = 0").await;
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.revocations_settled, 1);
     assert_eq!(w.app.count("revocations").await, 0);
     assert_eq!(w.oauth.revocations().len(), 3);
@@ -835,11 +835,11 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
         w.app_id
     ))
     .await;
-    let (_, other_key) = app::api_keys::ssr::create(
+    let (_, other_key) = app::store::api_keys::create(
         &w.app.state.db,
         "app_other",
         "other",
-        &app::audit::ssr::Actor::operator(),
+        &app::store::audit::Actor::operator(),
     )
     .await
     .unwrap();
@@ -1114,19 +1114,19 @@ async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
             .await,
         1
     );
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_failed, 1);
     assert_eq!(receiver.messages().len(), 1);
     // not retried before its time
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_failed + report.webhooks_delivered, 0);
 
     receiver.answer(204);
     w.sql("UPDATE webhook_deliveries SET next_attempt_at = 0")
         .await;
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_delivered, 1);
-    let report = app::refresh::run_once(&w.app.state).await.unwrap();
+    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_delivered, 0, "delivered once, then done");
 
     let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
@@ -1165,7 +1165,7 @@ async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
         &format!("/v1/connections/{id}"),
     )
     .await;
-    app::refresh::run_once(&w.app.state).await.unwrap();
+    app::services::tokens::run_once(&w.app.state).await.unwrap();
     let types: Vec<String> = receiver
         .messages()
         .iter()
@@ -1226,7 +1226,9 @@ async fn key_rotation_reseals_every_secret_while_serving(w: World) {
         .submit(&settings, &settings, &[("_action", "rotate_secret")])
         .await;
     let old_key = w.app.state.keyring.active_key_id();
-    let census = app::rotation::census(&w.app.state.db).await.unwrap();
+    let census = app::services::rotation::census(&w.app.state.db)
+        .await
+        .unwrap();
     assert_eq!(
         census.keys().cloned().collect::<Vec<_>>(),
         vec![old_key.clone()]
@@ -1255,7 +1257,9 @@ async fn key_rotation_reseals_every_secret_while_serving(w: World) {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("finishing the earlier rotation"), "{out}");
     assert!(out.contains("rotation finished"), "{out}");
-    let census = app::rotation::census(&w.app.state.db).await.unwrap();
+    let census = app::services::rotation::census(&w.app.state.db)
+        .await
+        .unwrap();
     assert_eq!(
         census.keys().cloned().collect::<Vec<_>>(),
         vec![new_key.clone()]
@@ -1276,7 +1280,10 @@ async fn key_rotation_reseals_every_secret_while_serving(w: World) {
         .fetch_one(w.app.state.db.pool())
         .await
         .unwrap();
-    assert_eq!(app::crypto::Keyring::key_id_of(&blob).unwrap(), new_key);
+    assert_eq!(
+        app::infra::crypto::Keyring::key_id_of(&blob).unwrap(),
+        new_key
+    );
 
     // the old key can go; a missing key is reported clearly
     let key_file = std::path::Path::new(&w.app.var("OAUTH_VAULT_DATA_DIR")).join("vault.keys");

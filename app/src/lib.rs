@@ -1,119 +1,32 @@
 #![recursion_limit = "512"]
-//! The OAuth Vault web application: the pages and components of the portal, and
-//! (behind the `ssr` feature) the server-only domain code that its server
-//! functions and the HTTP API call into.
+//! The OAuth Vault web application, in one-way layers. Each layer may use the
+//! layers below it, never one above:
 //!
-//! Everything that must never reach the browser — database access, crypto,
-//! secrets — sits in modules compiled only with `ssr`, so the wasm client
-//! cannot even name it.
+//! ```text
+//! ui        pages, components, the shell and router (both builds)
+//! web       AppState, form handling, sessions of a request, CSRF, the
+//!           hosted connect pages, the portal's route table
+//! services  use cases: connect, token care (refresh, health, worker),
+//!           revocation, webhook delivery, usage writes, key rotation
+//! store     one module per table family: SQL lives here and nowhere above
+//! domain    types and rules with no I/O: statuses, events, backoff,
+//!           validation, labels, the last-admin rule
+//! infra     database pool, encryption keyring, caches, guarded HTTP client
+//! ```
+//!
+//! `catalogue` (provider definitions) and `util` are leaves any layer may use.
+//! `tests/it/layers.rs` checks the rule. Everything that must never reach the
+//! browser — database access, crypto, secrets — is compiled only with the
+//! `ssr` feature, so the wasm client cannot even name it.
 
-pub mod api_keys;
-pub mod audit;
-pub mod auth;
-pub mod components;
-pub mod connect;
-pub mod connections;
-pub mod forms;
-pub mod pages;
-pub mod provider_configs;
-pub mod providers;
-pub mod session_ctx;
-pub mod time;
-
+pub mod catalogue;
+pub mod domain;
 #[cfg(feature = "ssr")]
-pub mod cache;
+pub mod infra;
 #[cfg(feature = "ssr")]
-pub mod crypto;
+pub mod services;
 #[cfg(feature = "ssr")]
-pub mod db;
-#[cfg(feature = "ssr")]
-pub mod oauth;
-#[cfg(feature = "ssr")]
-pub mod outbound;
-#[cfg(feature = "ssr")]
-pub mod refresh;
-#[cfg(feature = "ssr")]
-pub mod revocation;
-#[cfg(feature = "ssr")]
-pub mod rotation;
-#[cfg(feature = "ssr")]
-pub mod security;
-#[cfg(feature = "ssr")]
-pub mod state;
-#[cfg(feature = "ssr")]
-pub mod usage;
-#[cfg(feature = "ssr")]
-pub mod webhooks;
-
-use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    path, SsrMode,
-};
-
-/// The file name (without extension) of the client bundle in `/pkg`.
-pub const OUTPUT_NAME: &str = "oauth_vault";
-
-/// The HTML document around the application, rendered on the server only.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // The CSP header carries a per-request nonce; hand it to Leptos so that
-    // the hydration script and serialized resources carry it too.
-    #[cfg(feature = "ssr")]
-    security::provide_csp_nonce();
-    let csrf = forms::use_csrf_token();
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <meta name="color-scheme" content="light dark" />
-                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
-                <meta name="csrf-token" content=csrf />
-                <AutoReload options=options.clone() />
-                <HydrationScripts options />
-                <MetaTags />
-            </head>
-            <body>
-                <App />
-            </body>
-        </html>
-    }
-}
-
-/// The root component: routes of the portal.
-#[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
-
-    view! {
-        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css") />
-        <Title formatter=|text: String| {
-            if text.is_empty() { "OAuth Vault".to_string() } else { format!("{text} · OAuth Vault") }
-        } />
-        <Router>
-            <Routes fallback=pages::not_found::NotFound>
-                <Route path=path!("/") view=pages::landing::Landing />
-                <Route path=path!("/login") view=pages::account::Login />
-                <Route path=path!("/signup") view=pages::account::Signup />
-                <Route path=path!("/apps") view=pages::apps::AppsList ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id") view=pages::apps::AppPage ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/providers/new") view=pages::providers::AddProvider ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/providers/new/:provider") view=pages::providers::NewProvider ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/providers/:config_id") view=pages::providers::ProviderDetail ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/connections") view=pages::connections::Connections ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/connections/:connection_id") view=pages::connections::Connection ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/api-keys") view=pages::keys::ApiKeys ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/settings") view=pages::settings::Settings ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/activity") view=pages::activity::Activity ssr=SsrMode::Async />
-                <Route path=path!("/admin") view=pages::admin::AdminOverview ssr=SsrMode::Async />
-                <Route path=path!("/admin/connections") view=pages::admin::AdminConnections ssr=SsrMode::Async />
-                <Route path=path!("/admin/connections/:id") view=pages::admin::AdminConnectionPage ssr=SsrMode::Async />
-                <Route path=path!("/admin/users") view=pages::admin::AdminUsers ssr=SsrMode::Async />
-                <Route path=path!("/admin/audit") view=pages::admin::AdminAudit ssr=SsrMode::Async />
-                <Route path=path!("/docs/providers/:provider") view=pages::providers::ProviderDocs ssr=SsrMode::Async />
-            </Routes>
-        </Router>
-    }
-}
+pub mod store;
+pub mod ui;
+pub mod util;
+pub mod web;

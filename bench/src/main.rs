@@ -12,7 +12,7 @@ mod report;
 mod seed;
 mod server;
 
-use app::{crypto::Keyring, db::Db};
+use app::{infra::crypto::Keyring, infra::db::Db};
 use load::{Stats, Workload};
 use secrecy::{ExposeSecret, SecretString};
 use server::{Launch, Memory, Server, ServerSpec};

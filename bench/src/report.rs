@@ -1,7 +1,7 @@
 //! The Markdown report, and the machine it was measured on.
 
 use crate::{load::Stats, Backend, Drain, Measured, Sizes};
-use app::db::Db;
+use app::infra::db::Db;
 use std::{path::Path, process::Command, time::Duration};
 
 pub const START: &str = "<!-- bench:results:start -->";

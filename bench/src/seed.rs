@@ -5,13 +5,13 @@
 //! `connected` event.
 
 use app::{
-    api_keys::ssr as api_keys,
-    audit::ssr::Actor,
-    auth::store::create_account,
-    connections::ssr::{access_aad, refresh_aad},
-    crypto::Keyring,
-    db::{new_id, now_ms, Db},
-    provider_configs::ssr::{self as provider_configs, ConfigInput},
+    infra::crypto::Keyring,
+    infra::db::{new_id, now_ms, Db},
+    store::accounts::create_account,
+    store::api_keys,
+    store::audit::Actor,
+    store::connections::{access_aad, refresh_aad},
+    store::provider_configs::{self as provider_configs, ConfigInput},
 };
 use secrecy::{ExposeSecret, SecretString};
 

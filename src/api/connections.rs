@@ -2,14 +2,15 @@
 
 use super::{ApiError, ErrorBody, FieldError};
 use app::{
-    api_keys::ssr::ApiCaller,
-    audit::ssr::{Actor, Entry},
-    connect::ssr::{create_session, NewSession},
-    connections::{ssr as store, ConnectionView},
-    refresh::{self, CareError},
-    state::AppState,
-    time::rfc3339,
-    usage::Writes,
+    domain::connections::ConnectionView,
+    services::tokens::{self as refresh, CareError},
+    services::usage::Writes,
+    store::api_keys::ApiCaller,
+    store::audit::{Actor, Entry},
+    store::connections::{self as store},
+    util::time::rfc3339,
+    web::connect::{create_session, NewSession},
+    web::state::AppState,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -403,7 +404,7 @@ pub async fn delete_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = app::revocation::disconnect(
+    let deleted = app::services::revocation::disconnect(
         &state,
         &caller.app_id,
         &id,

@@ -12,8 +12,8 @@ mod proxy;
 mod sessions;
 
 use app::{
-    api_keys::ssr::{authenticate_cached, bearer, ApiCaller},
-    state::AppState,
+    store::api_keys::{authenticate_cached, bearer, ApiCaller},
+    web::state::AppState,
 };
 use axum::{
     extract::{Request, State},

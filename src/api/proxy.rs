@@ -10,13 +10,13 @@
 
 use super::{connections::care_error, ApiError};
 use app::{
-    api_keys::ssr::ApiCaller,
-    connections::ssr as store,
-    oauth::ProviderProfile,
-    provider_configs::ssr as configs,
-    refresh::{self, CareError},
-    state::AppState,
-    usage::Writes,
+    services::oauth::ProviderProfile,
+    services::tokens::{self as refresh, CareError},
+    services::usage::Writes,
+    store::api_keys::ApiCaller,
+    store::connections as store,
+    store::provider_configs as configs,
+    web::state::AppState,
 };
 use axum::{
     body::Body,

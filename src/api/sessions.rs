@@ -2,15 +2,13 @@
 
 use super::{ApiError, ErrorBody, FieldError};
 use app::{
-    api_keys::ssr::ApiCaller,
-    auth::normalise_email,
-    connect::{
-        return_url_allowed,
-        ssr::{allowed_return_urls, create_session as create, NewSession},
-        END_USER_ID_MAX,
-    },
-    provider_configs::{ssr as configs, ConfigStatus},
-    state::AppState,
+    domain::connect::{return_url_allowed, END_USER_ID_MAX},
+    domain::provider_configs::ConfigStatus,
+    domain::users::normalise_email,
+    store::api_keys::ApiCaller,
+    store::provider_configs::{self as configs},
+    web::connect::{allowed_return_urls, create_session as create, NewSession},
+    web::state::AppState,
 };
 use axum::{
     extract::{rejection::JsonRejection, State},
@@ -113,7 +111,7 @@ pub async fn create_session(
     {
         Some(id) => {
             let found =
-                app::connections::ssr::find(&state.db, &state.catalogue, &caller.app_id, id)
+                app::store::connections::find(&state.db, &state.catalogue, &caller.app_id, id)
                     .await
                     .map_err(ApiError::internal)?;
             if found.is_none() {
@@ -241,7 +239,7 @@ pub async fn create_session(
             return_url,
             reconnect_id: reconnect.map(|c| c.id),
         },
-        &app::audit::ssr::Actor::api_key(&caller.key_id),
+        &app::store::audit::Actor::api_key(&caller.key_id),
     )
     .await
     .map_err(ApiError::internal)?;
@@ -250,7 +248,7 @@ pub async fn create_session(
         Json(ConnectSession {
             token: created.token.expose_secret().to_string(),
             connect_url: created.connect_url,
-            expires_at: app::time::rfc3339(created.expires_at),
+            expires_at: app::util::time::rfc3339(created.expires_at),
         }),
     ))
 }

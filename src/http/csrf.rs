@@ -4,7 +4,7 @@
 //! bearer-key API (`/v1`) and the provider callback are not cookie-authenticated
 //! and are left alone.
 
-use app::{auth::csrf, state::Settings};
+use app::{web::csrf, web::state::Settings};
 use axum::{
     extract::{Request, State},
     http::{header, Method, StatusCode},

@@ -1,6 +1,6 @@
 //! Liveness and readiness probes for load balancers and orchestrators.
 
-use app::state::AppState;
+use app::web::state::AppState;
 use axum::{
     extract::State,
     http::{header, StatusCode},

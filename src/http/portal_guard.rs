@@ -2,7 +2,7 @@
 //! to the sign-in page before any page code runs. A signed-in developer who
 //! opens the sign-in or sign-up page goes to their apps instead.
 
-use app::{auth::session, state::AppState};
+use app::{store::sessions as session, web::state::AppState};
 use axum::{
     extract::{Request, State},
     http::Method,

@@ -6,7 +6,7 @@
 //! resources); those carry a per-request nonce that this layer generates and
 //! hands to the renderer through the request's extensions.
 
-use app::security::CspNonce;
+use app::web::security::CspNonce;
 use axum::{
     extract::{Request, State},
     http::{header, HeaderValue},

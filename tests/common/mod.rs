@@ -11,7 +11,7 @@ pub mod fake_attio;
 pub mod fake_oauth;
 pub mod fake_server;
 
-use app::state::AppState;
+use app::web::state::AppState;
 use oauth_vault::{config::Config, startup::Application};
 use sqlx::{Connection, Executor, PgConnection};
 use std::collections::HashMap;

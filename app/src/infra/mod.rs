@@ -1,0 +1,8 @@
+//! Infrastructure: what the layers above build on, knowing nothing of them.
+
+pub mod cache;
+pub mod crypto;
+pub mod db;
+pub mod outbound;
+pub mod password;
+pub mod tokens;

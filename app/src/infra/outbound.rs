@@ -1,0 +1,160 @@
+//! The one HTTP client the vault calls providers with.
+//!
+//! - follows no redirects (a 3xx is an answer, never a new destination);
+//! - times out: 5 s to connect, 15 s for the whole exchange;
+//! - reads at most 1 MiB of any answer;
+//! - refuses private, loopback and link-local destinations — both hosts
+//!   written as IP addresses and names that resolve to them — unless the
+//!   operator allowed the host (`OAUTH_VAULT_ALLOWED_HOSTS`);
+//! - ignores proxy variables of the environment, so the address check is the
+//!   address the request goes to.
+//!
+//! Errors describe what went wrong without echoing what was sent or received.
+
+use crate::catalogue::urls::{is_private_ip, OutboundPolicy};
+use futures_util::StreamExt;
+use reqwest::{
+    dns::{Addrs, Name, Resolve, Resolving},
+    header::HeaderMap,
+    Method, RequestBuilder, StatusCode,
+};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+/// Largest answer read from a provider.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum OutboundError {
+    #[error("the destination is refused: {0}")]
+    Refused(String),
+    #[error("the provider did not answer in time")]
+    Timeout,
+    #[error("the provider could not be reached")]
+    Network,
+    #[error("the provider's answer is larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+}
+
+impl OutboundError {
+    /// Worth retrying later: the provider may answer next time.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Network)
+    }
+}
+
+/// A provider's answer, read in full.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Resolves names and drops private addresses unless the host is allowed.
+struct GuardedResolver {
+    policy: Arc<OutboundPolicy>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let allowed = self.policy.allows_host_name(&host);
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allowed || !is_private_ip(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err("the host resolves to no public address".into());
+            }
+            let addrs: Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    client: reqwest::Client,
+    policy: Arc<OutboundPolicy>,
+}
+
+impl Outbound {
+    pub fn new(policy: Arc<OutboundPolicy>) -> Result<Self, String> {
+        // One TLS implementation for the whole process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .no_proxy()
+            .user_agent(concat!("oauth-vault/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { client, policy })
+    }
+
+    /// A request to `url`, if the policy lets the vault call it.
+    pub fn request(&self, method: Method, url: &str) -> Result<RequestBuilder, OutboundError> {
+        let checked = self
+            .policy
+            .check_endpoint(url)
+            .map_err(OutboundError::Refused)?;
+        Ok(self.client.request(method, checked))
+    }
+
+    /// Sends `request` and hands back the answer to stream (the proxy).
+    pub async fn send_streaming(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<reqwest::Response, OutboundError> {
+        request.send().await.map_err(classify)
+    }
+
+    /// Sends `request` and reads its answer (any status) up to the limit.
+    pub async fn send(&self, request: RequestBuilder) -> Result<Fetched, OutboundError> {
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(OutboundError::TooLarge);
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(classify)?;
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(OutboundError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn classify(e: reqwest::Error) -> OutboundError {
+    if e.is_timeout() {
+        OutboundError::Timeout
+    } else {
+        // Deliberately not the error's text: it can carry the URL.
+        OutboundError::Network
+    }
+}

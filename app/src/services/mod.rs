@@ -1,0 +1,9 @@
+//! Services: the use cases. They combine stores, the protocol client and
+//! infrastructure, and know nothing of HTTP handlers or pages.
+
+pub mod oauth;
+pub mod revocation;
+pub mod rotation;
+pub mod tokens;
+pub mod usage;
+pub mod webhooks;

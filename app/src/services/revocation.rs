@@ -1,0 +1,310 @@
+//! Disconnecting: revoke the grant at the provider (RFC 7009) where the
+//! provider offers revocation, then delete the tokens. The connection stays
+//! listed as `revoked`, with its history. A revocation the provider could not
+//! take right now (5xx, 429, timeout) is kept — sealed — and retried by the
+//! background worker until the provider confirms or refuses it.
+
+use crate::{
+    infra::crypto::Aad,
+    infra::db::{new_id, now_ms},
+    infra::outbound::OutboundError,
+    services::oauth::{self, ClientCredentials, ProviderProfile},
+    services::tokens::CareError,
+    store::audit::{Actor, Entry},
+    store::connections::{record_event, Event},
+    store::provider_configs as configs,
+    web::state::AppState,
+};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::Row;
+
+/// At most this many attempts for a queued revocation.
+const MAX_ATTEMPTS: i64 = 10;
+
+fn internal(e: impl std::fmt::Display) -> CareError {
+    CareError::Internal(e.to_string())
+}
+
+enum Outcome {
+    Done,
+    NotOffered,
+    Unreadable,
+    Refused(u16),
+    Later(String),
+}
+
+async fn revoke_at_provider(
+    state: &AppState,
+    profile: &ProviderProfile,
+    client_id: &str,
+    secret: &SecretString,
+    token: &SecretString,
+    hint: &str,
+) -> Outcome {
+    let Some(url) = profile.oauth.revocation_url.clone() else {
+        return Outcome::NotOffered;
+    };
+    let client = ClientCredentials {
+        client_id,
+        client_secret: secret,
+    };
+    let answer = oauth::client_post(
+        &state.http,
+        &url,
+        profile,
+        &client,
+        vec![("token", token.expose_secret()), ("token_type_hint", hint)],
+    )
+    .await;
+    match answer {
+        Ok(f) if f.status.is_success() => Outcome::Done,
+        Ok(f) if f.status.is_server_error() || f.status.as_u16() == 429 => {
+            Outcome::Later(format!("HTTP {}", f.status.as_u16()))
+        }
+        Ok(f) => Outcome::Refused(f.status.as_u16()),
+        Err(OutboundError::Refused(_)) => Outcome::Refused(0),
+        Err(e) => Outcome::Later(e.to_string()),
+    }
+}
+
+/// Disconnects connection `id` of `app_id`: false if there is none. A
+/// connection already revoked stays as it is.
+pub async fn disconnect(
+    state: &AppState,
+    app_id: &str,
+    id: &str,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<bool, CareError> {
+    let by = actor.label.clone().unwrap_or_else(|| match actor.kind {
+        "api_key" => "the API".to_string(),
+        other => other.replace('_', " "),
+    });
+    let row = sqlx::query(
+        "SELECT provider_config_id, end_user_id, status, access_token, refresh_token FROM connections WHERE app_id = $1 AND id = $2",
+    )
+    .bind(app_id)
+    .bind(id)
+    .fetch_optional(state.db.pool())
+    .await
+    .map_err(internal)?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let status: String = row.try_get("status").map_err(internal)?;
+    if status == "revoked" {
+        return Ok(true);
+    }
+    let config_id: String = row.try_get("provider_config_id").map_err(internal)?;
+    let end_user: String = row.try_get("end_user_id").map_err(internal)?;
+    let access: Option<Vec<u8>> = row.try_get("access_token").map_err(internal)?;
+    let refresh: Option<Vec<u8>> = row.try_get("refresh_token").map_err(internal)?;
+    // Revoking the refresh token ends the whole grant (RFC 7009 §2.1).
+    let (sealed, column, hint) = match (refresh, access) {
+        (Some(r), _) => (Some(r), "refresh_token", "refresh_token"),
+        (None, Some(a)) => (Some(a), "access_token", "access_token"),
+        (None, None) => (None, "access_token", "access_token"),
+    };
+    // A token that cannot be opened (a lost key) cannot be revoked at the
+    // provider, but must not keep the vault from deleting it.
+    let token = sealed.as_ref().map(|s| {
+        state
+            .keyring
+            .decrypt_string(s, Aad::new("connections", column, id))
+    });
+    let unreadable = matches!(token, Some(Err(_)));
+    let token = token.and_then(Result::ok);
+    let config = configs::find(&state.db, &state.keyring, app_id, &config_id)
+        .await
+        .map_err(internal)?;
+    let profile = config
+        .as_ref()
+        .and_then(|c| ProviderProfile::of(c, &state.catalogue));
+    let secret = configs::client_secret(&state.db, &state.keyring, &config_id)
+        .await
+        .ok()
+        .flatten();
+    let outcome = match (&token, &config, &profile, &secret) {
+        _ if unreadable => Outcome::Unreadable,
+        (Some(token), Some(config), Some(profile), Some(secret)) => {
+            revoke_at_provider(state, profile, &config.client_id, secret, token, hint).await
+        }
+        _ => Outcome::NotOffered,
+    };
+    let now = now_ms();
+    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let summary = match &outcome {
+        Outcome::Done => "revoked at the provider".to_string(),
+        Outcome::NotOffered => "the provider offers no revocation".to_string(),
+        Outcome::Unreadable => {
+            "the token could not be decrypted, so it was not revoked at the provider".to_string()
+        }
+        Outcome::Refused(0) => {
+            "the revocation endpoint is refused by the outbound rules".to_string()
+        }
+        Outcome::Refused(code) => format!("the provider refused the revocation (HTTP {code})"),
+        Outcome::Later(why) => {
+            let rev_id = new_id("rev");
+            if let Some(token) = &token {
+                let sealed = state
+                    .keyring
+                    .encrypt_str(
+                        token.expose_secret(),
+                        Aad::new("revocations", "token", &rev_id),
+                    )
+                    .map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO revocations (id, app_id, connection_id, provider_config_id, token, token_type_hint, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
+                )
+                .bind(&rev_id)
+                .bind(app_id)
+                .bind(id)
+                .bind(&config_id)
+                .bind(sealed)
+                .bind(hint)
+                .bind(now + state.settings.token_care.backoff_ms)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+            }
+            format!("revocation at the provider failed ({why}) and will be retried")
+        }
+    };
+    sqlx::query(
+        "UPDATE connections SET status = 'revoked', access_token = NULL, refresh_token = NULL, revoked_at = $1, updated_at = $2, \
+         lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL, version = version + 1 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal)?;
+    record_event(
+        &mut tx,
+        Event {
+            app_id,
+            connection_id: Some(id),
+            provider_config_id: Some(&config_id),
+            end_user_id: Some(&end_user),
+            kind: "revoked",
+            message: &format!("Disconnected by {by}: {summary}; tokens deleted"),
+        },
+    )
+    .await
+    .map_err(internal)?;
+    let mut entry = Entry::new("connection.revoked")
+        .app(None, app_id)
+        .target("connection", id)
+        .detail(&summary);
+    if let Some(reason) = reason {
+        entry = entry.reason(reason);
+    }
+    crate::store::audit::record(&mut tx, actor, entry)
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    state.caches.connection_changed(id);
+    tracing::info!(connection_id = %id, "connection disconnected");
+    Ok(true)
+}
+
+/// Retries queued revocations that are due; returns how many were settled.
+pub async fn retry_due(state: &AppState) -> Result<usize, CareError> {
+    let now = now_ms();
+    let rows = sqlx::query(
+        "SELECT id, app_id, connection_id, provider_config_id, token, token_type_hint, attempts FROM revocations \
+         WHERE next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 20",
+    )
+    .bind(now)
+    .fetch_all(state.db.pool())
+    .await
+    .map_err(internal)?;
+    let mut settled = 0;
+    for row in rows {
+        let rev_id: String = row.try_get("id").map_err(internal)?;
+        let app_id: String = row.try_get("app_id").map_err(internal)?;
+        let connection_id: String = row.try_get("connection_id").map_err(internal)?;
+        let config_id: String = row.try_get("provider_config_id").map_err(internal)?;
+        let sealed: Vec<u8> = row.try_get("token").map_err(internal)?;
+        let hint: String = row.try_get("token_type_hint").map_err(internal)?;
+        let attempts: i64 = row.try_get("attempts").map_err(internal)?;
+        let token = state
+            .keyring
+            .decrypt_string(&sealed, Aad::new("revocations", "token", &rev_id))
+            .map_err(internal)?;
+        let config = configs::find(&state.db, &state.keyring, &app_id, &config_id)
+            .await
+            .map_err(internal)?;
+        let secret = configs::client_secret(&state.db, &state.keyring, &config_id)
+            .await
+            .map_err(internal)?;
+        let outcome = match (
+            config
+                .as_ref()
+                .and_then(|c| ProviderProfile::of(c, &state.catalogue).map(|p| (c, p))),
+            secret,
+        ) {
+            (Some((config, profile)), Some(secret)) => {
+                revoke_at_provider(state, &profile, &config.client_id, &secret, &token, &hint).await
+            }
+            _ => Outcome::NotOffered,
+        };
+        let message = match &outcome {
+            Outcome::Done => Some("Revoked at the provider (retry succeeded)".to_string()),
+            Outcome::Refused(code) => {
+                Some(format!("The provider refused the revocation (HTTP {code})"))
+            }
+            Outcome::NotOffered => Some("The provider no longer offers revocation".to_string()),
+            Outcome::Unreadable => {
+                Some("The token could not be decrypted; not revoked at the provider".to_string())
+            }
+            Outcome::Later(_) if attempts + 1 >= MAX_ATTEMPTS => Some(format!(
+                "Revocation at the provider gave up after {MAX_ATTEMPTS} attempts"
+            )),
+            Outcome::Later(_) => None,
+        };
+        let mut tx = state.db.pool().begin().await.map_err(internal)?;
+        match message {
+            Some(message) => {
+                sqlx::query("DELETE FROM revocations WHERE id = $1")
+                    .bind(&rev_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                record_event(
+                    &mut tx,
+                    Event {
+                        app_id: &app_id,
+                        connection_id: Some(&connection_id),
+                        provider_config_id: Some(&config_id),
+                        end_user_id: None,
+                        kind: "revocation",
+                        message: &message,
+                    },
+                )
+                .await
+                .map_err(internal)?;
+                settled += 1;
+            }
+            None => {
+                let backoff = state
+                    .settings
+                    .token_care
+                    .backoff_ms
+                    .saturating_mul(1 << attempts.clamp(0, 12))
+                    .min(6 * 60 * 60 * 1000);
+                sqlx::query("UPDATE revocations SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2")
+                    .bind(now + backoff)
+                    .bind(&rev_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+            }
+        }
+        tx.commit().await.map_err(internal)?;
+    }
+    Ok(settled)
+}

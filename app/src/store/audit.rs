@@ -1,0 +1,262 @@
+use crate::domain::audit::AuditView;
+use crate::{
+    domain::users::{CurrentUser, Role},
+    infra::db::{new_id, now_ms, Db},
+};
+use sqlx::Row;
+
+/// Who acted.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: &'static str,
+    pub id: Option<String>,
+    pub label: Option<String>,
+}
+
+impl Actor {
+    pub fn user(user: &CurrentUser) -> Self {
+        Self {
+            kind: if user.role == Role::Admin {
+                "admin"
+            } else {
+                "developer"
+            },
+            id: Some(user.id.clone()),
+            label: Some(user.email.clone()),
+        }
+    }
+
+    pub fn api_key(key_id: &str) -> Self {
+        Self {
+            kind: "api_key",
+            id: Some(key_id.to_string()),
+            label: None,
+        }
+    }
+
+    pub fn end_user(end_user_id: &str) -> Self {
+        Self {
+            kind: "end_user",
+            id: Some(end_user_id.to_string()),
+            label: None,
+        }
+    }
+
+    pub fn system() -> Self {
+        Self {
+            kind: "system",
+            id: None,
+            label: None,
+        }
+    }
+
+    /// Someone not signed in, known by the email they typed at most.
+    pub fn anonymous(label: &str) -> Self {
+        Self {
+            kind: "anonymous",
+            id: None,
+            label: Some(label.chars().take(254).collect()),
+        }
+    }
+
+    /// The operator's command line.
+    pub fn operator() -> Self {
+        Self {
+            kind: "operator",
+            id: None,
+            label: Some("command line".into()),
+        }
+    }
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, Default)]
+pub struct Entry<'a> {
+    pub action: &'a str,
+    pub organisation_id: Option<&'a str>,
+    pub app_id: Option<&'a str>,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> Entry<'a> {
+    pub fn new(action: &'a str) -> Self {
+        Self {
+            action,
+            ..Self::default()
+        }
+    }
+
+    pub fn app(mut self, organisation_id: Option<&'a str>, app_id: &'a str) -> Self {
+        self.organisation_id = organisation_id;
+        self.app_id = Some(app_id);
+        self
+    }
+
+    pub fn target(mut self, kind: &'a str, id: &'a str) -> Self {
+        self.target_type = Some(kind);
+        self.target_id = Some(id);
+        self
+    }
+
+    pub fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn reason(mut self, reason: &'a str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+}
+
+/// Appends an entry on `conn` (inside the caller's transaction). When
+/// the entry names an app but no organisation, the app's is looked up.
+pub async fn record(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    entry: Entry<'_>,
+) -> Result<(), sqlx::Error> {
+    let organisation: Option<String> = match (entry.organisation_id, entry.app_id) {
+        (Some(org), _) => Some(org.to_string()),
+        (None, Some(app)) => {
+            sqlx::query_scalar("SELECT organisation_id FROM apps WHERE id = $1")
+                .bind(app)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        (None, None) => None,
+    };
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, actor_type, actor_id, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(new_id("aud"))
+    .bind(now_ms())
+    .bind(actor.kind)
+    .bind(actor.id.as_deref())
+    .bind(actor.label.as_deref())
+    .bind(entry.action)
+    .bind(organisation)
+    .bind(entry.app_id)
+    .bind(entry.target_type)
+    .bind(entry.target_id)
+    .bind(entry.detail)
+    .bind(entry.reason)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records one entry on its own (an action that is itself one write, or
+/// a failed attempt, such as a refused sign-in).
+pub async fn record_alone(db: &Db, actor: &Actor, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    record(&mut conn, actor, entry).await
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub organisation_id: Option<String>,
+    pub app_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// Entries matching `filter`, newest first; `before` is the `(at, id)`
+/// of the last entry of the previous page.
+pub async fn list(
+    db: &Db,
+    filter: &Filter,
+    limit: i64,
+    before: Option<(i64, String)>,
+) -> Result<Vec<AuditView>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason FROM audit_events WHERE 1 = 1",
+    );
+    let mut text: Vec<String> = Vec::new();
+    let mut push = |sql: &mut String, clause: &str, value: String| {
+        text.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", text.len())));
+    };
+    if let Some(v) = &filter.organisation_id {
+        push(&mut sql, " AND organisation_id = ?", v.clone());
+    }
+    if let Some(v) = &filter.app_id {
+        push(&mut sql, " AND app_id = ?", v.clone());
+    }
+    if let Some(v) = &filter.actor {
+        push(
+            &mut sql,
+            " AND (actor_label = ? OR actor_id = ? OR actor_type = ?)",
+            v.clone(),
+        );
+    }
+    if let Some(v) = &filter.action {
+        push(&mut sql, " AND action = ?", v.clone());
+    }
+    let mut numbers: Vec<i64> = Vec::new();
+    let base = text.len();
+    let mut number = |sql: &mut String, clause: &str, value: i64| {
+        numbers.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", base + numbers.len())));
+    };
+    if let Some(v) = filter.from {
+        number(&mut sql, " AND at >= ?", v);
+    }
+    if let Some(v) = filter.to {
+        number(&mut sql, " AND at < ?", v);
+    }
+    let mut before_id = None;
+    if let Some((at, id)) = before {
+        let n = base + numbers.len();
+        sql.push_str(&format!(
+            " AND (at < ${} OR (at = ${} AND id < ${}))",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+        numbers.push(at);
+        numbers.push(at);
+        before_id = Some(id);
+    }
+    sql.push_str(&format!(
+        " ORDER BY at DESC, id DESC LIMIT {}",
+        limit.clamp(1, 10_000)
+    ));
+    let mut query = sqlx::query(&sql);
+    for v in text {
+        query = query.bind(v);
+    }
+    for v in numbers {
+        query = query.bind(v);
+    }
+    if let Some(id) = before_id {
+        query = query.bind(id);
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(AuditView {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor_type: r.try_get("actor_type")?,
+                actor_label: r.try_get("actor_label")?,
+                action: r.try_get("action")?,
+                organisation_id: r.try_get("organisation_id")?,
+                app_id: r.try_get("app_id")?,
+                target_type: r.try_get("target_type")?,
+                target_id: r.try_get("target_id")?,
+                detail: r.try_get("detail")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect()
+}

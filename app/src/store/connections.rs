@@ -1,0 +1,455 @@
+use crate::domain::connections::*;
+use crate::{
+    catalogue::loader::Catalogue,
+    infra::crypto::{Aad, Keyring},
+    infra::db::{new_id, now_ms, Db},
+    services::oauth::{AccountIdentity, TokenSet},
+};
+use secrecy::ExposeSecret;
+use sqlx::Row;
+
+pub const TABLE: &str = "connections";
+
+pub fn access_aad(id: &str) -> Aad<'_> {
+    Aad::new(TABLE, "access_token", id)
+}
+
+pub fn refresh_aad(id: &str) -> Aad<'_> {
+    Aad::new(TABLE, "refresh_token", id)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Crypto(#[from] crate::infra::crypto::CryptoError),
+}
+
+/// Configured scopes that `granted` does not cover; a read-write scope
+/// covers the read scope of its group (as the definition says).
+pub fn missing_scopes(
+    configured: &[String],
+    granted: Option<&[String]>,
+    definition: Option<&crate::catalogue::ProviderDefinition>,
+) -> Vec<String> {
+    let Some(granted) = granted else {
+        return Vec::new();
+    };
+    let mut covered: Vec<&str> = granted.iter().map(String::as_str).collect();
+    if let Some(def) = definition {
+        for g in granted {
+            if let Some(read) = def.implied_read_scope(g) {
+                covered.push(read);
+            }
+        }
+    }
+    configured
+        .iter()
+        .filter(|c| !covered.contains(&c.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn split(text: Option<String>) -> Option<Vec<String>> {
+    text.map(|t| t.split_whitespace().map(str::to_string).collect())
+}
+
+/// Every column of [`view`]; the table aliases are `c` and `p`.
+pub const SELECT: &str = "SELECT c.id, c.app_id, c.provider_config_id, p.slug, p.provider, p.display_name, p.status AS config_status, p.scopes AS configured_scopes, \
+    c.end_user_id, c.end_user_name, c.end_user_email, c.account_id, c.account_name, c.account_slug, c.account_picture, \
+    c.status, c.granted_scopes, c.token_type, c.expires_at, c.created_at, c.updated_at, c.last_refreshed_at, c.last_used_at, c.last_checked_at \
+    FROM connections c JOIN provider_configs p ON p.id = c.provider_config_id";
+
+pub fn view(row: &sqlx::any::AnyRow, catalogue: &Catalogue) -> Result<ConnectionView, sqlx::Error> {
+    let configured: Vec<String> = row
+        .try_get::<String, _>("configured_scopes")?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let granted = split(row.try_get("granted_scopes")?);
+    let provider: String = row.try_get("provider")?;
+    let missing = missing_scopes(
+        &configured,
+        granted.as_deref(),
+        catalogue.get(&provider).map(|d| d.as_ref()),
+    );
+    Ok(ConnectionView {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        provider_config_id: row.try_get("provider_config_id")?,
+        provider: row.try_get("slug")?,
+        provider_name: row.try_get("display_name")?,
+        provider_active: row.try_get::<String, _>("config_status")? == "active",
+        end_user_id: row.try_get("end_user_id")?,
+        end_user_name: row.try_get("end_user_name")?,
+        end_user_email: row.try_get("end_user_email")?,
+        account_id: row.try_get("account_id")?,
+        account_name: row.try_get("account_name")?,
+        account_slug: row.try_get("account_slug")?,
+        account_picture: row.try_get("account_picture")?,
+        status: ConnectionStatus::parse(&row.try_get::<String, _>("status")?),
+        granted_scopes: granted,
+        configured_scopes: configured,
+        missing_scopes: missing,
+        token_type: row.try_get("token_type")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_refreshed_at: row.try_get("last_refreshed_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        last_checked_at: row.try_get("last_checked_at")?,
+    })
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub end_user_id: Option<String>,
+    /// The provider id of the configuration (`attio`).
+    pub provider: Option<String>,
+}
+
+/// A page of an app's connections, newest first; `after` is the
+/// `(created_at, id)` of the last connection of the previous page.
+pub async fn list(
+    db: &Db,
+    catalogue: &Catalogue,
+    app_id: &str,
+    filter: &Filter,
+    limit: i64,
+    after: Option<(i64, String)>,
+) -> Result<Vec<ConnectionView>, sqlx::Error> {
+    let mut sql = format!("{SELECT} WHERE c.app_id = $1");
+    let mut binds: Vec<String> = vec![app_id.to_string()];
+    if let Some(user) = &filter.end_user_id {
+        binds.push(user.clone());
+        sql.push_str(&format!(" AND c.end_user_id = ${}", binds.len()));
+    }
+    if let Some(provider) = &filter.provider {
+        binds.push(provider.clone());
+        sql.push_str(&format!(" AND p.slug = ${}", binds.len()));
+    }
+    let mut query_after = None;
+    if let Some((at, id)) = after {
+        let n = binds.len();
+        sql.push_str(&format!(
+            " AND (c.created_at < ${} OR (c.created_at = ${} AND c.id < ${}))",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+        query_after = Some((at, id));
+    }
+    sql.push_str(&format!(
+        " ORDER BY c.created_at DESC, c.id DESC LIMIT {}",
+        limit.clamp(1, 1000)
+    ));
+    let mut query = sqlx::query(&sql);
+    for b in &binds {
+        query = query.bind(b.clone());
+    }
+    if let Some((at, id)) = query_after {
+        query = query.bind(at).bind(at).bind(id);
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|r| view(r, catalogue))
+        .collect()
+}
+
+pub async fn find(
+    db: &Db,
+    catalogue: &Catalogue,
+    app_id: &str,
+    id: &str,
+) -> Result<Option<ConnectionView>, sqlx::Error> {
+    sqlx::query(&format!("{SELECT} WHERE c.app_id = $1 AND c.id = $2"))
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| view(&r, catalogue))
+        .transpose()
+}
+
+/// How many connections a provider configuration has.
+pub async fn count_for_config(db: &Db, config_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE provider_config_id = $1")
+        .bind(config_id)
+        .fetch_one(db.pool())
+        .await
+}
+
+/// Appends to the history and, for the events developers subscribe to,
+/// queues the webhook — on the caller's connection, so both are part of
+/// the caller's transaction.
+pub async fn record_event(
+    conn: &mut sqlx::AnyConnection,
+    event: Event<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO connection_events (id, app_id, connection_id, provider_config_id, end_user_id, kind, message, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(new_id("evt"))
+    .bind(event.app_id)
+    .bind(event.connection_id)
+    .bind(event.provider_config_id)
+    .bind(event.end_user_id)
+    .bind(event.kind)
+    .bind(event.message)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    let audited = match event.kind {
+        "connected" => Some(("connection.created", true)),
+        "reconnected" => Some(("connection.reauthorized", true)),
+        "connect_failed" => Some(("connection.connect_failed", true)),
+        "refreshed" => Some(("connection.refreshed", false)),
+        "refresh_failed" => Some(("connection.refresh_failed", false)),
+        "needs_reauthorization" => Some(("connection.needs_reauthorization", false)),
+        "recovered" => Some(("connection.recovered", false)),
+        "error" => Some(("connection.error", false)),
+        "scope_mismatch" => Some(("connection.scope_mismatch", false)),
+        "revocation" => Some(("connection.revocation", false)),
+        // "revoked" is audited by the disconnect, with who did it
+        _ => None,
+    };
+    if let Some((action, by_end_user)) = audited {
+        let actor = match (by_end_user, event.end_user_id) {
+            (true, Some(user)) => crate::store::audit::Actor::end_user(user),
+            _ => crate::store::audit::Actor::system(),
+        };
+        let mut entry = crate::store::audit::Entry::new(action)
+            .app(None, event.app_id)
+            .detail(event.message);
+        if let Some(id) = event.connection_id {
+            entry = entry.target("connection", id);
+        }
+        crate::store::audit::record(conn, &actor, entry).await?;
+    }
+    if let Some(event_type) = crate::services::webhooks::event_type(event.kind) {
+        let provider: Option<String> = match event.provider_config_id {
+            Some(id) => {
+                sqlx::query_scalar("SELECT slug FROM provider_configs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            None => None,
+        };
+        let data = serde_json::json!({
+            "connection_id": event.connection_id,
+            "app_id": event.app_id,
+            "end_user_id": event.end_user_id,
+            "provider": provider,
+            "message": event.message,
+        });
+        crate::services::webhooks::enqueue(conn, event.app_id, event_type, data).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub app_id: &'a str,
+    pub connection_id: Option<&'a str>,
+    pub provider_config_id: Option<&'a str>,
+    pub end_user_id: Option<&'a str>,
+    pub kind: &'a str,
+    pub message: &'a str,
+}
+
+fn event_view(row: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
+    Ok(EventView {
+        id: row.try_get("id")?,
+        connection_id: row.try_get("connection_id")?,
+        end_user_id: row.try_get("end_user_id")?,
+        kind: row.try_get("kind")?,
+        message: row.try_get("message")?,
+        at: row.try_get("at")?,
+    })
+}
+
+pub async fn events(
+    db: &Db,
+    app_id: &str,
+    connection_id: &str,
+) -> Result<Vec<EventView>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, connection_id, end_user_id, kind, message, at FROM connection_events WHERE app_id = $1 AND connection_id = $2 ORDER BY at DESC, id DESC LIMIT 200",
+    )
+    .bind(app_id)
+    .bind(connection_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(event_view)
+    .collect()
+}
+
+/// The latest connect attempts that failed, for the app's page.
+pub async fn recent_failures(db: &Db, app_id: &str) -> Result<Vec<EventView>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, connection_id, end_user_id, kind, message, at FROM connection_events WHERE app_id = $1 AND kind = 'connect_failed' ORDER BY at DESC, id DESC LIMIT 20",
+    )
+    .bind(app_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(event_view)
+    .collect()
+}
+
+/// What the callback learned, to be stored.
+pub struct Authorized<'a> {
+    pub app_id: &'a str,
+    pub provider_config_id: &'a str,
+    pub session_id: &'a str,
+    pub end_user_id: &'a str,
+    pub end_user_name: Option<&'a str>,
+    pub end_user_email: Option<&'a str>,
+    pub account: &'a AccountIdentity,
+    pub tokens: &'a TokenSet,
+    /// Scopes granted, if anyone said.
+    pub granted_scopes: Option<&'a [String]>,
+    /// Lifetime assumed when the provider names none but refreshes.
+    pub expires_at: Option<i64>,
+    /// A reconnect session's connection: updated in place, whichever
+    /// account the end user chose.
+    pub reconnect_id: Option<&'a str>,
+}
+
+/// Stores an authorized connection in one transaction: the same end
+/// user, configuration and account keep their connection id (a
+/// reconnect); the connect session is marked used; the event recorded.
+/// Returns the id and whether it was a reconnect.
+pub async fn save_authorized(
+    db: &Db,
+    keys: &Keyring,
+    a: &Authorized<'_>,
+) -> Result<(String, bool), StoreError> {
+    let mut tx = db.pool().begin().await?;
+    let existing: Option<String> = match a.reconnect_id {
+        Some(id) => sqlx::query_scalar(
+            "SELECT id FROM connections WHERE id = $1 AND app_id = $2 AND provider_config_id = $3",
+        )
+        .bind(id)
+        .bind(a.app_id)
+        .bind(a.provider_config_id)
+        .fetch_optional(&mut *tx)
+        .await?,
+        None => None,
+    };
+    let existing = match existing {
+        Some(id) => Some(id),
+        None => {
+            sqlx::query_scalar(
+                "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
+            )
+            .bind(a.provider_config_id)
+            .bind(a.end_user_id)
+            .bind(&a.account.id)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+    };
+    let now = now_ms();
+    let reconnect = existing.is_some();
+    let id = existing.unwrap_or_else(|| new_id("conn"));
+    let access = keys.encrypt_str(a.tokens.access_token.expose_secret(), access_aad(&id))?;
+    let refresh = a
+        .tokens
+        .refresh_token
+        .as_ref()
+        .map(|t| keys.encrypt_str(t.expose_secret(), refresh_aad(&id)))
+        .transpose()?;
+    let granted = a.granted_scopes.map(|s| s.join(" "));
+    if reconnect {
+        sqlx::query(
+            "UPDATE connections SET end_user_name = $1, end_user_email = $2, account_name = $3, account_slug = $4, account_picture = $5, \
+             status = 'active', access_token = $6, refresh_token = $7, token_type = $8, expires_at = $9, granted_scopes = $10, \
+             updated_at = $11, last_refreshed_at = $12, last_checked_at = $13, account_id = $14, version = version + 1, failure_count = 0, \
+             first_failure_at = NULL, next_attempt_at = NULL, last_error = NULL, next_check_at = NULL, revoked_at = NULL WHERE id = $15",
+        )
+        .bind(a.end_user_name)
+        .bind(a.end_user_email)
+        .bind(a.account.name.as_deref())
+        .bind(a.account.slug.as_deref())
+        .bind(a.account.picture.as_deref())
+        .bind(access)
+        .bind(refresh)
+        .bind(&a.tokens.token_type)
+        .bind(a.expires_at)
+        .bind(granted)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(&a.account.id)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO connections (id, app_id, provider_config_id, end_user_id, end_user_name, end_user_email, account_id, account_name, account_slug, account_picture, \
+             status, access_token, refresh_token, token_type, expires_at, granted_scopes, created_at, updated_at, last_refreshed_at, last_checked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(&id)
+        .bind(a.app_id)
+        .bind(a.provider_config_id)
+        .bind(a.end_user_id)
+        .bind(a.end_user_name)
+        .bind(a.end_user_email)
+        .bind(&a.account.id)
+        .bind(a.account.name.as_deref())
+        .bind(a.account.slug.as_deref())
+        .bind(a.account.picture.as_deref())
+        .bind(access)
+        .bind(refresh)
+        .bind(&a.tokens.token_type)
+        .bind(a.expires_at)
+        .bind(granted)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE connect_sessions SET used_at = $1, connection_id = $2 WHERE id = $3")
+        .bind(now)
+        .bind(&id)
+        .bind(a.session_id)
+        .execute(&mut *tx)
+        .await?;
+    let label = a
+        .account
+        .name
+        .clone()
+        .unwrap_or_else(|| a.account.id.clone());
+    let message = if reconnect {
+        format!("Re-authorized by the end user (account {label})")
+    } else {
+        format!("Connected by the end user (account {label})")
+    };
+    record_event(
+        &mut tx,
+        Event {
+            app_id: a.app_id,
+            connection_id: Some(&id),
+            provider_config_id: Some(a.provider_config_id),
+            end_user_id: Some(a.end_user_id),
+            kind: if reconnect {
+                "reconnected"
+            } else {
+                "connected"
+            },
+            message: &message,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((id, reconnect))
+}

@@ -1,0 +1,559 @@
+use crate::catalogue::ClientAuth;
+use crate::domain::provider_configs::*;
+use crate::{
+    catalogue::{loader::Catalogue, urls::OutboundPolicy, CUSTOM_PROVIDER},
+    infra::crypto::{Aad, Keyring},
+    infra::db::{new_id, now_ms, Db},
+    store::audit::{self as audit, Actor, Entry},
+    web::forms::FormFeedback,
+};
+use secrecy::ExposeSecret;
+use sqlx::Row;
+
+pub const TABLE: &str = "provider_configs";
+
+fn secret_aad(id: &str) -> Aad<'_> {
+    Aad::new(TABLE, "client_secret", id)
+}
+
+/// What a valid submission of the provider form holds. The secret is a
+/// `SecretString`: `Debug` shows `[REDACTED]`.
+#[derive(Debug)]
+pub struct ConfigInput {
+    pub provider: String,
+    pub slug: String,
+    pub display_name: String,
+    pub client_id: String,
+    /// `None`: keep the stored secret (edit with a blank field).
+    pub client_secret: Option<secrecy::SecretString>,
+    pub scopes: Vec<String>,
+    pub custom: Option<CustomSettings>,
+}
+
+fn field(form: &[(String, String)], name: &str) -> String {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn optional_url(
+    form: &[(String, String)],
+    name: &str,
+    policy: &OutboundPolicy,
+    feedback: &mut FormFeedback,
+) -> Option<String> {
+    let text = field(form, name);
+    if text.is_empty() {
+        return None;
+    }
+    match policy.check_endpoint(&text) {
+        Ok(url) => Some(url.to_string()),
+        Err(e) => {
+            feedback.add_error(name, e);
+            None
+        }
+    }
+}
+
+/// Validates the provider form for `provider` ("attio", … or "custom").
+/// `existing`: the configuration being edited. Everything wrong is
+/// reported at once, next to its field; the secret is never kept.
+pub fn validate(
+    provider: &str,
+    form: &[(String, String)],
+    catalogue: &Catalogue,
+    policy: &OutboundPolicy,
+    editing: bool,
+    feedback: &mut FormFeedback,
+) -> Option<ConfigInput> {
+    for (k, v) in form {
+        if k != "client_secret" && k != "csrf" {
+            feedback.keep(k, v);
+        }
+    }
+    let client_id = field(form, "client_id");
+    if client_id.is_empty() {
+        feedback.add_error(
+            "client_id",
+            "Enter the Client ID from the provider's developer settings",
+        );
+    } else if client_id.chars().count() > CLIENT_ID_MAX {
+        feedback.add_error(
+            "client_id",
+            format!("The Client ID can have at most {CLIENT_ID_MAX} characters"),
+        );
+    } else if client_id.chars().any(char::is_whitespace) {
+        feedback.add_error("client_id", "The Client ID cannot contain spaces");
+    }
+    let secret_text = form
+        .iter()
+        .find(|(k, _)| k == "client_secret")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let client_secret = if secret_text.is_empty() {
+        if !editing {
+            feedback.add_error(
+                "client_secret",
+                "Enter the Client Secret from the provider's developer settings",
+            );
+        }
+        None
+    } else if secret_text.chars().count() > CLIENT_SECRET_MAX {
+        feedback.add_error(
+            "client_secret",
+            format!("The Client Secret can have at most {CLIENT_SECRET_MAX} characters"),
+        );
+        None
+    } else {
+        Some(secrecy::SecretString::from(secret_text))
+    };
+    let selected: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| k == "scopes")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+
+    let (slug, display_name, scopes, custom) = if provider == CUSTOM_PROVIDER {
+        let slug = field(form, "slug");
+        let slug_ok = (2..=40).contains(&slug.len())
+            && slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !slug.starts_with('-')
+            && catalogue.get(&slug).is_none();
+        if !slug_ok {
+            feedback.add_error(
+                "slug",
+                "Use 2-40 characters of a-z, 0-9 and '-', not the id of a catalogue provider",
+            );
+        }
+        let name = field(form, "display_name");
+        if name.is_empty() || name.chars().count() > 80 {
+            feedback.add_error("display_name", "Enter a name of 1 to 80 characters");
+        }
+        let mut urls = Vec::new();
+        for required in ["authorization_url", "token_url"] {
+            let text = field(form, required);
+            if text.is_empty() {
+                feedback.add_error(required, "Enter the URL, starting with https://");
+                urls.push(None);
+                continue;
+            }
+            match policy.check_endpoint(&text) {
+                Ok(url) => urls.push(Some(url.to_string())),
+                Err(e) => {
+                    feedback.add_error(required, e);
+                    urls.push(None);
+                }
+            }
+        }
+        let revocation_url = optional_url(form, "revocation_url", policy, feedback);
+        let introspection_url = optional_url(form, "introspection_url", policy, feedback);
+        let userinfo_url = optional_url(form, "userinfo_url", policy, feedback);
+        let separator = match field(form, "scope_separator").as_str() {
+            "" | "space" => " ".to_string(),
+            "comma" => ",".to_string(),
+            _ => {
+                feedback.add_error("scope_separator", "Choose space or comma");
+                " ".to_string()
+            }
+        };
+        let scopes: Vec<String> = field(form, "scope_list")
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if scopes
+            .iter()
+            .any(|s| s.len() > 200 || s.chars().any(|c| c.is_control() || c == '"'))
+            || scopes.len() > 100
+        {
+            feedback.add_error(
+                "scope_list",
+                "List at most 100 scopes, separated by spaces or commas",
+            );
+        }
+        let client_auth = match field(form, "client_auth").as_str() {
+            "basic" => ClientAuth::Basic,
+            "body" | "" => ClientAuth::Body,
+            _ => {
+                feedback.add_error("client_auth", "Choose HTTP Basic or request body");
+                ClientAuth::Body
+            }
+        };
+        let pkce = form.iter().any(|(k, v)| k == "pkce" && v == "on");
+        let custom = match (
+            urls.first().cloned().flatten(),
+            urls.get(1).cloned().flatten(),
+        ) {
+            (Some(authorization_url), Some(token_url)) => Some(CustomSettings {
+                authorization_url,
+                token_url,
+                revocation_url,
+                introspection_url,
+                userinfo_url,
+                scope_separator: separator,
+                pkce,
+                client_auth,
+            }),
+            _ => None,
+        };
+        (slug, name, scopes, custom)
+    } else {
+        let Some(def) = catalogue.get(provider) else {
+            feedback.add_error("", "This provider is not in the catalogue");
+            return None;
+        };
+        let scopes = match def.normalise_scopes(&selected) {
+            Ok(s) if s.is_empty() => {
+                feedback.add_error("scopes", "Select at least one scope");
+                Vec::new()
+            }
+            Ok(s) => s,
+            Err(unknown) => {
+                feedback.add_error(
+                    "scopes",
+                    format!(
+                        "Not a scope of {}: {}. Choose scopes from the list.",
+                        def.name,
+                        unknown.join(", ")
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        (def.id.clone(), def.name.clone(), scopes, None)
+    };
+    if feedback.has_errors() {
+        return None;
+    }
+    Some(ConfigInput {
+        provider: provider.to_string(),
+        slug,
+        display_name,
+        client_id,
+        client_secret,
+        scopes,
+        custom,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("this app already has a configuration with this provider id")]
+    Duplicate,
+    #[error(transparent)]
+    Crypto(#[from] crate::infra::crypto::CryptoError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("settings could not be encoded")]
+    Encode,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+pub async fn create(
+    db: &Db,
+    keys: &Keyring,
+    app_id: &str,
+    input: &ConfigInput,
+    actor: &Actor,
+) -> Result<String, SaveError> {
+    let id = new_id("pc");
+    let secret = input
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose_secret())
+        .unwrap_or_default();
+    let sealed = keys.encrypt_str(secret, secret_aad(&id))?;
+    let custom = input
+        .custom
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|_| SaveError::Encode)?;
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO provider_configs (id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(app_id)
+    .bind(&input.slug)
+    .bind(&input.provider)
+    .bind(&input.display_name)
+    .bind(&input.client_id)
+    .bind(sealed)
+    .bind(input.scopes.join(" "))
+    .bind(custom)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| if is_unique_violation(&e) { SaveError::Duplicate } else { e.into() })?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("provider.created")
+            .app(None, app_id)
+            .target("provider_config", &id)
+            .detail(&input.slug),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn update(
+    db: &Db,
+    keys: &Keyring,
+    config_id: &str,
+    input: &ConfigInput,
+    actor: &Actor,
+) -> Result<(), SaveError> {
+    let custom = input
+        .custom
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|_| SaveError::Encode)?;
+    let mut tx = db.pool().begin().await?;
+    let before = sqlx::query(
+        "SELECT app_id, slug, display_name, client_id, scopes, custom_settings FROM provider_configs WHERE id = $1",
+    )
+    .bind(config_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    // Which fields changed: names only, never values.
+    let mut changed: Vec<&str> = Vec::new();
+    let text = |name: &str| -> Result<Option<String>, sqlx::Error> { before.try_get(name) };
+    if text("slug")?.as_deref() != Some(input.slug.as_str()) {
+        changed.push("provider id");
+    }
+    if text("display_name")?.as_deref() != Some(input.display_name.as_str()) {
+        changed.push("name");
+    }
+    if text("client_id")?.as_deref() != Some(input.client_id.as_str()) {
+        changed.push("client id");
+    }
+    if input.client_secret.is_some() {
+        changed.push("client secret");
+    }
+    if text("scopes")?.as_deref() != Some(input.scopes.join(" ").as_str()) {
+        changed.push("scopes");
+    }
+    if text("custom_settings")? != custom {
+        changed.push("endpoints and options");
+    }
+    let app_id: String = before.try_get("app_id")?;
+    sqlx::query(
+        "UPDATE provider_configs SET slug = $1, display_name = $2, client_id = $3, scopes = $4, custom_settings = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(&input.slug)
+    .bind(&input.display_name)
+    .bind(&input.client_id)
+    .bind(input.scopes.join(" "))
+    .bind(custom)
+    .bind(now_ms())
+    .bind(config_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| if is_unique_violation(&e) { SaveError::Duplicate } else { e.into() })?;
+    if let Some(secret) = &input.client_secret {
+        let sealed = keys.encrypt_str(secret.expose_secret(), secret_aad(config_id))?;
+        sqlx::query("UPDATE provider_configs SET client_secret = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(config_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let detail = if changed.is_empty() {
+        "nothing changed".to_string()
+    } else {
+        format!("changed: {}", changed.join(", "))
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("provider.changed")
+            .app(None, &app_id)
+            .target("provider_config", config_id)
+            .detail(&detail),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn set_status(
+    db: &Db,
+    app_id: &str,
+    config_id: &str,
+    status: ConfigStatus,
+    actor: &Actor,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE provider_configs SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(config_id)
+        .execute(&mut *tx)
+        .await?;
+    let action = match status {
+        ConfigStatus::Active => "provider.enabled",
+        ConfigStatus::Disabled => "provider.disabled",
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new(action)
+            .app(None, app_id)
+            .target("provider_config", config_id),
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub async fn delete(
+    db: &Db,
+    app_id: &str,
+    config_id: &str,
+    actor: &Actor,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("DELETE FROM provider_configs WHERE id = $1")
+        .bind(config_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("provider.deleted")
+            .app(None, app_id)
+            .target("provider_config", config_id),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The client secret, for the token exchange.
+pub async fn client_secret(
+    db: &Db,
+    keys: &Keyring,
+    config_id: &str,
+) -> Result<Option<secrecy::SecretString>, SaveError> {
+    let blob: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT client_secret FROM provider_configs WHERE id = $1")
+            .bind(config_id)
+            .fetch_optional(db.pool())
+            .await?;
+    blob.map(|b| keys.decrypt_string(&b, secret_aad(config_id)))
+        .transpose()
+        .map_err(Into::into)
+}
+
+fn view(row: sqlx::any::AnyRow, keys: &Keyring) -> Result<ConfigView, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let sealed: Vec<u8> = row.try_get("client_secret")?;
+    // Only the last four characters leave this function.
+    let secret_last4 = keys
+        .decrypt_string(&sealed, secret_aad(&id))
+        .map(|s| {
+            let chars: Vec<char> = s.expose_secret().chars().collect();
+            chars[chars.len().saturating_sub(4)..].iter().collect()
+        })
+        .unwrap_or_else(|_| "????".to_string());
+    let scopes: String = row.try_get("scopes")?;
+    let status: String = row.try_get("status")?;
+    let custom: Option<String> = row.try_get("custom_settings")?;
+    Ok(ConfigView {
+        app_id: row.try_get("app_id")?,
+        slug: row.try_get("slug")?,
+        provider: row.try_get("provider")?,
+        display_name: row.try_get("display_name")?,
+        client_id: row.try_get("client_id")?,
+        secret_last4,
+        scopes: scopes.split_whitespace().map(str::to_string).collect(),
+        status: if status == "active" {
+            ConfigStatus::Active
+        } else {
+            ConfigStatus::Disabled
+        },
+        custom: custom.and_then(|c| serde_json::from_str(&c).ok()),
+        connections: row.try_get("connections")?,
+        id,
+    })
+}
+
+const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, \
+    (SELECT COUNT(*) FROM connections c WHERE c.provider_config_id = provider_configs.id) AS connections FROM provider_configs";
+
+pub async fn list(db: &Db, keys: &Keyring, app_id: &str) -> Result<Vec<ConfigView>, sqlx::Error> {
+    sqlx::query(&format!("{SELECT} WHERE app_id = $1 ORDER BY created_at"))
+        .bind(app_id)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|r| view(r, keys))
+        .collect()
+}
+
+/// The configuration `config_id` of app `app_id` (whose ownership the
+/// caller has checked), or `None`.
+pub async fn find(
+    db: &Db,
+    keys: &Keyring,
+    app_id: &str,
+    config_id: &str,
+) -> Result<Option<ConfigView>, sqlx::Error> {
+    sqlx::query(&format!("{SELECT} WHERE app_id = $1 AND id = $2"))
+        .bind(app_id)
+        .bind(config_id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| view(r, keys))
+        .transpose()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn debug_of_a_submission_redacts_the_secret() {
+        let catalogue = Catalogue::load(None, &OutboundPolicy::default()).unwrap();
+        let mut feedback = FormFeedback::new("provider");
+        let input = validate(
+            "attio",
+            &form(&[
+                ("client_id", "id"),
+                ("client_secret", "very-secret-value"),
+                ("scopes", "note:read"),
+            ]),
+            &catalogue,
+            &OutboundPolicy::default(),
+            false,
+            &mut feedback,
+        )
+        .unwrap();
+        let debug = format!("{input:?}");
+        assert!(!debug.contains("very-secret-value"), "{debug}");
+        assert!(
+            !format!("{feedback:?}").contains("very-secret-value"),
+            "never kept for the form"
+        );
+    }
+}

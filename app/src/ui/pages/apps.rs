@@ -1,0 +1,427 @@
+//! Apps: the list, creating one, and an app's page (rename, delete).
+
+use crate::{
+    ui::components::{
+        layout::PortalPage,
+        portal::{is_unauthorized, portal_page, AppHeader, SignInFirst},
+    },
+    ui::forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+pub const APP_NAME_MAX: usize = 80;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub id: String,
+    pub name: String,
+    pub providers: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppsPageData {
+    pub email: String,
+    pub apps: Vec<AppSummary>,
+    /// The signed-in user administers the instance.
+    pub admin: bool,
+}
+
+#[server(endpoint = "apps/list")]
+pub async fn list_apps() -> Result<AppsPageData, ServerFnError> {
+    use crate::web::session::{internal, require_user};
+    let (state, user) = require_user().await?;
+    let apps = ssr::list(&state.db, &user.organisation_id)
+        .await
+        .map_err(internal)?;
+    Ok(AppsPageData {
+        admin: user.role == crate::domain::users::Role::Admin,
+        email: user.email,
+        apps,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPageData {
+    pub email: String,
+    pub app: AppSummary,
+    pub providers: Vec<crate::domain::provider_configs::ConfigView>,
+}
+
+#[server(endpoint = "apps/get")]
+pub async fn get_app(app_id: String) -> Result<AppPageData, ServerFnError> {
+    use crate::web::session::{internal, not_found, require_user};
+    let (state, user) = require_user().await?;
+    let app = ssr::find(&state.db, &user.organisation_id, &app_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    let providers = crate::store::provider_configs::list(&state.db, &state.keyring, &app.id)
+        .await
+        .map_err(internal)?;
+    Ok(AppPageData {
+        email: user.email,
+        app,
+        providers,
+    })
+}
+
+#[component]
+pub fn AppsList() -> impl IntoView {
+    let data = Resource::new(|| (), |_| list_apps());
+    let feedback = use_feedback("create-app");
+    let csrf = use_csrf_token();
+    view! {
+        <Title text="Apps" />
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || data.get().map(|result| match result {
+                Err(e) if is_unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
+                Err(_) => view! { <PortalPage email=String::new() csrf=csrf.clone()><p>"Could not load your apps."</p></PortalPage> }.into_any(),
+                Ok(page) => {
+                    let feedback = feedback.clone();
+                    let csrf = csrf.clone();
+                    view! {
+                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                            <h1>"Apps"</h1>
+                            {page.admin.then(|| view! {
+                                <p><a class="btn" href="/admin" data-testid="admin-link">"Admin area"</a>" "<span class="muted">"Every connection, user and audit entry of this instance."</span></p>
+                            })}
+                            <p class="muted">"An app holds OAuth provider configurations, API keys and the connections of its end users. Apps never see each other's data."</p>
+                            <section class="panel">
+                                {if page.apps.is_empty() {
+                                    view! { <p class="muted" data-testid="no-apps">"No apps yet. Create your first one below."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <div class="table-wrap">
+                                            <table>
+                                                <thead><tr><th>"Name"</th><th>"Providers"</th></tr></thead>
+                                                <tbody>
+                                                    {page.apps.into_iter().map(|a| view! {
+                                                        <tr>
+                                                            <td><a href=format!("/apps/{}", a.id)>{a.name}</a></td>
+                                                            <td>{a.providers}</td>
+                                                        </tr>
+                                                    }).collect_view()}
+                                                </tbody>
+                                            </table>
+                                        </div>
+                                    }.into_any()
+                                }}
+                            </section>
+                            <section class="panel">
+                                <h2>"Create an app"</h2>
+                                <FormError error=feedback.error("") />
+                                <form method="post" action="/apps" class="form">
+                                    <CsrfField token=csrf />
+                                    <TextField
+                                        label="App name"
+                                        name="name"
+                                        value=feedback.value("name")
+                                        error=feedback.error("name")
+                                        hint="Shown to your end users on the connect page."
+                                        maxlength=APP_NAME_MAX
+                                    />
+                                    <div><button type="submit" class="btn btn-primary">"Create app"</button></div>
+                                </form>
+                            </section>
+                        </PortalPage>
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AppPage() -> impl IntoView {
+    let params = use_params_map();
+    let app_id = move || params.read().get("app_id").unwrap_or_default();
+    let data = Resource::new(app_id, get_app);
+    let rename = use_feedback("rename-app");
+    let delete = use_feedback("delete-app");
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let app = page.app;
+        let action = format!("/apps/{}", app.id);
+        let (rename, delete, csrf) = (rename.clone(), delete.clone(), csrf.clone());
+        view! {
+                        <Title text=app.name.clone() />
+                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                            <AppHeader app_id=app.id.clone() name=app.name.clone() current="providers" />
+                            <section class="panel" aria-labelledby="providers-title">
+                                <div class="panel-head">
+                                    <h2 id="providers-title">"OAuth Providers"</h2>
+                                    <a class="btn btn-primary" href=format!("/apps/{}/providers/new", app.id)>"Add Provider"</a>
+                                </div>
+                                {if page.providers.is_empty() {
+                                    view! { <p class="muted">"No providers yet. Add one to let your end users connect."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <div class="table-wrap"><table data-testid="providers">
+                                            <thead><tr><th>"Provider"</th><th>"Provider ID"</th><th>"Client ID"</th><th>"Status"</th></tr></thead>
+                                            <tbody>
+                                                {page.providers.iter().map(|p| {
+                                                    let active = p.status == crate::domain::provider_configs::ConfigStatus::Active;
+                                                    view! {
+                                                        <tr>
+                                                            <td><a href=format!("/apps/{}/providers/{}", app.id, p.id)>{p.display_name.clone()}</a></td>
+                                                            <td><code>{p.slug.clone()}</code></td>
+                                                            <td><code>{p.client_id.clone()}</code></td>
+                                                            <td><span class=if active { "badge badge-success" } else { "badge badge-warning" }>{p.status.label()}</span></td>
+                                                        </tr>
+                                                    }
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table></div>
+                                    }.into_any()
+                                }}
+                            </section>
+                            <section class="panel">
+                                <h2>"Rename"</h2>
+                                <FormError error=rename.error("") />
+                                <form method="post" action=action.clone() class="form">
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="rename" />
+                                    <TextField
+                                        label="App name"
+                                        name="name"
+                                        value=Some(rename.value("name").unwrap_or(app.name.clone()))
+                                        error=rename.error("name")
+                                        maxlength=APP_NAME_MAX
+                                    />
+                                    <div><button type="submit" class="btn">"Save name"</button></div>
+                                </form>
+                            </section>
+                            <section class="panel">
+                                <h2>"Delete this app"</h2>
+                                <p>"Deleting removes its provider configurations and connections and wipes their secrets. This cannot be undone."</p>
+                                <FormError error=delete.error("") />
+                                <form method="post" action=action class="form">
+                                    <CsrfField token=csrf />
+                                    <input type="hidden" name="_action" value="delete" />
+                                    <TextField
+                                        label="Type the app's name to confirm"
+                                        name="confirm"
+                                        value=delete.value("confirm")
+                                        error=delete.error("confirm")
+                                        maxlength=APP_NAME_MAX
+                                    />
+                                    <div><button type="submit" class="btn btn-danger">"Delete app"</button></div>
+                                </form>
+                            </section>
+                        </PortalPage>
+                    }.into_any()
+    })
+}
+
+/// Checks an app name; the error says what to fix.
+pub fn check_app_name(text: &str) -> Result<String, String> {
+    crate::domain::labels::check_label(text, APP_NAME_MAX, "Enter a name for the app")
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{check_app_name, AppSummary};
+    use crate::{
+        infra::db::{new_id, now_ms, Db},
+        store::audit::{self as audit, Actor, Entry},
+        web::form_post::{rerender, see_other, Submission},
+        web::forms::FormFeedback,
+        web::state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::{IntoResponse, Response},
+    };
+    use sqlx::Row;
+
+    fn summary(row: sqlx::any::AnyRow) -> Result<AppSummary, sqlx::Error> {
+        Ok(AppSummary {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            providers: row.try_get("providers")?,
+        })
+    }
+
+    const SELECT: &str = "SELECT a.id, a.name, \
+        (SELECT COUNT(*) FROM provider_configs p WHERE p.app_id = a.id) AS providers \
+        FROM apps a";
+
+    pub async fn list(db: &Db, org: &str) -> Result<Vec<AppSummary>, sqlx::Error> {
+        sqlx::query(&format!(
+            "{SELECT} WHERE a.organisation_id = $1 ORDER BY a.created_at"
+        ))
+        .bind(org)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(summary)
+        .collect()
+    }
+
+    /// The app `id` if it belongs to `org`: another organisation's app is
+    /// indistinguishable from one that does not exist.
+    pub async fn find(db: &Db, org: &str, id: &str) -> Result<Option<AppSummary>, sqlx::Error> {
+        sqlx::query(&format!(
+            "{SELECT} WHERE a.organisation_id = $1 AND a.id = $2"
+        ))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(summary)
+        .transpose()
+    }
+
+    fn server_error(error: impl std::fmt::Display) -> Response {
+        tracing::error!(%error, "app request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again.",
+        )
+            .into_response()
+    }
+
+    fn not_found() -> Response {
+        (StatusCode::NOT_FOUND, "Not found").into_response()
+    }
+
+    /// The submitted app name, or the form's feedback explaining what to fix.
+    fn submitted_name(form: &Submission, form_name: &str) -> Result<String, FormFeedback> {
+        let mut feedback = FormFeedback::new(form_name);
+        let text = form.get("name");
+        feedback.keep("name", &text);
+        check_app_name(&text).map_err(|e| {
+            feedback.add_error("name", e);
+            feedback
+        })
+    }
+
+    pub async fn post_create(State(state): State<AppState>, request: Request<Body>) -> Response {
+        let (form, user) = match Submission::read_signed_in(&state, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let name = match submitted_name(&form, "create-app") {
+            Ok(n) => n,
+            Err(feedback) => return rerender(&state, form.parts, feedback).await,
+        };
+        let id = new_id("app");
+        let now = now_ms();
+        let inserted = async {
+            let mut tx = state.db.pool().begin().await?;
+            sqlx::query(
+                "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(&user.organisation_id)
+            .bind(&name)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut tx,
+                &Actor::user(&user),
+                Entry::new("app.created")
+                    .app(Some(&user.organisation_id), &id)
+                    .detail(&name),
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        match inserted {
+            Ok(_) => see_other(&format!("/apps/{id}")),
+            Err(e) => server_error(e),
+        }
+    }
+
+    pub async fn post_app(
+        State(state): State<AppState>,
+        Path(app_id): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let (form, user) = match Submission::read_signed_in(&state, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let app = match find(&state.db, &user.organisation_id, &app_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => return not_found(),
+            Err(e) => return server_error(e),
+        };
+        match form.get("_action").as_str() {
+            "rename" => {
+                let name = match submitted_name(&form, "rename-app") {
+                    Ok(n) => n,
+                    Err(feedback) => return rerender(&state, form.parts, feedback).await,
+                };
+                let updated = async {
+                    let mut tx = state.db.pool().begin().await?;
+                    sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
+                        .bind(&name)
+                        .bind(now_ms())
+                        .bind(&app.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit::record(
+                        &mut tx,
+                        &Actor::user(&user),
+                        Entry::new("app.renamed")
+                            .app(Some(&user.organisation_id), &app.id)
+                            .detail(&name),
+                    )
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
+                match updated {
+                    Ok(_) => see_other(&format!("/apps/{}", app.id)),
+                    Err(e) => server_error(e),
+                }
+            }
+            "delete" => {
+                let confirm = form.get("confirm");
+                if confirm.trim() != app.name {
+                    let mut feedback = FormFeedback::new("delete-app");
+                    feedback.keep("confirm", &confirm);
+                    feedback.add_error(
+                        "confirm",
+                        format!("Type the app's name, {}, exactly to confirm", app.name),
+                    );
+                    return rerender(&state, form.parts, feedback).await;
+                }
+                // Provider configurations (and their sealed secrets) go with
+                // the app through ON DELETE CASCADE, in one statement.
+                let deleted = async {
+                    let mut tx = state.db.pool().begin().await?;
+                    sqlx::query("DELETE FROM apps WHERE id = $1")
+                        .bind(&app.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit::record(
+                        &mut tx,
+                        &Actor::user(&user),
+                        Entry::new("app.deleted")
+                            .app(Some(&user.organisation_id), &app.id)
+                            .detail(&app.name),
+                    )
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
+                state.caches.app_deleted(&app.id);
+                match deleted {
+                    Ok(_) => see_other("/apps"),
+                    Err(e) => server_error(e),
+                }
+            }
+            _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+        }
+    }
+}

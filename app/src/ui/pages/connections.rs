@@ -1,0 +1,353 @@
+//! An app's connections: the table, one connection's page with its history,
+//! and disconnecting.
+
+use crate::{
+    domain::connections::{ConnectionStatus, ConnectionView, EventView},
+    ui::components::provider::CopyField,
+    ui::components::{
+        layout::PortalPage,
+        portal::{portal_page, AppHeader, EventTimeline},
+    },
+    ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError},
+    ui::pages::apps::AppSummary,
+    util::time::{display, display_opt},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionsData {
+    pub email: String,
+    pub app: AppSummary,
+    pub connections: Vec<ConnectionView>,
+    pub failures: Vec<EventView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionData {
+    pub email: String,
+    pub app: AppSummary,
+    pub connection: ConnectionView,
+    pub events: Vec<EventView>,
+}
+
+#[server(endpoint = "connections/list")]
+pub async fn connections_page(app_id: String) -> Result<ConnectionsData, ServerFnError> {
+    use crate::{store::connections as store, web::session::internal};
+    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let connections = store::list(
+        &state.db,
+        &state.catalogue,
+        &app.id,
+        &store::Filter::default(),
+        500,
+        None,
+    )
+    .await
+    .map_err(internal)?;
+    let failures = store::recent_failures(&state.db, &app.id)
+        .await
+        .map_err(internal)?;
+    Ok(ConnectionsData {
+        email,
+        app,
+        connections,
+        failures,
+    })
+}
+
+#[server(endpoint = "connections/get")]
+pub async fn connection_page(
+    app_id: String,
+    connection_id: String,
+) -> Result<ConnectionData, ServerFnError> {
+    use crate::{
+        store::connections as store,
+        web::session::{internal, not_found},
+    };
+    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let connection = store::find(&state.db, &state.catalogue, &app.id, &connection_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    let events = store::events(&state.db, &app.id, &connection.id)
+        .await
+        .map_err(internal)?;
+    Ok(ConnectionData {
+        email,
+        app,
+        connection,
+        events,
+    })
+}
+
+fn status_badge(status: ConnectionStatus) -> impl IntoView {
+    let class = match status {
+        ConnectionStatus::Active => "badge badge-success",
+        ConnectionStatus::NeedsReauthorization | ConnectionStatus::Error => "badge badge-warning",
+        ConnectionStatus::Revoked => "badge",
+    };
+    view! { <span class=class data-testid="connection-status">{status.label()}</span> }
+}
+
+/// Granted scopes against the configured ones; what is missing is marked.
+#[component]
+fn ScopeComparison(connection: ConnectionView) -> impl IntoView {
+    let missing = connection.missing_scopes.clone();
+    match connection.granted_scopes.clone() {
+        None => view! {
+            <span class="muted">"Not reported by the provider"</span>
+        }
+        .into_any(),
+        Some(granted) => view! {
+            <span>{granted.join(" ")}</span>
+            {(!missing.is_empty()).then(|| view! {
+                <span class="badge badge-warning" data-testid="scope-mismatch" title="Configured but not granted">
+                    {format!("Missing: {}", missing.join(", "))}
+                </span>
+            })}
+        }
+        .into_any(),
+    }
+}
+
+fn end_user_label(c: &ConnectionView) -> String {
+    c.end_user_name
+        .clone()
+        .or_else(|| c.end_user_email.clone())
+        .unwrap_or_else(|| c.end_user_id.clone())
+}
+
+#[component]
+pub fn Connections() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let data = Resource::new(
+        move || params.read().get("app_id").unwrap_or_default(),
+        connections_page,
+    );
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let app_id = page.app.id.clone();
+        let just_connected = query.read_untracked().get("status").as_deref() == Some("success");
+        let failed = query.read_untracked().get("error");
+        view! {
+            <Title text=format!("Connections · {}", page.app.name) />
+            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                <AppHeader app_id=app_id.clone() name=page.app.name.clone() current="connections" />
+                {just_connected.then(|| view! {
+                    <div class="alert alert-success" role="status">"Connected. The new connection is in the table below."</div>
+                })}
+                {failed.map(|code| view! {
+                    <div class="alert alert-danger" role="alert">{format!("The connection did not complete ({code}).")}</div>
+                })}
+                <section class="panel">
+                    <h2>"Connections"</h2>
+                    {if page.connections.is_empty() {
+                        view! { <p class="muted" data-testid="no-connections">"No connections yet. Create a connect session with the API, or use Test connection on a provider."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap"><table data-testid="connections">
+                                <thead><tr>
+                                    <th>"End user"</th><th>"Provider"</th><th>"Account"</th><th>"Status"</th>
+                                    <th>"Granted scopes"</th><th>"Configured scopes"</th><th>"Created"</th><th>"Last refreshed"</th><th>"Last used"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {page.connections.into_iter().map(|c| {
+                                        let href = format!("/apps/{}/connections/{}", app_id, c.id);
+                                        view! {
+                                            <tr>
+                                                <td><a href=href>{end_user_label(&c)}</a><br /><code class="small">{c.end_user_id.clone()}</code></td>
+                                                <td>{c.provider_name.clone()}</td>
+                                                <td data-testid="account">{c.account_label()}</td>
+                                                <td>{status_badge(c.status)}</td>
+                                                <td><ScopeComparison connection=c.clone() /></td>
+                                                <td>{c.configured_scopes.join(" ")}</td>
+                                                <td>{display(c.created_at)}</td>
+                                                <td>{display_opt(c.last_refreshed_at)}</td>
+                                                <td>{display_opt(c.last_used_at)}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                        }.into_any()
+                    }}
+                </section>
+                {(!page.failures.is_empty()).then(|| view! {
+                    <section class="panel">
+                        <h2>"Recent failed attempts"</h2>
+                        <div class="table-wrap"><table data-testid="failed-attempts">
+                            <thead><tr><th>"When"</th><th>"End user"</th><th>"What happened"</th></tr></thead>
+                            <tbody>
+                                {page.failures.into_iter().map(|e| view! {
+                                    <tr><td>{display(e.at)}</td><td><code>{e.end_user_id.unwrap_or_default()}</code></td><td>{e.message}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table></div>
+                    </section>
+                })}
+            </PortalPage>
+        }
+        .into_any()
+    })
+}
+
+#[component]
+pub fn Connection() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || {
+            let p = params.read();
+            (
+                p.get("app_id").unwrap_or_default(),
+                p.get("connection_id").unwrap_or_default(),
+            )
+        },
+        |(app, id)| connection_page(app, id),
+    );
+    let disconnect = use_feedback("disconnect");
+    let reconnect_link = use_shown_once();
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let c = page.connection.clone();
+        let action = format!("/apps/{}/connections/{}", page.app.id, c.id);
+        let disconnect = disconnect.clone();
+        let reconnect_link = reconnect_link.clone();
+        let csrf = csrf.clone();
+        view! {
+            <Title text=format!("Connection · {}", end_user_label(&c)) />
+            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                <p><a href=format!("/apps/{}/connections", page.app.id)>{format!("← Connections of {}", page.app.name)}</a></p>
+                <h1>{format!("{} · {}", end_user_label(&c), c.provider_name)}</h1>
+                <p>{status_badge(c.status)}</p>
+                <section class="panel">
+                    <table class="props"><tbody>
+                        <tr><th scope="row">"Connection id"</th><td><code>{c.id.clone()}</code></td></tr>
+                        <tr><th scope="row">"End user"</th><td><code>{c.end_user_id.clone()}</code>" "{c.end_user_email.clone().unwrap_or_default()}</td></tr>
+                        <tr><th scope="row">"Provider"</th><td>{c.provider_name.clone()}" "<code>{c.provider.clone()}</code></td></tr>
+                        <tr><th scope="row">"Account"</th><td data-testid="account">{c.account_label()}" "<code>{c.account_id.clone()}</code></td></tr>
+                        <tr><th scope="row">"Granted scopes"</th><td><ScopeComparison connection=c.clone() /></td></tr>
+                        <tr><th scope="row">"Configured scopes"</th><td>{c.configured_scopes.join(" ")}</td></tr>
+                        <tr><th scope="row">"Token"</th><td>{format!("{} · {}", c.token_type, c.expires_at.map(|e| format!("expires {}", display(e))).unwrap_or_else(|| "does not expire".into()))}</td></tr>
+                        <tr><th scope="row">"Created"</th><td>{display(c.created_at)}</td></tr>
+                        <tr><th scope="row">"Last refreshed"</th><td>{display_opt(c.last_refreshed_at)}</td></tr>
+                        <tr><th scope="row">"Last used"</th><td>{display_opt(c.last_used_at)}</td></tr>
+                        <tr><th scope="row">"Last health check"</th><td>{display_opt(c.last_checked_at)}</td></tr>
+                    </tbody></table>
+                </section>
+                <section class="panel">
+                    <h2>"Reconnect"</h2>
+                    <p class="muted">"A link for the end user to authorize again — after the connection needs re-authorization, or to change what they granted. The connection keeps its id. The link works once, for 30 minutes."</p>
+                    {reconnect_link.map(|link| view! {
+                        <CopyField value=link label="Reconnect link" testid="reconnect-link" />
+                    })}
+                    <form method="post" action=action.clone()>
+                        <CsrfField token=csrf.clone() />
+                        <input type="hidden" name="_action" value="reconnect" />
+                        <button type="submit" class="btn">"Create reconnect link"</button>
+                    </form>
+                </section>
+                <section class="panel">
+                    <h2>"History"</h2>
+                    <EventTimeline events=page.events />
+                </section>
+                <section class="panel">
+                    <h2>"Disconnect"</h2>
+                    <p>"Deletes the connection and its tokens. The end user can connect again later."</p>
+                    <FormError error=disconnect.error("") />
+                    <form method="post" action=action>
+                        <CsrfField token=csrf.clone() />
+                        <input type="hidden" name="_action" value="delete" />
+                        <label class="check" for="confirm-disconnect">
+                            <input type="checkbox" id="confirm-disconnect" name="confirm" value="yes" required=true />
+                            <span>"Delete this connection and its tokens."</span>
+                        </label>
+                        <p><button type="submit" class="btn btn-danger">"Disconnect"</button></p>
+                    </form>
+                </section>
+            </PortalPage>
+        }
+        .into_any()
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use crate::{
+        store::audit::Actor,
+        ui::pages::providers::ssr::app_form,
+        web::connect::{create_session, NewSession},
+        web::form_post::{not_found, render_shown_once, rerender, see_other, server_error},
+        web::forms::FormFeedback,
+        web::state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::{IntoResponse, Response},
+    };
+
+    pub async fn post_connection(
+        State(state): State<AppState>,
+        Path((app_id, connection_id)): Path<(String, String)>,
+        request: Request<Body>,
+    ) -> Response {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if form.get("_action") == "reconnect" {
+            let connection = match crate::store::connections::find(
+                &state.db,
+                &state.catalogue,
+                &app.id,
+                &connection_id,
+            )
+            .await
+            {
+                Ok(Some(c)) => c,
+                Ok(None) => return not_found(),
+                Err(e) => return server_error(e),
+            };
+            let session = NewSession {
+                end_user_id: connection.end_user_id.clone(),
+                end_user_name: connection.end_user_name.clone(),
+                end_user_email: connection.end_user_email.clone(),
+                providers: vec![connection.provider.clone()],
+                return_url: None,
+                reconnect_id: Some(connection.id.clone()),
+            };
+            return match create_session(&state, &app.id, &session, &Actor::user(&user)).await {
+                Ok(created) => {
+                    render_shown_once(&state, form.parts, created.connect_url, StatusCode::OK).await
+                }
+                Err(e) => server_error(e),
+            };
+        }
+        if form.get("_action") != "delete" {
+            return (StatusCode::BAD_REQUEST, "Unknown action").into_response();
+        }
+        if form.get("confirm") != "yes" {
+            let mut feedback = FormFeedback::new("disconnect");
+            feedback.add_error("", "Tick the box to confirm");
+            return rerender(&state, form.parts, feedback).await;
+        }
+        match crate::services::revocation::disconnect(
+            &state,
+            &app.id,
+            &connection_id,
+            &Actor::user(&user),
+            None,
+        )
+        .await
+        {
+            Ok(true) => see_other(&format!("/apps/{}/connections/{connection_id}", app.id)),
+            Ok(false) => not_found(),
+            Err(e) => server_error(e),
+        }
+    }
+}

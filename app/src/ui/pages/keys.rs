@@ -1,0 +1,193 @@
+//! An app's API keys: create (shown once), list, revoke.
+
+use crate::{
+    domain::api_keys::{ApiKeyView, NAME_MAX},
+    ui::components::{
+        layout::PortalPage,
+        portal::{portal_page, AppHeader},
+        provider::CopyField,
+    },
+    ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
+    ui::pages::apps::AppSummary,
+    util::time::{display, display_opt},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysData {
+    pub email: String,
+    pub app: AppSummary,
+    pub keys: Vec<ApiKeyView>,
+}
+
+#[server(endpoint = "keys/list")]
+pub async fn keys_page(app_id: String) -> Result<KeysData, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let keys = crate::store::api_keys::list(&state.db, &app.id)
+        .await
+        .map_err(internal)?;
+    Ok(KeysData { email, app, keys })
+}
+
+#[component]
+pub fn ApiKeys() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || params.read().get("app_id").unwrap_or_default(),
+        keys_page,
+    );
+    let feedback = use_feedback("create-key");
+    let new_key = use_shown_once();
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let action = format!("/apps/{}/api-keys", page.app.id);
+        let (feedback, new_key) = (feedback.clone(), new_key.clone());
+        let csrf = csrf.clone();
+        view! {
+            <Title text=format!("API Keys · {}", page.app.name) />
+            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="keys" />
+                {new_key.map(|key| view! {
+                    <section class="panel panel-highlight" data-testid="new-key">
+                        <h2>"Copy your new API key now"</h2>
+                        <p>"This is the only time it is shown. Store it in your backend's secret store; the vault keeps only a hash."</p>
+                        <CopyField value=key label="New API key" testid="new-key-value" />
+                    </section>
+                })}
+                <section class="panel">
+                    <h2>"API Keys"</h2>
+                    <p class="muted">"Your backend calls the vault's API with a key: " <code>"Authorization: Bearer ovk_…"</code> ". A key sees this app only."</p>
+                    {if page.keys.is_empty() {
+                        view! { <p class="muted" data-testid="no-keys">"No keys yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap"><table data-testid="keys">
+                                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+                                <tbody>
+                                    {page.keys.into_iter().map(|k| {
+                                        let revoked = k.revoked_at.is_some();
+                                        view! {
+                                            <tr>
+                                                <td>{k.name.clone()}</td>
+                                                <td><code>{format!("{}…", k.prefix)}</code></td>
+                                                <td>{display(k.created_at)}</td>
+                                                <td>{display_opt(k.last_used_at)}</td>
+                                                <td>{if revoked {
+                                                    view! { <span class="badge badge-warning">"Revoked"</span> }.into_any()
+                                                } else {
+                                                    view! { <span class="badge badge-success">"Active"</span> }.into_any()
+                                                }}</td>
+                                                <td>{(!revoked).then(|| view! {
+                                                    <form method="post" action=action.clone()>
+                                                        <CsrfField token=csrf.clone() />
+                                                        <input type="hidden" name="_action" value="revoke" />
+                                                        <input type="hidden" name="key_id" value=k.id.clone() />
+                                                        <button type="submit" class="btn btn-sm btn-danger">"Revoke"</button>
+                                                    </form>
+                                                })}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                        }.into_any()
+                    }}
+                </section>
+                <section class="panel">
+                    <h2>"Create a key"</h2>
+                    <FormError error=feedback.error("") />
+                    <form method="post" action=action.clone() class="form">
+                        <CsrfField token=csrf.clone() />
+                        <input type="hidden" name="_action" value="create" />
+                        <TextField
+                            label="Name"
+                            name="name"
+                            value=feedback.value("name")
+                            error=feedback.error("name")
+                            hint="What uses it, e.g. \"billing backend (production)\"."
+                            maxlength=NAME_MAX
+                        />
+                        <div><button type="submit" class="btn btn-primary">"Create key"</button></div>
+                    </form>
+                </section>
+            </PortalPage>
+        }
+        .into_any()
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use crate::{
+        domain::api_keys::check_name,
+        store::api_keys::{self as keys},
+        store::audit::Actor,
+        ui::pages::providers::ssr::app_form,
+        web::form_post::{not_found, render_shown_once, rerender, see_other, server_error},
+        web::forms::FormFeedback,
+        web::state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::{IntoResponse, Response},
+    };
+    use secrecy::ExposeSecret;
+
+    pub async fn post_keys(
+        State(state): State<AppState>,
+        Path(app_id): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        match form.get("_action").as_str() {
+            "create" => {
+                let mut feedback = FormFeedback::new("create-key");
+                let text = form.get("name");
+                feedback.keep("name", &text);
+                let name = match check_name(&text) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        feedback.add_error("name", e);
+                        return rerender(&state, form.parts, feedback).await;
+                    }
+                };
+                match keys::create(&state.db, &app.id, &name, &Actor::user(&user)).await {
+                    Ok((id, key)) => {
+                        tracing::info!(app_id = %app.id, key_id = %id, "API key created");
+                        render_shown_once(
+                            &state,
+                            form.parts,
+                            key.expose_secret().to_string(),
+                            StatusCode::CREATED,
+                        )
+                        .await
+                    }
+                    Err(e) => server_error(e),
+                }
+            }
+            "revoke" => {
+                match keys::revoke(&state.db, &app.id, &form.get("key_id"), &Actor::user(&user))
+                    .await
+                {
+                    Ok(true) => {
+                        state.caches.api_key_revoked(&form.get("key_id"));
+                        tracing::info!(app_id = %app.id, "API key revoked");
+                        see_other(&format!("/apps/{}/api-keys", app.id))
+                    }
+                    Ok(false) => not_found(),
+                    Err(e) => server_error(e),
+                }
+            }
+            _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+        }
+    }
+}

@@ -1,0 +1,821 @@
+//! OAuth Providers of an app: the catalogue, the provider form (catalogue
+//! providers and Custom OAuth 2.0), a configuration's page, and the public
+//! documentation page of each catalogue provider.
+
+use crate::{
+    catalogue::{ClientAuth, ProviderDefinition, CUSTOM_PROVIDER},
+    domain::provider_configs::{ConfigStatus, ConfigView, CLIENT_ID_MAX, CLIENT_SECRET_MAX},
+    ui::components::portal::portal_page,
+    ui::components::{
+        layout::{PortalPage, PublicPage},
+        provider::{CopyField, PropertyTable, ScopeCatalogue, SetupSteps},
+    },
+    ui::forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
+    ui::pages::apps::AppSummary,
+    web::forms::FormFeedback,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+/// A card of the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueCard {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub tagline: String,
+    pub logo: String,
+    /// This app already has a configuration of it.
+    pub configured: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CataloguePage {
+    pub email: String,
+    pub app: AppSummary,
+    pub cards: Vec<CatalogueCard>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderFormPage {
+    pub email: String,
+    pub app: AppSummary,
+    /// `None` for the Custom OAuth 2.0 template.
+    pub definition: Option<ProviderDefinition>,
+    pub redirect_uri: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderDetailPage {
+    pub email: String,
+    pub app: AppSummary,
+    pub config: ConfigView,
+    pub definition: Option<ProviderDefinition>,
+    pub redirect_uri: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocsPage {
+    pub definition: ProviderDefinition,
+    pub redirect_uri: String,
+}
+
+#[server(endpoint = "providers/catalogue")]
+pub async fn provider_catalogue(app_id: String) -> Result<CataloguePage, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, email, app) = ssr::owned_app(&app_id).await?;
+    let configs = crate::store::provider_configs::list(&state.db, &state.keyring, &app.id)
+        .await
+        .map_err(internal)?;
+    let cards = state
+        .catalogue
+        .all()
+        .iter()
+        .map(|d| CatalogueCard {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            category: d.category.clone(),
+            tagline: d.tagline.clone(),
+            logo: d.logo.clone(),
+            configured: configs.iter().any(|c| c.provider == d.id),
+        })
+        .collect();
+    Ok(CataloguePage { email, app, cards })
+}
+
+#[server(endpoint = "providers/form")]
+pub async fn provider_form(
+    app_id: String,
+    provider: String,
+) -> Result<ProviderFormPage, ServerFnError> {
+    use crate::web::session::not_found;
+    let (state, email, app) = ssr::owned_app(&app_id).await?;
+    let definition = if provider == CUSTOM_PROVIDER {
+        None
+    } else {
+        Some(
+            state
+                .catalogue
+                .get(&provider)
+                .ok_or_else(not_found)?
+                .as_ref()
+                .clone(),
+        )
+    };
+    Ok(ProviderFormPage {
+        email,
+        app,
+        definition,
+        redirect_uri: state.settings.redirect_uri(),
+    })
+}
+
+#[server(endpoint = "providers/detail")]
+pub async fn provider_detail(
+    app_id: String,
+    config_id: String,
+) -> Result<ProviderDetailPage, ServerFnError> {
+    use crate::web::session::{internal, not_found};
+    let (state, email, app) = ssr::owned_app(&app_id).await?;
+    let config =
+        crate::store::provider_configs::find(&state.db, &state.keyring, &app.id, &config_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+    let definition = state
+        .catalogue
+        .get(&config.provider)
+        .map(|d| d.as_ref().clone());
+    Ok(ProviderDetailPage {
+        email,
+        app,
+        config,
+        definition,
+        redirect_uri: state.settings.redirect_uri(),
+    })
+}
+
+#[server(endpoint = "providers/docs")]
+pub async fn provider_docs(provider: String) -> Result<DocsPage, ServerFnError> {
+    use crate::web::session::{internal, not_found};
+    let state = use_context::<crate::web::state::AppState>().ok_or_else(|| internal("no state"))?;
+    let definition = state
+        .catalogue
+        .get(&provider)
+        .ok_or_else(not_found)?
+        .as_ref()
+        .clone();
+    Ok(DocsPage {
+        definition,
+        redirect_uri: state.settings.redirect_uri(),
+    })
+}
+
+/// **Add Provider**: the catalogue as cards.
+#[component]
+pub fn AddProvider() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || params.read().get("app_id").unwrap_or_default(),
+        provider_catalogue,
+    );
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        view! {
+                    <Title text="Add Provider" />
+                    <PortalPage email=page.email csrf=csrf.clone()>
+                        <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
+                        <h1>"Add Provider"</h1>
+                        <p class="muted">"Choose the service your end users will connect."</p>
+                        <div class="cards" data-testid="catalogue">
+                            {page.cards.into_iter().map(|c| {
+                                let href = format!("/apps/{}/providers/new/{}", page.app.id, c.id);
+                                view! {
+                                    <a class="card provider-card" href=href data-provider=c.id.clone()>
+                                        <img src=c.logo alt="" width="40" height="40" />
+                                        <div>
+                                            <h2>{c.name}</h2>
+                                            <span class="badge">{c.category}</span>
+                                            {c.configured.then(|| view! { <span class="badge badge-success">"Configured"</span> })}
+                                            <p class="muted">{c.tagline}</p>
+                                        </div>
+                                    </a>
+                                }
+                            }).collect_view()}
+                            <a class="card provider-card" href=format!("/apps/{}/providers/new/{}", page.app.id, CUSTOM_PROVIDER) data-provider=CUSTOM_PROVIDER>
+                                <img src="/providers/custom.svg" alt="" width="40" height="40" />
+                                <div>
+                                    <h2>"Custom OAuth 2.0"</h2>
+                                    <span class="badge">"Any provider"</span>
+                                    <p class="muted">"Any RFC 6749 authorization server: enter its endpoints yourself."</p>
+                                </div>
+                            </a>
+                        </div>
+                    </PortalPage>
+                }.into_any()
+    })
+}
+
+/// The fields of a Custom OAuth 2.0 configuration.
+#[component]
+fn CustomFields(feedback: FormFeedback, existing: Option<ConfigView>) -> impl IntoView {
+    let custom = existing.as_ref().and_then(|c| c.custom.clone());
+    let pick = |field: &str, current: Option<String>| {
+        if feedback.has_errors() {
+            feedback.value(field)
+        } else {
+            current
+        }
+    };
+    let slug = pick("slug", existing.as_ref().map(|c| c.slug.clone()));
+    let name = pick(
+        "display_name",
+        existing.as_ref().map(|c| c.display_name.clone()),
+    );
+    let auth_url = pick(
+        "authorization_url",
+        custom.as_ref().map(|c| c.authorization_url.clone()),
+    );
+    let token_url = pick("token_url", custom.as_ref().map(|c| c.token_url.clone()));
+    let revocation = pick(
+        "revocation_url",
+        custom.as_ref().and_then(|c| c.revocation_url.clone()),
+    );
+    let introspection = pick(
+        "introspection_url",
+        custom.as_ref().and_then(|c| c.introspection_url.clone()),
+    );
+    let userinfo = pick(
+        "userinfo_url",
+        custom.as_ref().and_then(|c| c.userinfo_url.clone()),
+    );
+    let scopes = pick("scope_list", existing.as_ref().map(|c| c.scopes.join(" ")));
+    let comma = pick(
+        "scope_separator",
+        custom.as_ref().map(|c| {
+            if c.scope_separator == "," {
+                "comma".into()
+            } else {
+                "space".into()
+            }
+        }),
+    )
+    .is_some_and(|s| s == "comma");
+    let basic = pick(
+        "client_auth",
+        custom.as_ref().map(|c| {
+            if c.client_auth == ClientAuth::Basic {
+                "basic".into()
+            } else {
+                "body".into()
+            }
+        }),
+    )
+    .is_some_and(|s| s == "basic");
+    let pkce = if feedback.has_errors() {
+        feedback.value("pkce").is_some()
+    } else {
+        custom.as_ref().map(|c| c.pkce).unwrap_or(true)
+    };
+    view! {
+        <TextField label="Name" name="display_name" value=name error=feedback.error("display_name")
+            hint="Shown to your end users, e.g. Acme Identity." maxlength=80 />
+        <TextField label="Provider ID" name="slug" value=slug error=feedback.error("slug")
+            hint="Lower-case letters, digits and '-'; used in the API, e.g. acme-idp." maxlength=40 />
+        <TextField label="Authorization URL" name="authorization_url" kind="url" value=auth_url
+            error=feedback.error("authorization_url") maxlength=2000 placeholder=Some("https://idp.example.com/oauth/authorize".to_string()) />
+        <TextField label="Token URL" name="token_url" kind="url" value=token_url
+            error=feedback.error("token_url") maxlength=2000 placeholder=Some("https://idp.example.com/oauth/token".to_string()) />
+        <TextField label="Revocation URL (optional)" name="revocation_url" kind="url" value=revocation
+            error=feedback.error("revocation_url") required=false maxlength=2000 />
+        <TextField label="Introspection URL (optional)" name="introspection_url" kind="url" value=introspection
+            error=feedback.error("introspection_url") required=false maxlength=2000 />
+        <TextField label="Userinfo URL (optional)" name="userinfo_url" kind="url" value=userinfo
+            error=feedback.error("userinfo_url") required=false maxlength=2000 />
+        <div class="field">
+            <label for="field-scope_list">"Scopes"</label>
+            <textarea id="field-scope_list" name="scope_list" rows="2" maxlength="4000"
+                aria-invalid=feedback.error("scope_list").map(|_| "true")>{scopes.unwrap_or_default()}</textarea>
+            <span class="hint">"The scopes to request, separated by spaces or commas."</span>
+            {feedback.error("scope_list").map(|e| view! { <span class="error" role="alert">{e}</span> })}
+        </div>
+        <div class="field">
+            <label for="field-scope_separator">"Scope separator in the authorization request"</label>
+            <select id="field-scope_separator" name="scope_separator">
+                <option value="space" selected=!comma>"Space (RFC 6749)"</option>
+                <option value="comma" selected=comma>"Comma"</option>
+            </select>
+        </div>
+        <div class="field">
+            <label for="field-client_auth">"Client authentication at the token endpoint"</label>
+            <select id="field-client_auth" name="client_auth">
+                <option value="basic" selected=basic>"HTTP Basic (client_secret_basic)"</option>
+                <option value="body" selected=!basic>"Request body (client_secret_post)"</option>
+            </select>
+            {feedback.error("client_auth").map(|e| view! { <span class="error" role="alert">{e}</span> })}
+        </div>
+        <label class="check" for="field-pkce">
+            <input type="checkbox" id="field-pkce" name="pkce" value="on" checked=pkce />
+            <span>"Use PKCE (S256)"</span>
+        </label>
+    }
+}
+
+/// The shared body of the add and edit forms.
+#[component]
+fn ProviderFormBody(
+    definition: Option<ProviderDefinition>,
+    feedback: FormFeedback,
+    existing: Option<ConfigView>,
+) -> impl IntoView {
+    let editing = existing.is_some();
+    let client_id = if feedback.has_errors() {
+        feedback.value("client_id")
+    } else {
+        existing.as_ref().map(|c| c.client_id.clone())
+    };
+    let selected = if feedback.has_errors() {
+        feedback.all_values("scopes")
+    } else {
+        existing
+            .as_ref()
+            .map(|c| c.scopes.clone())
+            .or_else(|| definition.as_ref().map(|d| d.default_scopes.clone()))
+            .unwrap_or_default()
+    };
+    let secret_hint = if editing {
+        "Leave blank to keep the stored secret."
+    } else {
+        "Stored encrypted; never shown again."
+    };
+    let secret_placeholder = existing.as_ref().map(|c| format!("••••{}", c.secret_last4));
+    view! {
+        <FormError error=feedback.error("") />
+        {match &definition {
+            None => view! { <CustomFields feedback=feedback.clone() existing=existing.clone() /> }.into_any(),
+            Some(_) => ().into_any(),
+        }}
+        <TextField label="Client ID" name="client_id" value=client_id error=feedback.error("client_id")
+            autocomplete="off" maxlength=CLIENT_ID_MAX />
+        <TextField label="Client Secret" name="client_secret" kind="password" error=feedback.error("client_secret")
+            autocomplete="new-password" hint=secret_hint required=!editing placeholder=secret_placeholder
+            maxlength=CLIENT_SECRET_MAX />
+        {definition.map(|d| view! { <ScopeCatalogue def=d selected=selected error=feedback.error("scopes") /> })}
+    }
+}
+
+/// **Add Provider › Attio** (or any catalogue provider, or Custom OAuth 2.0).
+#[component]
+pub fn NewProvider() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || {
+            let p = params.read();
+            (
+                p.get("app_id").unwrap_or_default(),
+                p.get("provider").unwrap_or_default(),
+            )
+        },
+        |(app, provider)| provider_form(app, provider),
+    );
+    let feedback = use_feedback("provider");
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let (csrf, feedback) = (csrf.clone(), feedback.clone());
+        let action = format!(
+            "/apps/{}/providers/new/{}",
+            page.app.id,
+            page.definition
+                .as_ref()
+                .map(|d| d.id.as_str())
+                .unwrap_or(CUSTOM_PROVIDER)
+        );
+        let title = page
+            .definition
+            .as_ref()
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| "Custom OAuth 2.0".into());
+        view! {
+                        <Title text=format!("Add {title}") />
+                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                            <p><a href=format!("/apps/{}/providers/new", page.app.id)>"← Add Provider"</a></p>
+                            <ProviderHeading definition=page.definition.clone() />
+                            {page.definition.clone().map(|d| view! {
+                                <section class="panel">
+                                    <PropertyTable def=d.clone() redirect_uri=page.redirect_uri.clone() />
+                                </section>
+                                <section class="panel">
+                                    <h2>"Set up at " {d.name.clone()}</h2>
+                                    <SetupSteps def=d.clone() redirect_uri=page.redirect_uri.clone() />
+                                    <ul class="notes">{d.notes.iter().map(|n| view! { <li class="muted">{n.clone()}</li> }).collect_view()}</ul>
+                                </section>
+                            })}
+                            {page.definition.is_none().then(|| view! {
+                                <section class="panel">
+                                    <h2>"Redirect URI"</h2>
+                                    <p class="muted">"Register this exact redirect URI with the provider."</p>
+                                    <CopyField value=page.redirect_uri.clone() label="Redirect URI" testid="redirect-uri" />
+                                </section>
+                            })}
+                            <section class="panel">
+                                <h2>"Client credentials"</h2>
+                                <form method="post" action=action class="form" data-testid="provider-form">
+                                    <CsrfField token=csrf.clone() />
+                                    <ProviderFormBody definition=page.definition.clone() feedback=feedback.clone() existing=None />
+                                    <div><button type="submit" class="btn btn-primary">"Save"</button></div>
+                                </form>
+                            </section>
+                        </PortalPage>
+                    }.into_any()
+    })
+}
+
+#[component]
+fn ProviderHeading(definition: Option<ProviderDefinition>) -> impl IntoView {
+    match definition {
+        Some(d) => view! {
+            <div class="provider-heading">
+                <img src=d.logo.clone() alt="" width="48" height="48" />
+                <div>
+                    <h1>{d.name.clone()}</h1>
+                    <p class="muted">{d.tagline.clone()}</p>
+                </div>
+            </div>
+        }
+        .into_any(),
+        None => view! {
+            <div class="provider-heading">
+                <img src="/providers/custom.svg" alt="" width="48" height="48" />
+                <div>
+                    <h1>"Custom OAuth 2.0"</h1>
+                    <p class="muted">"Any RFC 6749 / RFC 7636 authorization server."</p>
+                </div>
+            </div>
+        }
+        .into_any(),
+    }
+}
+
+/// A configuration's page: properties, credentials, scopes; edit, disable,
+/// delete.
+#[component]
+pub fn ProviderDetail() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || {
+            let p = params.read();
+            (
+                p.get("app_id").unwrap_or_default(),
+                p.get("config_id").unwrap_or_default(),
+            )
+        },
+        |(app, config)| provider_detail(app, config),
+    );
+    let feedback = use_feedback("provider");
+    let delete = use_feedback("delete-provider");
+    let test = use_feedback("test-connection");
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let (csrf, feedback, delete, test) =
+            (csrf.clone(), feedback.clone(), delete.clone(), test.clone());
+        let config = page.config.clone();
+        let action = format!("/apps/{}/providers/{}", page.app.id, config.id);
+        let active = config.status == ConfigStatus::Active;
+        let connections = config.connections;
+        view! {
+                        <Title text=config.display_name.clone() />
+                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                            <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
+                            <ProviderHeading definition=page.definition.clone() />
+                            <p>
+                                <span class=if active { "badge badge-success" } else { "badge badge-warning" } data-testid="provider-status">
+                                    {config.status.label()}
+                                </span>
+                            </p>
+                            <section class="panel">
+                                {match page.definition.clone() {
+                                    Some(d) => view! { <PropertyTable def=d redirect_uri=page.redirect_uri.clone() /> }.into_any(),
+                                    None => view! {
+                                        <table class="props"><tbody>
+                                            <tr><th scope="row">"Provider ID"</th><td><code>{config.slug.clone()}</code></td></tr>
+                                            <tr><th scope="row">"Category"</th><td>"Custom OAuth 2.0"</td></tr>
+                                            <tr><th scope="row">"Redirect URI"</th><td><CopyField value=page.redirect_uri.clone() label="Redirect URI" testid="redirect-uri" /></td></tr>
+                                        </tbody></table>
+                                    }.into_any(),
+                                }}
+                                <table class="props"><tbody>
+                                    <tr><th scope="row">"Client ID"</th><td><code data-testid="client-id">{config.client_id.clone()}</code></td></tr>
+                                    <tr><th scope="row">"Client Secret"</th><td><code data-testid="client-secret">{format!("••••{}", config.secret_last4)}</code></td></tr>
+                                    <tr><th scope="row">"Scopes"</th><td data-testid="selected-scopes">{config.scopes.join(" ")}</td></tr>
+                                </tbody></table>
+                            </section>
+                            <section class="panel">
+                                <h2>"Test connection"</h2>
+                                <p class="muted">"Run the connect flow yourself, exactly as your end users will: you sign in at the provider, and the connection appears under Connections."</p>
+                                <FormError error=test.error("") />
+                                <form method="post" action=action.clone()>
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="test" />
+                                    <button type="submit" class="btn btn-primary" data-testid="test-connection">"Test connection"</button>
+                                </form>
+                            </section>
+                            <section class="panel">
+                                <h2>"Edit"</h2>
+                                <form method="post" action=action.clone() class="form" data-testid="provider-form">
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="update" />
+                                    <ProviderFormBody definition=page.definition.clone() feedback=feedback.clone() existing=Some(config.clone()) />
+                                    <div><button type="submit" class="btn btn-primary">"Save"</button></div>
+                                </form>
+                            </section>
+                            <section class="panel">
+                                <h2>{if active { "Disable" } else { "Enable" }}</h2>
+                                <p class="muted">{if active {
+                                    "A disabled provider accepts no new connections and serves no tokens until you enable it again."
+                                } else {
+                                    "Enable the provider to accept connections and serve tokens again."
+                                }}</p>
+                                <form method="post" action=action.clone()>
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value=if active { "disable" } else { "enable" } />
+                                    <button type="submit" class="btn">{if active { "Disable provider" } else { "Enable provider" }}</button>
+                                </form>
+                            </section>
+                            <section class="panel">
+                                <h2>"Delete"</h2>
+                                <p data-testid="delete-impact">{if connections == 0 {
+                                    "Deleting removes this configuration and its client secret. It has no connections.".to_string()
+                                } else {
+                                    format!("Deleting removes this configuration and its client secret, and disconnects its {connections} connection{}.", if connections == 1 { "" } else { "s" })
+                                }}</p>
+                                <FormError error=delete.error("") />
+                                <form method="post" action=action>
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="delete" />
+                                    <label class="check" for="confirm-delete">
+                                        <input type="checkbox" id="confirm-delete" name="confirm" value="yes" required=true />
+                                        <span>"I understand this cannot be undone."</span>
+                                    </label>
+                                    <p><button type="submit" class="btn btn-danger">"Delete provider"</button></p>
+                                </form>
+                            </section>
+                        </PortalPage>
+                    }.into_any()
+    })
+}
+
+/// The public documentation page of a catalogue provider.
+#[component]
+pub fn ProviderDocs() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || params.read().get("provider").unwrap_or_default(),
+        provider_docs,
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || data.get().map(|result| match result {
+                Err(_) => view! {
+                    <Title text="Not found" />
+                    <PublicPage>
+                        <section class="panel narrow">
+                            <h1>"Provider not found"</h1>
+                            <a href="/">"Go to the start page"</a>
+                        </section>
+                    </PublicPage>
+                }.into_any(),
+                Ok(page) => {
+                    let d = page.definition;
+                    view! {
+                        <Title text=format!("{} provider", d.name) />
+                        <PublicPage>
+                            <ProviderHeading definition=Some(d.clone()) />
+                            <section class="panel">
+                                <h2>"Overview"</h2>
+                                <p>{format!("Connect your users' {} accounts through OAuth Vault. {}", d.name, d.tagline)}</p>
+                                <PropertyTable def=d.clone() redirect_uri=page.redirect_uri.clone() />
+                            </section>
+                            <section class="panel">
+                                <h2>"Setup"</h2>
+                                <SetupSteps def=d.clone() redirect_uri=page.redirect_uri.clone() />
+                            </section>
+                            <section class="panel">
+                                <h2>"Scopes"</h2>
+                                {d.scope_note.clone().map(|n| view! { <p class="muted">{n}</p> })}
+                                {d.scope_groups.iter().cloned().map(|g| view! {
+                                    <h3>{g.name.clone()}</h3>
+                                    <div class="table-wrap"><table>
+                                        <thead><tr><th>"Scope"</th><th>"Description"</th></tr></thead>
+                                        <tbody>
+                                            {g.scopes.into_iter().map(|s| {
+                                                let recommended = d.default_scopes.contains(&s.name);
+                                                view! {
+                                                    <tr>
+                                                        <td><code>{s.name}</code>{recommended.then(|| view! { " " <span class="badge badge-success">"recommended"</span> })}</td>
+                                                        <td>{s.description}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table></div>
+                                }).collect_view()}
+                            </section>
+                            <section class="panel">
+                                <h2>"Notes"</h2>
+                                <ul>{d.notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+                            </section>
+                        </PublicPage>
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use crate::{
+        catalogue::CUSTOM_PROVIDER,
+        domain::provider_configs::ConfigStatus,
+        store::audit::Actor,
+        store::provider_configs::{self as configs, SaveError},
+        ui::pages::apps::{ssr::find as find_app, AppSummary},
+        web::connect::{create_session, NewSession},
+        web::form_post::{rerender, see_other, Submission},
+        web::forms::FormFeedback,
+        web::session::{internal, not_found, require_user},
+        web::state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::{IntoResponse, Response},
+    };
+    use leptos::prelude::ServerFnError;
+
+    /// The app `app_id` of the signed-in developer's organisation.
+    pub async fn owned_app(app_id: &str) -> Result<(AppState, String, AppSummary), ServerFnError> {
+        let (state, user) = require_user().await?;
+        let app = find_app(&state.db, &user.organisation_id, app_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+        Ok((state, user.email, app))
+    }
+
+    fn server_error(error: impl std::fmt::Display) -> Response {
+        tracing::error!(%error, "provider request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again.",
+        )
+            .into_response()
+    }
+
+    fn not_found_response() -> Response {
+        (StatusCode::NOT_FOUND, "Not found").into_response()
+    }
+
+    /// Reads the form and finds the signed-in developer's app, or answers.
+    pub async fn app_form(
+        state: &AppState,
+        app_id: &str,
+        request: Request<Body>,
+    ) -> Result<(Submission, AppSummary, crate::domain::users::CurrentUser), Response> {
+        let (form, user) = Submission::read_signed_in(state, request).await?;
+        match find_app(&state.db, &user.organisation_id, app_id).await {
+            Ok(Some(app)) => Ok((form, app, user)),
+            Ok(None) => Err(not_found_response()),
+            Err(e) => Err(server_error(e)),
+        }
+    }
+
+    pub async fn post_new(
+        State(state): State<AppState>,
+        Path((app_id, provider)): Path<(String, String)>,
+        request: Request<Body>,
+    ) -> Response {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let actor = Actor::user(&user);
+        if provider != CUSTOM_PROVIDER && state.catalogue.get(&provider).is_none() {
+            return not_found_response();
+        }
+        let mut feedback = FormFeedback::new("provider");
+        let Some(input) = configs::validate(
+            &provider,
+            &form.fields,
+            &state.catalogue,
+            &state.outbound,
+            false,
+            &mut feedback,
+        ) else {
+            return rerender(&state, form.parts, feedback).await;
+        };
+        match configs::create(&state.db, &state.keyring, &app.id, &input, &actor).await {
+            Ok(id) => {
+                tracing::info!(app_id = %app.id, config_id = %id, provider = %input.provider, "provider configured");
+                see_other(&format!("/apps/{}/providers/{id}", app.id))
+            }
+            Err(SaveError::Duplicate) => {
+                if provider == CUSTOM_PROVIDER {
+                    feedback.add_error(
+                        "slug",
+                        "This app already has a provider with this id; choose another",
+                    );
+                } else {
+                    feedback.add_error(
+                        "",
+                        format!("{} is already configured for this app. Edit its configuration instead.", input.display_name),
+                    );
+                }
+                rerender(&state, form.parts, feedback).await
+            }
+            Err(e) => server_error(e),
+        }
+    }
+
+    pub async fn post_config(
+        State(state): State<AppState>,
+        Path((app_id, config_id)): Path<(String, String)>,
+        request: Request<Body>,
+    ) -> Response {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let config = match configs::find(&state.db, &state.keyring, &app.id, &config_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return not_found_response(),
+            Err(e) => return server_error(e),
+        };
+        let back = format!("/apps/{}/providers/{}", app.id, config.id);
+        let actor = Actor::user(&user);
+        match form.get("_action").as_str() {
+            "update" => {
+                let mut feedback = FormFeedback::new("provider");
+                let Some(input) = configs::validate(
+                    &config.provider,
+                    &form.fields,
+                    &state.catalogue,
+                    &state.outbound,
+                    true,
+                    &mut feedback,
+                ) else {
+                    return rerender(&state, form.parts, feedback).await;
+                };
+                let updated =
+                    configs::update(&state.db, &state.keyring, &config.id, &input, &actor).await;
+                state.caches.configuration_changed();
+                match updated {
+                    Ok(()) => see_other(&back),
+                    Err(SaveError::Duplicate) => {
+                        feedback.add_error(
+                            "slug",
+                            "This app already has a provider with this id; choose another",
+                        );
+                        rerender(&state, form.parts, feedback).await
+                    }
+                    Err(e) => server_error(e),
+                }
+            }
+            "disable" | "enable" => {
+                let status = if form.get("_action") == "disable" {
+                    ConfigStatus::Disabled
+                } else {
+                    ConfigStatus::Active
+                };
+                let changed =
+                    configs::set_status(&state.db, &app.id, &config.id, status, &actor).await;
+                state.caches.configuration_changed();
+                match changed {
+                    Ok(()) => see_other(&back),
+                    Err(e) => server_error(e),
+                }
+            }
+            "delete" => {
+                if form.get("confirm") != "yes" {
+                    let mut feedback = FormFeedback::new("delete-provider");
+                    feedback.add_error("", "Tick the box to confirm the deletion");
+                    return rerender(&state, form.parts, feedback).await;
+                }
+                let deleted = configs::delete(&state.db, &app.id, &config.id, &actor).await;
+                state.caches.configuration_changed();
+                match deleted {
+                    Ok(()) => see_other(&format!("/apps/{}", app.id)),
+                    Err(e) => server_error(e),
+                }
+            }
+            "test" => {
+                // The developer connects themself, as an end user would, and
+                // comes back to the app's connections.
+                let session = NewSession {
+                    end_user_id: format!("developer:{}", user.id),
+                    end_user_name: Some(user.email.clone()),
+                    end_user_email: Some(user.email.clone()),
+                    providers: vec![config.slug.clone()],
+                    return_url: Some(format!(
+                        "{}/apps/{}/connections",
+                        state.settings.public_url, app.id
+                    )),
+                    reconnect_id: None,
+                };
+                if config.status != ConfigStatus::Active {
+                    let mut feedback = FormFeedback::new("test-connection");
+                    feedback.add_error("", "Enable the provider before testing a connection");
+                    return rerender(&state, form.parts, feedback).await;
+                }
+                match create_session(&state, &app.id, &session, &actor).await {
+                    Ok(created) => see_other(&created.connect_url),
+                    Err(e) => server_error(e),
+                }
+            }
+            _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! An app's settings: where end users may be sent back after connecting.
+
+use crate::{
+    domain::connect::RETURN_URLS_MAX,
+    ui::components::provider::CopyField,
+    ui::components::{
+        layout::PortalPage,
+        portal::{portal_page, AppHeader},
+    },
+    ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
+    ui::pages::apps::AppSummary,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsData {
+    pub email: String,
+    pub app: AppSummary,
+    pub return_urls: Vec<String>,
+    pub webhook_url: Option<String>,
+    pub has_webhook_secret: bool,
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+/// One delivery attempt, for the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    pub at: i64,
+    pub event_type: String,
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+}
+
+#[server(endpoint = "settings/get")]
+pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let return_urls = crate::web::connect::allowed_return_urls(&state.db, &app.id)
+        .await
+        .map_err(internal)?;
+    let endpoint = crate::services::webhooks::endpoint(&state, &app.id)
+        .await
+        .map_err(internal)?;
+    let has_webhook_secret: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT webhook_secret FROM apps WHERE id = $1")
+            .bind(&app.id)
+            .fetch_one(state.db.pool())
+            .await
+            .map_err(internal)?;
+    let attempts = crate::services::webhooks::recent_attempts(&state, &app.id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|a| WebhookAttempt {
+            at: a.at,
+            event_type: a.event_type,
+            attempt: a.attempt,
+            status_code: a.status_code,
+            error: a.error,
+        })
+        .collect();
+    Ok(SettingsData {
+        email,
+        app,
+        return_urls,
+        webhook_url: endpoint.map(|(url, _)| url),
+        has_webhook_secret: has_webhook_secret.is_some(),
+        attempts,
+    })
+}
+
+#[component]
+pub fn Settings() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || params.read().get("app_id").unwrap_or_default(),
+        settings_page,
+    );
+    let feedback = use_feedback("settings");
+    let webhook = use_feedback("webhook");
+    let new_secret = use_shown_once();
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let feedback = feedback.clone();
+        let (webhook, new_secret) = (webhook.clone(), new_secret.clone());
+        let csrf = csrf.clone();
+        let action = format!("/apps/{}/settings", page.app.id);
+        let webhook_value = webhook
+            .value("webhook_url")
+            .or(page.webhook_url.clone())
+            .unwrap_or_default();
+        let value = feedback
+            .value("return_urls")
+            .unwrap_or_else(|| page.return_urls.join("\n"));
+        let error = feedback.error("return_urls");
+        view! {
+            <Title text=format!("Settings · {}", page.app.name) />
+            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="settings" />
+                <section class="panel">
+                    <h2>"Allowed return URLs"</h2>
+                    <p class="muted">"A connect session's " <code>"return_url"</code> " must be one of these, with any query string of its own. The vault sends end users nowhere else."</p>
+                    <FormError error=feedback.error("") />
+                    <form method="post" action=action.clone() class="form">
+                        <CsrfField token=csrf.clone() />
+                        <input type="hidden" name="_action" value="return_urls" />
+                        <div class="field">
+                            <label for="field-return_urls">"One URL per line"</label>
+                            <textarea id="field-return_urls" name="return_urls" rows="5" maxlength="12000"
+                                placeholder="https://app.example.com/integrations/done"
+                                aria-invalid=error.as_ref().map(|_| "true")>{value}</textarea>
+                            <span class="hint">{format!("Up to {RETURN_URLS_MAX} URLs. https:// is required, except for localhost while you develop. No #fragment, no query.")}</span>
+                            {error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
+                        </div>
+                        <div><button type="submit" class="btn btn-primary">"Save settings"</button></div>
+                    </form>
+                </section>
+                <section class="panel" aria-labelledby="webhook-title">
+                    <h2 id="webhook-title">"Webhook"</h2>
+                    <p class="muted">"The vault POSTs connection events to this endpoint (connection.created, .reauthorized, .refresh_failed, .needs_reauthorization, .recovered, .scope_mismatch, .deleted), signed per the Standard Webhooks specification: verify " <code>"webhook-signature"</code> " with your signing secret."</p>
+                    {new_secret.map(|secret| view! {
+                        <div class="panel panel-highlight" data-testid="new-webhook-secret">
+                            <h3>"Copy your signing secret now"</h3>
+                            <p>"This is the only time it is shown."</p>
+                            <CopyField value=secret label="Webhook signing secret" testid="webhook-secret-value" />
+                        </div>
+                    })}
+                    <FormError error=webhook.error("") />
+                    <form method="post" action=action.clone() class="form">
+                        <CsrfField token=csrf.clone() />
+                        <input type="hidden" name="_action" value="webhook" />
+                        <TextField
+                            label="Endpoint URL"
+                            name="webhook_url"
+                            value=Some(webhook_value)
+                            error=webhook.error("webhook_url")
+                            hint="https:// on a public host. Leave empty to stop sending webhooks."
+                            placeholder=Some("https://app.example.com/webhooks/oauth-vault".to_string())
+                            required=false
+                            maxlength=500
+                        />
+                        <div><button type="submit" class="btn btn-primary">"Save endpoint"</button></div>
+                    </form>
+                    <div class="row">
+                        <form method="post" action=action.clone()>
+                            <CsrfField token=csrf.clone() />
+                            <input type="hidden" name="_action" value="rotate_secret" />
+                            <button type="submit" class="btn">{if page.has_webhook_secret { "Rotate signing secret" } else { "Generate signing secret" }}</button>
+                        </form>
+                        <form method="post" action=action.clone()>
+                            <CsrfField token=csrf.clone() />
+                            <input type="hidden" name="_action" value="test_event" />
+                            <button type="submit" class="btn" disabled=page.webhook_url.is_none()>"Send test event"</button>
+                        </form>
+                    </div>
+                    <h3>"Deliveries"</h3>
+                    {if page.attempts.is_empty() {
+                        view! { <p class="muted" data-testid="no-deliveries">"No deliveries yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap"><table data-testid="deliveries">
+                                <thead><tr><th>"Time"</th><th>"Event"</th><th>"Attempt"</th><th>"Result"</th></tr></thead>
+                                <tbody>
+                                    {page.attempts.into_iter().map(|a| view! {
+                                        <tr>
+                                            <td>{crate::util::time::display(a.at)}</td>
+                                            <td><code>{a.event_type}</code></td>
+                                            <td>{a.attempt}</td>
+                                            <td>{match (a.status_code, a.error) {
+                                                (Some(code), _) => format!("HTTP {code}"),
+                                                (None, Some(e)) => e,
+                                                (None, None) => "—".to_string(),
+                                            }}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                        }.into_any()
+                    }}
+                </section>
+            </PortalPage>
+        }
+        .into_any()
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use crate::{
+        domain::connect::parse_return_urls,
+        infra::db::now_ms,
+        services::webhooks,
+        store::audit::{self as audit, Actor, Entry},
+        ui::pages::providers::ssr::app_form,
+        web::form_post::{render_shown_once, rerender, see_other, server_error},
+        web::forms::FormFeedback,
+        web::state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::{IntoResponse, Response},
+    };
+    use secrecy::ExposeSecret;
+
+    pub async fn post_settings(
+        State(state): State<AppState>,
+        Path(app_id): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let (form, app, user) = match app_form(&state, &app_id, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let back = format!("/apps/{}/settings", app.id);
+        match form.get("_action").as_str() {
+            "" | "return_urls" => {
+                let text = form.get("return_urls");
+                let urls = match parse_return_urls(&text) {
+                    Ok(urls) => urls,
+                    Err(e) => {
+                        let mut feedback = FormFeedback::new("settings");
+                        feedback.keep("return_urls", &text);
+                        feedback.add_error("return_urls", e);
+                        return rerender(&state, form.parts, feedback).await;
+                    }
+                };
+                let saved = async {
+                    let mut tx = state.db.pool().begin().await?;
+                    sqlx::query("UPDATE apps SET return_urls = $1, updated_at = $2 WHERE id = $3")
+                        .bind(urls.join("\n"))
+                        .bind(now_ms())
+                        .bind(&app.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit::record(
+                        &mut tx,
+                        &Actor::user(&user),
+                        Entry::new("app.return_urls_changed")
+                            .app(None, &app.id)
+                            .detail(&urls.join(" ")),
+                    )
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
+                match saved {
+                    Ok(_) => see_other(&back),
+                    Err(e) => server_error(e),
+                }
+            }
+            "webhook" => {
+                let text = form.get("webhook_url").trim().to_string();
+                let url = if text.is_empty() {
+                    None
+                } else {
+                    match state.outbound.check_endpoint(&text) {
+                        Ok(url) => Some(url.to_string()),
+                        Err(e) => {
+                            let mut feedback = FormFeedback::new("webhook");
+                            feedback.keep("webhook_url", &text);
+                            feedback.add_error("webhook_url", e);
+                            return rerender(&state, form.parts, feedback).await;
+                        }
+                    }
+                };
+                match webhooks::set_endpoint(&state, &app.id, url.as_deref(), &Actor::user(&user))
+                    .await
+                {
+                    Ok(()) => see_other(&back),
+                    Err(e) => server_error(e),
+                }
+            }
+            "rotate_secret" => {
+                match webhooks::rotate_secret(&state, &app.id, &Actor::user(&user)).await {
+                    Ok(secret) => {
+                        render_shown_once(
+                            &state,
+                            form.parts,
+                            secret.expose_secret().to_string(),
+                            StatusCode::OK,
+                        )
+                        .await
+                    }
+                    Err(e) => server_error(e),
+                }
+            }
+            "test_event" => {
+                if let Err(e) = webhooks::send_test(&state, &app.id).await {
+                    return server_error(e);
+                }
+                // Deliver now rather than on the worker's next pass.
+                if let Err(e) = webhooks::deliver_due(&state).await {
+                    tracing::warn!(error = %e, "delivering the test event failed");
+                }
+                see_other(&back)
+            }
+            _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+        }
+    }
+}

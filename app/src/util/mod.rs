@@ -1,0 +1,3 @@
+//! Small helpers any layer may use.
+
+pub mod time;

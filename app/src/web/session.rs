@@ -1,0 +1,29 @@
+//! Who is asking, for server functions and pages.
+
+use crate::{domain::users::CurrentUser, store::sessions as session, web::state::AppState};
+use axum::http::{request::Parts, StatusCode};
+use leptos::prelude::*;
+
+/// Errors of server functions, as the page shows them.
+pub fn not_found() -> ServerFnError {
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(StatusCode::NOT_FOUND);
+    }
+    ServerFnError::new("not found")
+}
+
+pub fn internal(error: impl std::fmt::Display) -> ServerFnError {
+    tracing::error!(%error, "server function failed");
+    ServerFnError::new("Something went wrong on our side. Please try again.")
+}
+
+/// The state and the signed-in user, or an `unauthorized` error.
+pub async fn require_user() -> Result<(AppState, CurrentUser), ServerFnError> {
+    let state = use_context::<AppState>().ok_or_else(|| internal("no app state"))?;
+    let parts = use_context::<Parts>().ok_or_else(|| internal("no request"))?;
+    match session::current_user(&state.db, &parts.headers, state.settings.secure_cookies).await {
+        Ok(Some(user)) => Ok((state, user)),
+        Ok(None) => Err(ServerFnError::new("unauthorized")),
+        Err(e) => Err(internal(e)),
+    }
+}
