@@ -10,13 +10,10 @@ use app::{
     catalogue::{loader::Catalogue, urls::OutboundPolicy},
     infra::db::{Db, DbError, DbKind},
     infra::outbound::Outbound,
-    web::state::{AppState, Settings},
+    services::context::{Caches, Context, Settings},
+    web::state::AppState,
 };
-use axum::{
-    middleware,
-    routing::{get, post},
-    Router,
-};
+use axum::{middleware, routing::get, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use secrecy::ExposeSecret;
@@ -122,7 +119,7 @@ impl Application {
         let bundle = config
             .site_root
             .join("pkg")
-            .join(format!("{}.js", app::ui::OUTPUT_NAME));
+            .join(format!("{}.js", app::util::OUTPUT_NAME));
         if !bundle.exists() {
             tracing::warn!(
                 site_root = %site_root,
@@ -130,7 +127,7 @@ impl Application {
             );
         }
         let leptos_options = LeptosOptions::builder()
-            .output_name(app::ui::OUTPUT_NAME)
+            .output_name(app::util::OUTPUT_NAME)
             .site_root(site_root)
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
@@ -139,19 +136,22 @@ impl Application {
         let usage = app::services::usage::UsageWriter::start(db.clone());
         let state = AppState::new(app::web::state::Shared {
             leptos_options,
-            db,
-            keyring: Arc::new(keyring),
-            settings: Arc::new(Settings {
-                public_url,
-                secure_cookies: secure,
-                token_care: config.token_care.clone(),
-                durable_read_audit: config.durable_read_audit,
-            }),
-            catalogue: Arc::new(catalogue),
-            http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
-            outbound,
-            usage,
-            caches: Arc::new(app::web::state::Caches::new(config.api_cache_ttl)),
+            shell: |options| app::ui::shell(options).into_any(),
+            services: Context {
+                db,
+                keyring: Arc::new(keyring),
+                settings: Arc::new(Settings {
+                    public_url,
+                    secure_cookies: secure,
+                    token_care: config.token_care.clone(),
+                    durable_read_audit: config.durable_read_audit,
+                }),
+                catalogue: Arc::new(catalogue),
+                http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
+                outbound,
+                usage,
+                caches: Arc::new(Caches::new(config.api_cache_ttl)),
+            },
         });
         let router = router(state.clone(), secure);
         Ok(Self {
@@ -177,8 +177,8 @@ impl Application {
     ) -> io::Result<()> {
         let db = self.state.db.clone();
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(app::services::tokens::run_worker(
-            self.state.clone(),
+        let worker = tokio::spawn(app::services::worker::run_worker(
+            self.state.services.clone(),
             worker_stop.clone(),
         ));
         if let Some(path) = self.key_file.clone() {
@@ -218,12 +218,6 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
 }
 
 fn router(state: AppState, hsts: bool) -> Router {
-    use app::ui::pages::{
-        account::ssr as account, admin::ssr as admin, apps::ssr as apps,
-        connections::ssr as connections, keys::ssr as keys, providers::ssr as providers,
-        settings::ssr as settings,
-    };
-    use app::web::connect;
     let routes = route_list();
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
@@ -231,33 +225,7 @@ fn router(state: AppState, hsts: bool) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/signup", post(account::post_signup))
-        .route("/login", post(account::post_login))
-        .route("/logout", post(account::post_logout))
-        .route("/apps", post(apps::post_create))
-        .route("/apps/{app_id}", post(apps::post_app))
-        .route(
-            "/apps/{app_id}/providers/new/{provider}",
-            post(providers::post_new),
-        )
-        .route(
-            "/apps/{app_id}/providers/{config_id}",
-            post(providers::post_config),
-        )
-        .route("/admin/connections/{id}", post(admin::post_connection))
-        .route("/admin/users/{id}", post(admin::post_user))
-        .route("/admin/audit.csv", get(admin::audit_csv))
-        .route("/apps/{app_id}/api-keys", post(keys::post_keys))
-        .route("/apps/{app_id}/settings", post(settings::post_settings))
-        .route(
-            "/apps/{app_id}/connections/{connection_id}",
-            post(connections::post_connection),
-        )
-        .route(
-            "/connect/{token}",
-            get(connect::get_connect).post(connect::post_connect),
-        )
-        .route("/oauth/callback", get(connect::callback))
+        .merge(app::ui::server_routes())
         .nest("/v1", crate::api::router(state.clone()))
         .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
             app::ui::shell(leptos_options.clone())

@@ -5,13 +5,14 @@
 //! `connected` event.
 
 use app::{
+    domain::provider_form::ConfigInput,
     infra::crypto::Keyring,
     infra::db::{new_id, now_ms, Db},
     store::accounts::create_account,
     store::api_keys,
     store::audit::Actor,
     store::connections::{access_aad, refresh_aad},
-    store::provider_configs::{self as provider_configs, ConfigInput},
+    store::provider_configs::{self as provider_configs},
 };
 use secrecy::{ExposeSecret, SecretString};
 

@@ -178,7 +178,7 @@ async fn require_key(State(state): State<AppState>, mut request: Request, next: 
     let Some(presented) = presented else {
         return ApiError::unauthorized().into_response();
     };
-    match authenticate_cached(&state, &presented).await {
+    match authenticate_cached(&state.db, &state.caches.api_keys, &presented).await {
         Ok(Some(caller)) => {
             request.extensions_mut().insert::<ApiCaller>(caller);
             next.run(request).await

@@ -4,7 +4,7 @@
 //! bearer-key API (`/v1`) and the provider callback are not cookie-authenticated
 //! and are left alone.
 
-use app::{web::csrf, web::state::Settings};
+use app::{services::context::Settings, web::csrf};
 use axum::{
     extract::{Request, State},
     http::{header, Method, StatusCode},

@@ -5,11 +5,14 @@
 //! PostgreSQL tests run when `OAUTH_VAULT_TEST_POSTGRES_URL` points at a
 //! server (an admin connection, e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
 //! Without it they are skipped locally, and fail under CI (`CI` set).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_attio;
 pub mod fake_oauth;
 pub mod fake_server;
+#[macro_use]
+mod world;
+
+pub use world::{Setup, World};
 
 use app::web::state::AppState;
 use oauth_vault::{config::Config, startup::Application};
@@ -54,7 +57,8 @@ pub struct TestApp {
     pub data_dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    database: Option<TestDatabase>,
+    /// Dropped with the app: drops the PostgreSQL database.
+    _database: Option<TestDatabase>,
     vars: HashMap<String, String>,
 }
 
@@ -220,7 +224,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         data_dir,
         shutdown: Some(shutdown),
         server: Some(server),
-        database,
+        _database: database,
         vars,
     })
 }
@@ -302,7 +306,7 @@ impl TestApp {
             data_dir: tempfile::tempdir().unwrap(),
             shutdown: Some(shutdown),
             server: Some(server),
-            database: None,
+            _database: None,
             vars: self.vars.clone(),
         }
     }

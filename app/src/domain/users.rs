@@ -108,3 +108,98 @@ mod tests {
         assert!(check_new_password(&"x".repeat(129)).is_err());
     }
 }
+
+/// What an administrator can do to an account in the admin area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAction {
+    /// Sign-in refused and every session ended.
+    Disable,
+    Enable,
+    /// Make an administrator.
+    Grant,
+    /// Make a developer again.
+    Revoke,
+}
+
+impl UserAction {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "disable" => Some(Self::Disable),
+            "enable" => Some(Self::Enable),
+            "grant" => Some(Self::Grant),
+            "revoke" => Some(Self::Revoke),
+            _ => None,
+        }
+    }
+
+    /// The audit action it records.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Self::Disable => "user.disabled",
+            Self::Enable => "user.enabled",
+            Self::Grant => "user.admin_granted",
+            Self::Revoke => "user.admin_revoked",
+        }
+    }
+}
+
+pub const LAST_ADMIN: &str =
+    "This is the last administrator: make someone else an administrator first.";
+pub const NOT_YOURSELF: &str = "You cannot disable your own account.";
+
+/// The rules of user management: nobody disables themselves, and the
+/// instance always keeps an active administrator. `other_active_admins`
+/// counts the administrators other than the target who are not disabled.
+pub fn check_user_action(
+    action: UserAction,
+    acting_user_id: &str,
+    target_id: &str,
+    target_role: Role,
+    other_active_admins: i64,
+) -> Result<(), &'static str> {
+    match action {
+        UserAction::Disable if acting_user_id == target_id => Err(NOT_YOURSELF),
+        UserAction::Disable if target_role == Role::Admin && other_active_admins == 0 => {
+            Err(LAST_ADMIN)
+        }
+        UserAction::Revoke if other_active_admins == 0 => Err(LAST_ADMIN),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod user_rules {
+    use super::*;
+
+    #[test]
+    fn nobody_disables_themselves() {
+        assert_eq!(
+            check_user_action(UserAction::Disable, "u1", "u1", Role::Admin, 3),
+            Err(NOT_YOURSELF)
+        );
+        assert!(check_user_action(UserAction::Disable, "u1", "u2", Role::Developer, 0).is_ok());
+    }
+
+    #[test]
+    fn the_last_active_administrator_stays() {
+        assert_eq!(
+            check_user_action(UserAction::Disable, "u1", "u2", Role::Admin, 0),
+            Err(LAST_ADMIN)
+        );
+        assert_eq!(
+            check_user_action(UserAction::Revoke, "u1", "u1", Role::Admin, 0),
+            Err(LAST_ADMIN)
+        );
+        assert!(check_user_action(UserAction::Revoke, "u1", "u2", Role::Admin, 1).is_ok());
+        assert!(check_user_action(UserAction::Disable, "u1", "u2", Role::Admin, 1).is_ok());
+    }
+
+    #[test]
+    fn enabling_and_granting_are_always_allowed() {
+        for action in [UserAction::Enable, UserAction::Grant] {
+            assert!(check_user_action(action, "u1", "u1", Role::Developer, 0).is_ok());
+        }
+        assert_eq!(UserAction::parse("grant"), Some(UserAction::Grant));
+        assert_eq!(UserAction::parse("delete"), None);
+    }
+}

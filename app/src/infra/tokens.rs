@@ -16,3 +16,9 @@ pub fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A random number, e.g. to spread retries ([`crate::domain::backoff`]).
+pub fn random_u64() -> u64 {
+    use aes_gcm::aead::{rand_core::RngCore, OsRng};
+    OsRng.next_u64()
+}

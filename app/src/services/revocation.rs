@@ -5,15 +5,18 @@
 //! background worker until the provider confirms or refuses it.
 
 use crate::{
+    domain::backoff::Backoff,
+    domain::events::EventKind,
     infra::crypto::Aad,
     infra::db::{new_id, now_ms},
     infra::outbound::OutboundError,
+    infra::tokens::random_u64,
+    services::context::Context,
     services::oauth::{self, ClientCredentials, ProviderProfile},
     services::tokens::CareError,
     store::audit::{Actor, Entry},
     store::connections::{record_event, Event},
     store::provider_configs as configs,
-    web::state::AppState,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
@@ -34,7 +37,7 @@ enum Outcome {
 }
 
 async fn revoke_at_provider(
-    state: &AppState,
+    state: &Context,
     profile: &ProviderProfile,
     client_id: &str,
     secret: &SecretString,
@@ -70,7 +73,7 @@ async fn revoke_at_provider(
 /// Disconnects connection `id` of `app_id`: false if there is none. A
 /// connection already revoked stays as it is.
 pub async fn disconnect(
-    state: &AppState,
+    state: &Context,
     app_id: &str,
     id: &str,
     actor: &Actor,
@@ -163,7 +166,13 @@ pub async fn disconnect(
                 .bind(&config_id)
                 .bind(sealed)
                 .bind(hint)
-                .bind(now + state.settings.token_care.backoff_ms)
+                .bind(
+                    now + Backoff::revocation(state.settings.token_care.backoff_ms).delay_ms(
+                        1,
+                        None,
+                        random_u64(),
+                    ),
+                )
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -189,7 +198,7 @@ pub async fn disconnect(
             connection_id: Some(id),
             provider_config_id: Some(&config_id),
             end_user_id: Some(&end_user),
-            kind: "revoked",
+            kind: EventKind::Revoked,
             message: &format!("Disconnected by {by}: {summary}; tokens deleted"),
         },
     )
@@ -212,7 +221,7 @@ pub async fn disconnect(
 }
 
 /// Retries queued revocations that are due; returns how many were settled.
-pub async fn retry_due(state: &AppState) -> Result<usize, CareError> {
+pub async fn retry_due(state: &Context) -> Result<usize, CareError> {
     let now = now_ms();
     let rows = sqlx::query(
         "SELECT id, app_id, connection_id, provider_config_id, token, token_type_hint, attempts FROM revocations \
@@ -281,7 +290,7 @@ pub async fn retry_due(state: &AppState) -> Result<usize, CareError> {
                         connection_id: Some(&connection_id),
                         provider_config_id: Some(&config_id),
                         end_user_id: None,
-                        kind: "revocation",
+                        kind: EventKind::Revocation,
                         message: &message,
                     },
                 )
@@ -290,12 +299,12 @@ pub async fn retry_due(state: &AppState) -> Result<usize, CareError> {
                 settled += 1;
             }
             None => {
-                let backoff = state
-                    .settings
-                    .token_care
-                    .backoff_ms
-                    .saturating_mul(1 << attempts.clamp(0, 12))
-                    .min(6 * 60 * 60 * 1000);
+                // `attempts` failed so far; this one makes one more
+                let backoff = Backoff::revocation(state.settings.token_care.backoff_ms).delay_ms(
+                    attempts + 1,
+                    None,
+                    random_u64(),
+                );
                 sqlx::query("UPDATE revocations SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2")
                     .bind(now + backoff)
                     .bind(&rev_id)

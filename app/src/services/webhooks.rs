@@ -6,13 +6,16 @@
 //! Events are written to an outbox (`webhook_deliveries`) in the same
 //! transaction as the event they report, so none is lost on a crash; the
 //! background worker delivers them, retrying failures with growing delays
-//! (6 attempts over about 15 hours), and logs every attempt.
+//! (6 attempts over about 14 hours, [`Backoff::WEBHOOKS`]), and logs every
+//! attempt.
 
 use crate::{
+    domain::backoff::Backoff,
     infra::crypto::Aad,
     infra::db::{new_id, now_ms},
+    infra::tokens::random_u64,
+    services::context::Context,
     store::audit::{self as audit, Actor, Entry},
-    web::state::AppState,
 };
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use hmac::{Hmac, Mac};
@@ -21,29 +24,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use sqlx::Row;
 
-/// Delays before the 2nd, 3rd, … attempt.
-const RETRY_DELAYS_MS: &[i64] = &[
-    5_000,
-    5 * 60_000,
-    30 * 60_000,
-    2 * 60 * 60_000,
-    12 * 60 * 60_000,
-];
+/// Attempts per message before it is given up; the waits between them
+/// follow [`Backoff::WEBHOOKS`].
+const MAX_ATTEMPTS: i64 = 6;
 pub const SECRET_PREFIX: &str = "whsec_";
-
-/// The webhook type of a connection event kind, if it is one.
-pub fn event_type(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "connected" => "connection.created",
-        "reconnected" => "connection.reauthorized",
-        "refresh_failed" => "connection.refresh_failed",
-        "needs_reauthorization" => "connection.needs_reauthorization",
-        "recovered" => "connection.recovered",
-        "scope_mismatch" => "connection.scope_mismatch",
-        "revoked" => "connection.deleted",
-        _ => return None,
-    })
-}
 
 /// A new signing secret: `whsec_` and 24 random bytes, base64.
 pub fn generate_secret() -> SecretString {
@@ -67,48 +51,9 @@ fn secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", "webhook_secret", app_id)
 }
 
-/// Queues `event_type` with `data` for the app, if it has an endpoint. Runs
-/// on the caller's connection, inside its transaction.
-pub async fn enqueue(
-    conn: &mut sqlx::AnyConnection,
-    app_id: &str,
-    event_type: &str,
-    data: serde_json::Value,
-) -> Result<Option<String>, sqlx::Error> {
-    let url: Option<Option<String>> =
-        sqlx::query_scalar("SELECT webhook_url FROM apps WHERE id = $1")
-            .bind(app_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if url.flatten().is_none_or(|u| u.is_empty()) {
-        return Ok(None);
-    }
-    let id = new_id("msg");
-    let now = now_ms();
-    let payload = serde_json::json!({
-        "type": event_type,
-        "timestamp": crate::util::time::rfc3339(now),
-        "data": data,
-    })
-    .to_string();
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, app_id, event_type, payload, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)",
-    )
-    .bind(&id)
-    .bind(app_id)
-    .bind(event_type)
-    .bind(payload)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(id))
-}
-
 /// The app's endpoint and secret, if set.
 pub async fn endpoint(
-    state: &AppState,
+    state: &Context,
     app_id: &str,
 ) -> Result<Option<(String, Option<SecretString>)>, String> {
     let row = sqlx::query("SELECT webhook_url, webhook_secret FROM apps WHERE id = $1")
@@ -130,7 +75,7 @@ pub async fn endpoint(
 
 /// Sets the endpoint (None removes it).
 pub async fn set_endpoint(
-    state: &AppState,
+    state: &Context,
     app_id: &str,
     url: Option<&str>,
     actor: &Actor,
@@ -153,7 +98,7 @@ pub async fn set_endpoint(
 
 /// Makes a new signing secret, stores it sealed and returns it (shown once).
 pub async fn rotate_secret(
-    state: &AppState,
+    state: &Context,
     app_id: &str,
     actor: &Actor,
 ) -> Result<SecretString, String> {
@@ -184,9 +129,9 @@ pub async fn rotate_secret(
 }
 
 /// Queues a `test` event, to check the endpoint.
-pub async fn send_test(state: &AppState, app_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn send_test(state: &Context, app_id: &str) -> Result<Option<String>, sqlx::Error> {
     let mut conn = state.db.pool().acquire().await?;
-    enqueue(
+    crate::store::outbox::enqueue(
         &mut conn,
         app_id,
         "test",
@@ -196,7 +141,7 @@ pub async fn send_test(state: &AppState, app_id: &str) -> Result<Option<String>,
 }
 
 /// Delivers due webhooks; returns (delivered, failed attempts).
-pub async fn deliver_due(state: &AppState) -> Result<(usize, usize), String> {
+pub async fn deliver_due(state: &Context) -> Result<(usize, usize), String> {
     let now = now_ms();
     let due = sqlx::query(
         "SELECT id, app_id, payload, attempts FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -224,7 +169,8 @@ pub async fn deliver_due(state: &AppState) -> Result<(usize, usize), String> {
             Err(e) => (None, Some(e.clone())),
         };
         let success = code.is_some_and(|c| (200..300).contains(&c));
-        let next_delay = RETRY_DELAYS_MS.get(attempts as usize).copied();
+        let next_delay = (attempt < MAX_ATTEMPTS)
+            .then(|| Backoff::WEBHOOKS.delay_ms(attempt, None, random_u64()));
         let status = match (success, next_delay) {
             (true, _) => "delivered",
             (false, Some(_)) => "pending",
@@ -267,7 +213,7 @@ pub async fn deliver_due(state: &AppState) -> Result<(usize, usize), String> {
 }
 
 async fn post(
-    state: &AppState,
+    state: &Context,
     url: &str,
     secret: &SecretString,
     id: &str,
@@ -303,7 +249,7 @@ pub struct AttemptRow {
 }
 
 pub async fn recent_attempts(
-    state: &AppState,
+    state: &Context,
     app_id: &str,
 ) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query(

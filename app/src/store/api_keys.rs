@@ -1,5 +1,6 @@
 use crate::domain::api_keys::*;
 use crate::{
+    infra::cache::TtlCache,
     infra::db::{new_id, now_ms, Db},
     infra::tokens::{hash_token, random_token},
     store::audit::{self as audit, Actor, Entry},
@@ -150,23 +151,21 @@ pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<ApiCaller>,
 /// [`authenticate`] through the short-lived cache of known keys (keyed
 /// by the key's hash; unknown keys always ask the database).
 pub async fn authenticate_cached(
-    state: &crate::web::state::AppState,
+    db: &Db,
+    cache: &TtlCache<String, ApiCaller>,
     presented: &str,
 ) -> Result<Option<ApiCaller>, sqlx::Error> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
     let hash = hash_token(presented);
-    if let Some(hit) = state.caches.api_keys.get(&hash) {
+    if let Some(hit) = cache.get(&hash) {
         return Ok(Some(ApiCaller::clone(&hit)));
     }
-    let generation = state.caches.api_keys.generation();
-    let caller = authenticate(&state.db, presented).await?;
+    let generation = cache.generation();
+    let caller = authenticate(db, presented).await?;
     if let Some(c) = &caller {
-        state
-            .caches
-            .api_keys
-            .insert(hash, std::sync::Arc::new(c.clone()), generation);
+        cache.insert(hash, std::sync::Arc::new(c.clone()), generation);
     }
     Ok(caller)
 }

@@ -1,9 +1,12 @@
 use crate::domain::connections::*;
 use crate::{
     catalogue::loader::Catalogue,
+    domain::events::EventKind,
+    domain::grants::{AccountIdentity, TokenSet},
     infra::crypto::{Aad, Keyring},
     infra::db::{new_id, now_ms, Db},
-    services::oauth::{AccountIdentity, TokenSet},
+    store::audit::{self, Actor, Entry},
+    store::outbox,
 };
 use secrecy::ExposeSecret;
 use sqlx::Row;
@@ -56,10 +59,21 @@ fn split(text: Option<String>) -> Option<Vec<String>> {
 }
 
 /// Every column of [`view`]; the table aliases are `c` and `p`.
-pub const SELECT: &str = "SELECT c.id, c.app_id, c.provider_config_id, p.slug, p.provider, p.display_name, p.status AS config_status, p.scopes AS configured_scopes, \
-    c.end_user_id, c.end_user_name, c.end_user_email, c.account_id, c.account_name, c.account_slug, c.account_picture, \
-    c.status, c.granted_scopes, c.token_type, c.expires_at, c.created_at, c.updated_at, c.last_refreshed_at, c.last_used_at, c.last_checked_at \
-    FROM connections c JOIN provider_configs p ON p.id = c.provider_config_id";
+/// The columns [`view`] reads, for queries that join more tables.
+macro_rules! connection_columns {
+    () => {
+        "c.id, c.app_id, c.provider_config_id, p.slug, p.provider, p.display_name, p.status AS config_status, p.scopes AS configured_scopes, \
+         c.end_user_id, c.end_user_name, c.end_user_email, c.account_id, c.account_name, c.account_slug, c.account_picture, \
+         c.status, c.granted_scopes, c.token_type, c.expires_at, c.created_at, c.updated_at, c.last_refreshed_at, c.last_used_at, c.last_checked_at"
+    };
+}
+pub(crate) use connection_columns;
+
+pub const SELECT: &str = concat!(
+    "SELECT ",
+    connection_columns!(),
+    " FROM connections c JOIN provider_configs p ON p.id = c.provider_config_id"
+);
 
 pub fn view(row: &sqlx::any::AnyRow, catalogue: &Catalogue) -> Result<ConnectionView, sqlx::Error> {
     let configured: Vec<String> = row
@@ -197,39 +211,25 @@ pub async fn record_event(
     .bind(event.connection_id)
     .bind(event.provider_config_id)
     .bind(event.end_user_id)
-    .bind(event.kind)
+    .bind(event.kind.as_str())
     .bind(event.message)
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
-    let audited = match event.kind {
-        "connected" => Some(("connection.created", true)),
-        "reconnected" => Some(("connection.reauthorized", true)),
-        "connect_failed" => Some(("connection.connect_failed", true)),
-        "refreshed" => Some(("connection.refreshed", false)),
-        "refresh_failed" => Some(("connection.refresh_failed", false)),
-        "needs_reauthorization" => Some(("connection.needs_reauthorization", false)),
-        "recovered" => Some(("connection.recovered", false)),
-        "error" => Some(("connection.error", false)),
-        "scope_mismatch" => Some(("connection.scope_mismatch", false)),
-        "revocation" => Some(("connection.revocation", false)),
-        // "revoked" is audited by the disconnect, with who did it
-        _ => None,
-    };
-    if let Some((action, by_end_user)) = audited {
-        let actor = match (by_end_user, event.end_user_id) {
-            (true, Some(user)) => crate::store::audit::Actor::end_user(user),
-            _ => crate::store::audit::Actor::system(),
+    if let Some(action) = event.kind.audit_action() {
+        let actor = match (event.kind.by_end_user(), event.end_user_id) {
+            (true, Some(user)) => Actor::end_user(user),
+            _ => Actor::system(),
         };
-        let mut entry = crate::store::audit::Entry::new(action)
+        let mut entry = Entry::new(action)
             .app(None, event.app_id)
             .detail(event.message);
         if let Some(id) = event.connection_id {
             entry = entry.target("connection", id);
         }
-        crate::store::audit::record(conn, &actor, entry).await?;
+        audit::record(conn, &actor, entry).await?;
     }
-    if let Some(event_type) = crate::services::webhooks::event_type(event.kind) {
+    if let Some(event_type) = event.kind.webhook_type() {
         let provider: Option<String> = match event.provider_config_id {
             Some(id) => {
                 sqlx::query_scalar("SELECT slug FROM provider_configs WHERE id = $1")
@@ -246,7 +246,7 @@ pub async fn record_event(
             "provider": provider,
             "message": event.message,
         });
-        crate::services::webhooks::enqueue(conn, event.app_id, event_type, data).await?;
+        outbox::enqueue(conn, event.app_id, event_type, data).await?;
     }
     Ok(())
 }
@@ -257,7 +257,7 @@ pub struct Event<'a> {
     pub connection_id: Option<&'a str>,
     pub provider_config_id: Option<&'a str>,
     pub end_user_id: Option<&'a str>,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub message: &'a str,
 }
 
@@ -442,9 +442,9 @@ pub async fn save_authorized(
             provider_config_id: Some(a.provider_config_id),
             end_user_id: Some(a.end_user_id),
             kind: if reconnect {
-                "reconnected"
+                EventKind::Reconnected
             } else {
-                "connected"
+                EventKind::Connected
             },
             message: &message,
         },

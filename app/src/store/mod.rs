@@ -3,9 +3,13 @@
 //! transaction) and returns domain types.
 
 pub mod accounts;
+pub mod admin;
 pub mod api_keys;
+pub mod apps;
 pub mod audit;
 pub mod connections;
+pub mod outbox;
 pub mod provider_configs;
 pub mod sessions;
 pub mod throttle;
+pub mod users;

@@ -5,15 +5,13 @@ pub mod components;
 pub mod forms;
 pub mod pages;
 
+use crate::util::OUTPUT_NAME;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
 };
-
-/// The file name (without extension) of the client bundle in `/pkg`.
-pub const OUTPUT_NAME: &str = "oauth_vault";
 
 /// The HTML document around the application, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -76,4 +74,19 @@ pub fn App() -> impl IntoView {
             </Routes>
         </Router>
     }
+}
+
+/// Every server route of the portal besides its pages: each feature's form
+/// posts, and the hosted connect flow. Merged here, once.
+#[cfg(feature = "ssr")]
+pub fn server_routes() -> axum::Router<crate::web::state::AppState> {
+    axum::Router::new()
+        .merge(pages::account::ssr::routes())
+        .merge(pages::apps::ssr::routes())
+        .merge(pages::providers::ssr::routes())
+        .merge(pages::connections::ssr::routes())
+        .merge(pages::keys::ssr::routes())
+        .merge(pages::settings::ssr::routes())
+        .merge(pages::admin::ssr::routes())
+        .merge(crate::web::connect::routes())
 }

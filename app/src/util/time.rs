@@ -39,6 +39,25 @@ pub fn display_opt(ms: Option<i64>) -> String {
     ms.map(display).unwrap_or_else(|| "—".to_string())
 }
 
+/// `YYYY-MM-DD` → Unix milliseconds at 00:00 UTC that day.
+pub fn day_start(text: &str) -> Option<i64> {
+    // YYYY-MM-DD → ms at 00:00 UTC (days from civil, inverse of time::civil_from_days)
+    let mut parts = text.splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 use crate::domain::connect::*;
 use crate::{
+    domain::events::EventKind,
     domain::provider_configs::{ConfigStatus, ConfigView},
     infra::crypto::Aad,
     infra::db::{new_id, now_ms, Db},
@@ -240,7 +241,7 @@ fn html_page(status: StatusCode, title: &str, body: String, form_targets: &[Stri
                     <meta name="robots" content="noindex" />
                     <title>{title}</title>
                     <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
-                    <link rel="stylesheet" href=format!("/pkg/{}.css", crate::ui::OUTPUT_NAME) />
+                    <link rel="stylesheet" href=format!("/pkg/{}.css", crate::util::OUTPUT_NAME) />
                 </head>
                 <body class="connect-body">
                     <main class="connect-card" inner_html=body></main>
@@ -654,7 +655,7 @@ pub async fn callback(
                         connection_id: None,
                         provider_config_id: Some(&tx.provider_config_id),
                         end_user_id: Some(&session.end_user_id),
-                        kind: "connect_failed",
+                        kind: EventKind::ConnectFailed,
                         message: &message,
                     },
                 )
@@ -760,7 +761,7 @@ async fn complete(
                 tracing::warn!(error = %e, "reading the account identity failed");
                 ConnectFailure::IdentityFailed
             })?,
-        None => oauth::AccountIdentity::default(),
+        None => crate::domain::grants::AccountIdentity::default(),
     };
     let granted = account.scopes.clone().or_else(|| tokens.scopes.clone());
     let expires_at = tokens.expires_in.map(|s| now_ms() + s * 1000).or_else(|| {
@@ -796,4 +797,13 @@ async fn complete(
 fn server_error(error: &dyn std::fmt::Display) -> ConnectFailure {
     tracing::error!(%error, "connect callback failed");
     ConnectFailure::ServerError
+}
+
+/// This feature's form posts and other server routes (its pages are in the
+/// Leptos router).
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/connect/{token}", get(get_connect).post(post_connect))
+        .route("/oauth/callback", get(callback))
 }

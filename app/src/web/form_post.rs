@@ -101,13 +101,14 @@ pub async fn render_page<T: Clone + Send + Sync + 'static>(
     let request = Request::from_parts(parts, Body::empty());
     let context_state = state.clone();
     let options = state.leptos_options.clone();
+    let shell = state.shell;
     let handler = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(context_state.clone());
             provide_context(feedback.clone());
             provide_context(extra.clone());
         },
-        move || crate::ui::shell(options.clone()),
+        move || shell(options.clone()),
     );
     let mut response = handler(request).await;
     if response.status() == StatusCode::OK {

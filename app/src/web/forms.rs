@@ -63,6 +63,23 @@ impl FormFeedback {
     pub fn keep(&mut self, field: &str, value: &str) {
         self.values.push((field.to_string(), value.to_string()));
     }
+
+    /// Keeps every submitted value but the CSRF token and the fields named
+    /// in `secrets`, which are never sent back.
+    pub fn keep_all(&mut self, fields: &[(String, String)], secrets: &[&str]) {
+        for (k, v) in fields {
+            if k != "csrf" && !secrets.contains(&k.as_str()) {
+                self.keep(k, v);
+            }
+        }
+    }
+
+    /// Shows validation messages next to their fields.
+    pub fn add_errors(&mut self, errors: &crate::domain::errors::FieldErrors) {
+        for (field, message) in errors.iter() {
+            self.add_error(field, message);
+        }
+    }
 }
 
 /// A secret created by this request (an API key, a signing secret): shown

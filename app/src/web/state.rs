@@ -1,46 +1,15 @@
-//! The state every handler and server function shares.
+//! The state every handler and server function shares: the services'
+//! context, plus what only the web layer needs (Leptos options and the
+//! page shell).
 
-use crate::{
-    catalogue::loader::Catalogue, catalogue::urls::OutboundPolicy, infra::cache::TtlCache,
-    infra::crypto::Keyring, infra::db::Db, infra::outbound::Outbound, store::api_keys::ApiCaller,
-};
+use crate::services::context::{Context, Settings};
 use axum::extract::FromRef;
-use leptos::prelude::LeptosOptions;
+use leptos::prelude::{AnyView, LeptosOptions};
 use std::sync::Arc;
 
-/// Settings the application needs at request time, derived from the
-/// configuration at start-up.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// External base URL, without a trailing slash.
-    pub public_url: String,
-    /// Whether cookies get the `Secure` attribute (public URL is https).
-    pub secure_cookies: bool,
-    /// Refresh, health checks and the background worker.
-    pub token_care: crate::services::tokens::TokenCare,
-    /// The token API answers only after its audit entry is committed
-    /// (see [`crate::services::usage`]).
-    pub durable_read_audit: bool,
-}
-
-impl Settings {
-    /// The one redirect URI providers send users back to.
-    pub fn redirect_uri(&self) -> String {
-        format!("{}/oauth/callback", self.public_url)
-    }
-
-    /// `scheme://host[:port]` of the public URL, as browsers send in `Origin`.
-    pub fn public_origin(&self) -> String {
-        match self.public_url.find("://") {
-            Some(i) => {
-                let rest = &self.public_url[i + 3..];
-                let host_end = rest.find('/').unwrap_or(rest.len());
-                self.public_url[..i + 3 + host_end].to_string()
-            }
-            None => self.public_url.clone(),
-        }
-    }
-}
+/// Renders the HTML document of a page (the UI's shell), handed in at
+/// start-up so that form handlers can render pages without naming the UI.
+pub type Shell = fn(LeptosOptions) -> AnyView;
 
 /// The state handlers share: one pointer, so that the several clones every
 /// request makes (one per extractor and middleware) cost one counter each.
@@ -69,68 +38,29 @@ impl FromRef<AppState> for LeptosOptions {
 
 impl FromRef<AppState> for Arc<Settings> {
     fn from_ref(state: &AppState) -> Self {
-        state.settings.clone()
+        state.services.settings.clone()
     }
 }
 
-#[derive(Debug)]
 pub struct Shared {
     pub leptos_options: LeptosOptions,
-    pub db: Db,
-    pub keyring: Arc<Keyring>,
-    pub settings: Arc<Settings>,
-    pub catalogue: Arc<Catalogue>,
-    pub outbound: Arc<OutboundPolicy>,
-    /// The HTTP client for calls to providers.
-    pub http: Outbound,
-    /// Group-committed writes of the API's hot paths.
-    pub usage: crate::services::usage::UsageWriter,
-    pub caches: Arc<Caches>,
+    pub shell: Shell,
+    pub services: Context,
 }
 
-/// The API's short-lived read caches (see [`crate::infra::cache`]).
-#[derive(Debug)]
-pub struct Caches {
-    /// API keys by the hash of the key.
-    pub api_keys: TtlCache<String, ApiCaller>,
-    /// Connections and their sealed tokens, by connection id.
-    pub connections: TtlCache<String, crate::services::tokens::Loaded>,
-    /// Provider configurations ready for calls (with their client secret),
-    /// by configuration id: the refresh worker's hot read.
-    pub provider_clients: TtlCache<String, crate::services::tokens::ProviderClient>,
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("services", &self.services)
+            .finish_non_exhaustive()
+    }
 }
 
-impl Caches {
-    /// Entries per cache, at most.
-    pub const CAPACITY: usize = 10_000;
+/// Handlers read the services' context through the state (`state.db`).
+impl std::ops::Deref for Shared {
+    type Target = Context;
 
-    pub fn new(ttl: std::time::Duration) -> Self {
-        Self {
-            api_keys: TtlCache::new(ttl, Self::CAPACITY),
-            connections: TtlCache::new(ttl, Self::CAPACITY),
-            provider_clients: TtlCache::new(ttl, Self::CAPACITY),
-        }
-    }
-
-    /// After a change to connection `id` (its tokens or status).
-    pub fn connection_changed(&self, id: &str) {
-        self.connections.remove(id);
-    }
-
-    /// After a change to a provider configuration (status, scopes).
-    pub fn configuration_changed(&self) {
-        self.connections.clear();
-        self.provider_clients.clear();
-    }
-
-    /// After an app was deleted, with its keys, connections and
-    /// configurations.
-    pub fn app_deleted(&self, app_id: &str) {
-        self.api_keys.retain(|_, caller| caller.app_id != app_id);
-        self.configuration_changed();
-    }
-
-    pub fn api_key_revoked(&self, key_id: &str) {
-        self.api_keys.retain(|_, caller| caller.key_id != key_id);
+    fn deref(&self) -> &Context {
+        &self.services
     }
 }

@@ -293,4 +293,14 @@ pub mod ssr {
         );
         response
     }
+
+    /// This feature's form posts and other server routes (its pages are in the
+    /// Leptos router).
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new()
+            .route("/signup", post(post_signup))
+            .route("/login", post(post_login))
+            .route("/logout", post(post_logout))
+    }
 }

@@ -1,13 +1,13 @@
 //! An app's activity: its entries of the audit log, for its developers.
 
 use crate::{
+    domain::apps::AppSummary,
     domain::audit::AuditView,
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
     },
     ui::forms::use_csrf_token,
-    ui::pages::apps::AppSummary,
     util::time::display,
 };
 use leptos::prelude::*;

@@ -1,6 +1,7 @@
 //! Apps: the list, creating one, and an app's page (rename, delete).
 
 use crate::{
+    domain::apps::{AppSummary, APP_NAME_MAX},
     ui::components::{
         layout::PortalPage,
         portal::{is_unauthorized, portal_page, AppHeader, SignInFirst},
@@ -11,15 +12,6 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
-
-pub const APP_NAME_MAX: usize = 80;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppSummary {
-    pub id: String,
-    pub name: String,
-    pub providers: i64,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppsPageData {
@@ -33,7 +25,7 @@ pub struct AppsPageData {
 pub async fn list_apps() -> Result<AppsPageData, ServerFnError> {
     use crate::web::session::{internal, require_user};
     let (state, user) = require_user().await?;
-    let apps = ssr::list(&state.db, &user.organisation_id)
+    let apps = crate::store::apps::list(&state.db, &user.organisation_id)
         .await
         .map_err(internal)?;
     Ok(AppsPageData {
@@ -54,7 +46,7 @@ pub struct AppPageData {
 pub async fn get_app(app_id: String) -> Result<AppPageData, ServerFnError> {
     use crate::web::session::{internal, not_found, require_user};
     let (state, user) = require_user().await?;
-    let app = ssr::find(&state.db, &user.organisation_id, &app_id)
+    let app = crate::store::apps::find(&state.db, &user.organisation_id, &app_id)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
@@ -217,17 +209,13 @@ pub fn AppPage() -> impl IntoView {
 }
 
 /// Checks an app name; the error says what to fix.
-pub fn check_app_name(text: &str) -> Result<String, String> {
-    crate::domain::labels::check_label(text, APP_NAME_MAX, "Enter a name for the app")
-}
-
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::{check_app_name, AppSummary};
     use crate::{
-        infra::db::{new_id, now_ms, Db},
-        store::audit::{self as audit, Actor, Entry},
-        web::form_post::{rerender, see_other, Submission},
+        domain::apps::{check_app_name, check_delete_confirmation},
+        store::apps,
+        store::audit::Actor,
+        web::form_post::{not_found, rerender, see_other, server_error, Submission},
         web::forms::FormFeedback,
         web::state::AppState,
     };
@@ -237,58 +225,6 @@ pub mod ssr {
         http::{Request, StatusCode},
         response::{IntoResponse, Response},
     };
-    use sqlx::Row;
-
-    fn summary(row: sqlx::any::AnyRow) -> Result<AppSummary, sqlx::Error> {
-        Ok(AppSummary {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            providers: row.try_get("providers")?,
-        })
-    }
-
-    const SELECT: &str = "SELECT a.id, a.name, \
-        (SELECT COUNT(*) FROM provider_configs p WHERE p.app_id = a.id) AS providers \
-        FROM apps a";
-
-    pub async fn list(db: &Db, org: &str) -> Result<Vec<AppSummary>, sqlx::Error> {
-        sqlx::query(&format!(
-            "{SELECT} WHERE a.organisation_id = $1 ORDER BY a.created_at"
-        ))
-        .bind(org)
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .map(summary)
-        .collect()
-    }
-
-    /// The app `id` if it belongs to `org`: another organisation's app is
-    /// indistinguishable from one that does not exist.
-    pub async fn find(db: &Db, org: &str, id: &str) -> Result<Option<AppSummary>, sqlx::Error> {
-        sqlx::query(&format!(
-            "{SELECT} WHERE a.organisation_id = $1 AND a.id = $2"
-        ))
-        .bind(org)
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .map(summary)
-        .transpose()
-    }
-
-    fn server_error(error: impl std::fmt::Display) -> Response {
-        tracing::error!(%error, "app request failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on our side. Please try again.",
-        )
-            .into_response()
-    }
-
-    fn not_found() -> Response {
-        (StatusCode::NOT_FOUND, "Not found").into_response()
-    }
 
     /// The submitted app name, or the form's feedback explaining what to fix.
     fn submitted_name(form: &Submission, form_name: &str) -> Result<String, FormFeedback> {
@@ -310,33 +246,8 @@ pub mod ssr {
             Ok(n) => n,
             Err(feedback) => return rerender(&state, form.parts, feedback).await,
         };
-        let id = new_id("app");
-        let now = now_ms();
-        let inserted = async {
-            let mut tx = state.db.pool().begin().await?;
-            sqlx::query(
-                "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&id)
-            .bind(&user.organisation_id)
-            .bind(&name)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            audit::record(
-                &mut tx,
-                &Actor::user(&user),
-                Entry::new("app.created")
-                    .app(Some(&user.organisation_id), &id)
-                    .detail(&name),
-            )
-            .await?;
-            tx.commit().await
-        }
-        .await;
-        match inserted {
-            Ok(_) => see_other(&format!("/apps/{id}")),
+        match apps::create(&state.db, &Actor::user(&user), &user.organisation_id, &name).await {
+            Ok(id) => see_other(&format!("/apps/{id}")),
             Err(e) => server_error(e),
         }
     }
@@ -350,78 +261,49 @@ pub mod ssr {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let app = match find(&state.db, &user.organisation_id, &app_id).await {
+        let org = &user.organisation_id;
+        let app = match apps::find(&state.db, org, &app_id).await {
             Ok(Some(app)) => app,
             Ok(None) => return not_found(),
             Err(e) => return server_error(e),
         };
+        let actor = Actor::user(&user);
         match form.get("_action").as_str() {
             "rename" => {
                 let name = match submitted_name(&form, "rename-app") {
                     Ok(n) => n,
                     Err(feedback) => return rerender(&state, form.parts, feedback).await,
                 };
-                let updated = async {
-                    let mut tx = state.db.pool().begin().await?;
-                    sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
-                        .bind(&name)
-                        .bind(now_ms())
-                        .bind(&app.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    audit::record(
-                        &mut tx,
-                        &Actor::user(&user),
-                        Entry::new("app.renamed")
-                            .app(Some(&user.organisation_id), &app.id)
-                            .detail(&name),
-                    )
-                    .await?;
-                    tx.commit().await
-                }
-                .await;
-                match updated {
-                    Ok(_) => see_other(&format!("/apps/{}", app.id)),
+                match apps::rename(&state.db, &actor, org, &app.id, &name).await {
+                    Ok(()) => see_other(&format!("/apps/{}", app.id)),
                     Err(e) => server_error(e),
                 }
             }
             "delete" => {
                 let confirm = form.get("confirm");
-                if confirm.trim() != app.name {
+                if let Err(e) = check_delete_confirmation(&app, &confirm) {
                     let mut feedback = FormFeedback::new("delete-app");
                     feedback.keep("confirm", &confirm);
-                    feedback.add_error(
-                        "confirm",
-                        format!("Type the app's name, {}, exactly to confirm", app.name),
-                    );
+                    feedback.add_error("confirm", e);
                     return rerender(&state, form.parts, feedback).await;
                 }
-                // Provider configurations (and their sealed secrets) go with
-                // the app through ON DELETE CASCADE, in one statement.
-                let deleted = async {
-                    let mut tx = state.db.pool().begin().await?;
-                    sqlx::query("DELETE FROM apps WHERE id = $1")
-                        .bind(&app.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    audit::record(
-                        &mut tx,
-                        &Actor::user(&user),
-                        Entry::new("app.deleted")
-                            .app(Some(&user.organisation_id), &app.id)
-                            .detail(&app.name),
-                    )
-                    .await?;
-                    tx.commit().await
-                }
-                .await;
+                let deleted = apps::delete(&state.db, &actor, org, &app).await;
                 state.caches.app_deleted(&app.id);
                 match deleted {
-                    Ok(_) => see_other("/apps"),
+                    Ok(()) => see_other("/apps"),
                     Err(e) => server_error(e),
                 }
             }
             _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
         }
+    }
+
+    /// This feature's form posts and other server routes (its pages are in the
+    /// Leptos router).
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new()
+            .route("/apps", post(post_create))
+            .route("/apps/{app_id}", post(post_app))
     }
 }

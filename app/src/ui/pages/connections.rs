@@ -2,6 +2,7 @@
 //! and disconnecting.
 
 use crate::{
+    domain::apps::AppSummary,
     domain::connections::{ConnectionStatus, ConnectionView, EventView},
     ui::components::provider::CopyField,
     ui::components::{
@@ -9,7 +10,6 @@ use crate::{
         portal::{portal_page, AppHeader, EventTimeline},
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError},
-    ui::pages::apps::AppSummary,
     util::time::{display, display_opt},
 };
 use leptos::prelude::*;
@@ -349,5 +349,15 @@ pub mod ssr {
             Ok(false) => not_found(),
             Err(e) => server_error(e),
         }
+    }
+
+    /// This feature's form posts and other server routes (its pages are in the
+    /// Leptos router).
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new().route(
+            "/apps/{app_id}/connections/{connection_id}",
+            post(post_connection),
+        )
     }
 }

@@ -2,13 +2,13 @@
 
 use crate::{
     domain::api_keys::{ApiKeyView, NAME_MAX},
+    domain::apps::AppSummary,
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
         provider::CopyField,
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
-    ui::pages::apps::AppSummary,
     util::time::{display, display_opt},
 };
 use leptos::prelude::*;
@@ -189,5 +189,12 @@ pub mod ssr {
             }
             _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
         }
+    }
+
+    /// This feature's form posts and other server routes (its pages are in the
+    /// Leptos router).
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new().route("/apps/{app_id}/api-keys", post(post_keys))
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::{
     catalogue::{ClientAuth, ProviderDefinition, CUSTOM_PROVIDER},
+    domain::apps::AppSummary,
     domain::provider_configs::{ConfigStatus, ConfigView, CLIENT_ID_MAX, CLIENT_SECRET_MAX},
     ui::components::portal::portal_page,
     ui::components::{
@@ -11,7 +12,6 @@ use crate::{
         provider::{CopyField, PropertyTable, ScopeCatalogue, SetupSteps},
     },
     ui::forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
-    ui::pages::apps::AppSummary,
     web::forms::FormFeedback,
 };
 use leptos::prelude::*;
@@ -618,10 +618,12 @@ pub fn ProviderDocs() -> impl IntoView {
 pub mod ssr {
     use crate::{
         catalogue::CUSTOM_PROVIDER,
+        domain::apps::AppSummary,
         domain::provider_configs::ConfigStatus,
+        domain::provider_form::validate,
+        store::apps::find as find_app,
         store::audit::Actor,
         store::provider_configs::{self as configs, SaveError},
-        ui::pages::apps::{ssr::find as find_app, AppSummary},
         web::connect::{create_session, NewSession},
         web::form_post::{rerender, see_other, Submission},
         web::forms::FormFeedback,
@@ -687,15 +689,19 @@ pub mod ssr {
             return not_found_response();
         }
         let mut feedback = FormFeedback::new("provider");
-        let Some(input) = configs::validate(
+        feedback.keep_all(&form.fields, &["client_secret"]);
+        let input = match validate(
             &provider,
             &form.fields,
             &state.catalogue,
             &state.outbound,
             false,
-            &mut feedback,
-        ) else {
-            return rerender(&state, form.parts, feedback).await;
+        ) {
+            Ok(input) => input,
+            Err(errors) => {
+                feedback.add_errors(&errors);
+                return rerender(&state, form.parts, feedback).await;
+            }
         };
         match configs::create(&state.db, &state.keyring, &app.id, &input, &actor).await {
             Ok(id) => {
@@ -739,15 +745,19 @@ pub mod ssr {
         match form.get("_action").as_str() {
             "update" => {
                 let mut feedback = FormFeedback::new("provider");
-                let Some(input) = configs::validate(
+                feedback.keep_all(&form.fields, &["client_secret"]);
+                let input = match validate(
                     &config.provider,
                     &form.fields,
                     &state.catalogue,
                     &state.outbound,
                     true,
-                    &mut feedback,
-                ) else {
-                    return rerender(&state, form.parts, feedback).await;
+                ) {
+                    Ok(input) => input,
+                    Err(errors) => {
+                        feedback.add_errors(&errors);
+                        return rerender(&state, form.parts, feedback).await;
+                    }
                 };
                 let updated =
                     configs::update(&state.db, &state.keyring, &config.id, &input, &actor).await;
@@ -817,5 +827,14 @@ pub mod ssr {
             }
             _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
         }
+    }
+
+    /// This feature's form posts and other server routes (its pages are in the
+    /// Leptos router).
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new()
+            .route("/apps/{app_id}/providers/new/{provider}", post(post_new))
+            .route("/apps/{app_id}/providers/{config_id}", post(post_config))
     }
 }

@@ -1,6 +1,7 @@
 //! An app's settings: where end users may be sent back after connecting.
 
 use crate::{
+    domain::apps::AppSummary,
     domain::connect::RETURN_URLS_MAX,
     ui::components::provider::CopyField,
     ui::components::{
@@ -8,7 +9,6 @@ use crate::{
         portal::{portal_page, AppHeader},
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
-    ui::pages::apps::AppSummary,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -45,12 +45,9 @@ pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError
     let endpoint = crate::services::webhooks::endpoint(&state, &app.id)
         .await
         .map_err(internal)?;
-    let has_webhook_secret: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT webhook_secret FROM apps WHERE id = $1")
-            .bind(&app.id)
-            .fetch_one(state.db.pool())
-            .await
-            .map_err(internal)?;
+    let has_webhook_secret = crate::store::apps::has_webhook_secret(&state.db, &app.id)
+        .await
+        .map_err(internal)?;
     let attempts = crate::services::webhooks::recent_attempts(&state, &app.id)
         .await
         .map_err(internal)?
@@ -68,7 +65,7 @@ pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError
         app,
         return_urls,
         webhook_url: endpoint.map(|(url, _)| url),
-        has_webhook_secret: has_webhook_secret.is_some(),
+        has_webhook_secret,
         attempts,
     })
 }
@@ -192,9 +189,8 @@ pub fn Settings() -> impl IntoView {
 pub mod ssr {
     use crate::{
         domain::connect::parse_return_urls,
-        infra::db::now_ms,
         services::webhooks,
-        store::audit::{self as audit, Actor, Entry},
+        store::audit::Actor,
         ui::pages::providers::ssr::app_form,
         web::form_post::{render_shown_once, rerender, see_other, server_error},
         web::forms::FormFeedback,
@@ -230,24 +226,12 @@ pub mod ssr {
                         return rerender(&state, form.parts, feedback).await;
                     }
                 };
-                let saved = async {
-                    let mut tx = state.db.pool().begin().await?;
-                    sqlx::query("UPDATE apps SET return_urls = $1, updated_at = $2 WHERE id = $3")
-                        .bind(urls.join("\n"))
-                        .bind(now_ms())
-                        .bind(&app.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    audit::record(
-                        &mut tx,
-                        &Actor::user(&user),
-                        Entry::new("app.return_urls_changed")
-                            .app(None, &app.id)
-                            .detail(&urls.join(" ")),
-                    )
-                    .await?;
-                    tx.commit().await
-                }
+                let saved = crate::store::apps::set_return_urls(
+                    &state.db,
+                    &Actor::user(&user),
+                    &app.id,
+                    &urls,
+                )
                 .await;
                 match saved {
                     Ok(_) => see_other(&back),
@@ -302,5 +286,12 @@ pub mod ssr {
             }
             _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
         }
+    }
+
+    /// This feature's form posts and other server routes (its pages are in the
+    /// Leptos router).
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new().route("/apps/{app_id}/settings", post(post_settings))
     }
 }

@@ -1,6 +1,5 @@
 //! The binary as an operator meets it: first start, restart, shutdown, and
 //! the one-line errors for wrong configuration.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     io::{BufRead, BufReader},

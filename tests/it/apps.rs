@@ -1,6 +1,5 @@
 //! Apps: create, list, rename, delete, and isolation between organisations.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::TestApp;
 use reqwest::StatusCode;

@@ -1,7 +1,6 @@
 //! OAuth Providers of an app: the catalogue, Attio and Custom OAuth 2.0
 //! configurations, validation, secrets at rest, isolation, the docs page.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::{spawn_app_with, Backend, TestApp};
 use reqwest::StatusCode;

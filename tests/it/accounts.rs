@@ -1,6 +1,5 @@
 //! Sign-up, sign-in, sessions, CSRF and throttling.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::TestApp;
 use reqwest::StatusCode;

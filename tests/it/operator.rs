@@ -1,7 +1,6 @@
 //! The operator's CLI against a running instance: administrators,
 //! migrations and the configuration check.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::TestApp;
 use std::{io::Write, process::Stdio};

@@ -1,8 +1,7 @@
 //! The admin area: only administrators see it; connections across every
 //! organisation with filters, search and pagination; actions with a reason,
 //! each audited; user management; the audit log and its CSV export.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::{Browser, TestApp};
 use reqwest::StatusCode;

@@ -1,38 +1,17 @@
 //! End users connect: API keys, connect sessions, the hosted connect page,
 //! the authorization transaction and callback against a fake Attio, and the
 //! token and connection API.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::{
-    fake_attio::{FakeAttio, TokenFailure, Workspace, CLIENT_ID, CLIENT_SECRET},
-    spawn_app_with, Backend, Browser, TestApp,
+    fake_attio::{TokenFailure, Workspace, CLIENT_ID, CLIENT_SECRET},
+    Setup, World,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-/// Runs each `async fn(World)` on SQLite and on PostgreSQL.
-macro_rules! with_world {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let world = super::World::start(super::Backend::Sqlite).await.unwrap();
-                super::$name(world).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(world) = super::World::start(super::Backend::Postgres).await else {
-                    return;
-                };
-                super::$name(world).await;
-            }
-        }
-    )*};
-}
 
 with_world!(
+    SETUP;
     api_keys_are_shown_once_hashed_and_revocable,
     end_user_connects_and_the_backend_gets_the_token,
     reconnecting_keeps_the_connection_id,
@@ -50,180 +29,11 @@ with_world!(
 
 const RETURN_URL: &str = "https://app.example.com/integrations/done";
 
-struct World {
-    app: TestApp,
-    fake: FakeAttio,
-    _catalogue: TempDir,
-    app_id: String,
-    config_id: String,
-    key: String,
-}
-
-/// The first `ovk_…` key in a page.
-fn key_in(html: &str) -> String {
-    let start = html.find("ovk_").expect("the page shows the new key");
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-impl World {
-    async fn start(backend: Backend) -> Option<World> {
-        let fake = FakeAttio::start().await;
-        let catalogue = tempfile::tempdir().unwrap();
-        fake.write_catalogue(catalogue.path()).unwrap();
-        let dir = catalogue.path().display().to_string();
-        let host = fake.host();
-        let app = spawn_app_with(
-            backend,
-            &[
-                ("OAUTH_VAULT_PROVIDERS_DIR", dir.as_str()),
-                ("OAUTH_VAULT_ALLOWED_HOSTS", host.as_str()),
-            ],
-        )
-        .await?;
-        app.sign_up("dev@example.com", "correct horse battery")
-            .await;
-        let (app_id, config_id, key) = Self::new_app(&app.browser(), "Acme CRM Sync").await;
-        Some(World {
-            app,
-            fake,
-            _catalogue: catalogue,
-            app_id,
-            config_id,
-            key,
-        })
-    }
-
-    /// Creates an app with Attio configured, an allowed return URL and an
-    /// API key, as the signed-in developer; returns (app, config, key).
-    async fn new_app(app: &Browser, name: &str) -> (String, String, String) {
-        let res = app.submit("/apps", "/apps", &[("name", name)]).await;
-        let app_id = res.headers()["location"]
-            .to_str()
-            .unwrap()
-            .trim_start_matches("/apps/")
-            .to_string();
-        let page = format!("/apps/{app_id}/providers/new/attio");
-        let res = app
-            .submit(
-                &page,
-                &page,
-                &[
-                    ("client_id", CLIENT_ID),
-                    ("client_secret", CLIENT_SECRET),
-                    ("scopes", "record_permission:read"),
-                    ("scopes", "list_entry:read"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let config_id = res.headers()["location"]
-            .to_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let settings = format!("/apps/{app_id}/settings");
-        let res = app
-            .submit(&settings, &settings, &[("return_urls", RETURN_URL)])
-            .await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let keys = format!("/apps/{app_id}/api-keys");
-        let res = app
-            .submit(&keys, &keys, &[("_action", "create"), ("name", "backend")])
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let key = key_in(&res.text().await.unwrap());
-        (app_id, config_id, key)
-    }
-
-    fn api(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.key)
-    }
-
-    async fn session(&self, body: Value) -> reqwest::Response {
-        common::sent(
-            self.api(Method::POST, "/v1/connect/sessions")
-                .json(&body)
-                .send()
-                .await,
-        )
-        .await
-    }
-
-    /// A session's connect URL, path only.
-    async fn connect_path(&self, body: Value) -> String {
-        let res = self.session(body).await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let created: Value = res.json().await.unwrap();
-        let url = created["connect_url"].as_str().unwrap();
-        url.trim_start_matches(&self.app.address).to_string()
-    }
-
-    /// The end user opens the link in a fresh browser and clicks Connect
-    /// Attio; returns the browser and the provider's authorize URL.
-    async fn click_connect(&self, path: &str) -> (Browser, String) {
-        let browser = self.app.second_browser();
-        let page = common::sent(browser.client.get(self.app.url(path)).send().await).await;
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.text().await.unwrap();
-        let config = format!(r#"name="provider_config" value="{}""#, self.config_id);
-        assert!(html.contains(&config), "{html}");
-        let res = browser
-            .submit(path, path, &[("provider_config", &self.config_id)])
-            .await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let authorize = res.headers()["location"].to_str().unwrap().to_string();
-        assert!(authorize.starts_with(&self.fake.address), "{authorize}");
-        (browser, authorize)
-    }
-
-    /// The whole flow for `body`; returns the browser and the vault's answer
-    /// to the callback.
-    async fn connect(&self, body: Value, approve: bool) -> (Browser, reqwest::Response) {
-        let path = self.connect_path(body).await;
-        let (browser, authorize) = self.click_connect(&path).await;
-        let callback = self
-            .fake
-            .consent(&browser.client, &authorize, approve)
-            .await;
-        let res = common::sent(browser.client.get(&callback).send().await).await;
-        (browser, res)
-    }
-
-    /// Connects `end_user` and returns the connection id.
-    async fn connected(&self, end_user: &str) -> String {
-        let (_, res) = self
-            .connect(
-                json!({ "end_user_id": end_user, "return_url": RETURN_URL }),
-                true,
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let location = res.headers()["location"].to_str().unwrap().to_string();
-        let url = url::Url::parse(&location).unwrap();
-        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        assert!(
-            pairs.contains(&("status".into(), "success".into())),
-            "{location}"
-        );
-        pairs
-            .into_iter()
-            .find(|(k, _)| k == "connection_id")
-            .map(|(_, v)| v)
-            .unwrap()
-    }
-
-    async fn json(&self, method: Method, path: &str) -> (StatusCode, Value) {
-        let res = common::sent(self.api(method, path).send().await).await;
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
+const SETUP: Setup = Setup {
+    return_url: RETURN_URL,
+    attio_scopes: &["record_permission:read", "list_entry:read"],
+    fake_oauth: false,
+};
 
 async fn api_keys_are_shown_once_hashed_and_revocable(w: World) {
     let (status, _) = w.json(Method::GET, "/v1/connections").await;
@@ -307,7 +117,7 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
         .unwrap()
         .to_string();
     assert!(
-        csp.contains(&format!("form-action 'self' {}", w.fake.address)),
+        csp.contains(&format!("form-action 'self' {}", w.attio.address)),
         "{csp}"
     );
     assert!(csp.contains("default-src 'none'"));
@@ -347,7 +157,7 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
         .unwrap();
     assert_ne!(stored, state);
 
-    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let callback = w.attio.consent(&browser.client, &authorize, true).await;
     let res = common::sent(browser.client.get(&callback).send().await).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -365,7 +175,7 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
         .to_string();
 
     // the code was exchanged with the verifier and the exact redirect URI
-    let token_request = w.fake.token_requests().pop().unwrap();
+    let token_request = w.attio.token_requests().pop().unwrap();
     let field = |k: &str| {
         token_request
             .iter()
@@ -380,7 +190,7 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
     );
 
     // the backend gets the token the provider issued
-    let issued = w.fake.issued_tokens();
+    let issued = w.attio.issued_tokens();
     assert_eq!(issued.len(), 1);
     let (status, token) = w
         .json(
@@ -469,11 +279,11 @@ async fn reconnecting_keeps_the_connection_id(w: World) {
         .await;
     assert_eq!(
         token["access_token"],
-        w.fake.issued_tokens().last().unwrap().as_str(),
+        w.attio.issued_tokens().last().unwrap().as_str(),
         "the newest token is served"
     );
 
-    w.fake.set_workspace(Workspace {
+    w.attio.set_workspace(Workspace {
         id: "ws_0002".into(),
         name: "Beta Workspace".into(),
         slug: "beta".into(),
@@ -528,36 +338,36 @@ async fn every_failed_transaction_leaves_no_connection(w: World) {
         TokenFailure::ServerError,
         TokenFailure::InvalidClient,
     ] {
-        w.fake.fail_token(Some(failure));
+        w.attio.fail_token(Some(failure));
         let (_, res) = w.connect(session.clone(), true).await;
         assert_failed(&w, res, "token_exchange_failed").await;
     }
-    w.fake.fail_token(None);
+    w.attio.fail_token(None);
 
     // identity endpoint refuses the token
-    w.fake.fail_identity(Some(401));
+    w.attio.fail_identity(Some(401));
     let (_, res) = w.connect(session.clone(), true).await;
     assert_failed(&w, res, "identity_failed").await;
-    w.fake.fail_identity(None);
+    w.attio.fail_identity(None);
 
     // the answer names another issuer
-    w.fake.set_authorize_iss(Some("https://evil.example"));
+    w.attio.set_authorize_iss(Some("https://evil.example"));
     let (_, res) = w.connect(session.clone(), true).await;
     assert_failed(&w, res, "issuer_mismatch").await;
-    w.fake.set_authorize_iss(None);
+    w.attio.set_authorize_iss(None);
 
     // the callback arrives in another browser (no binding cookie)
     let path = w.connect_path(session.clone()).await;
     let (_, authorize) = w.click_connect(&path).await;
     let stranger = w.app.second_browser();
-    let callback = w.fake.consent(&stranger.client, &authorize, true).await;
+    let callback = w.attio.consent(&stranger.client, &authorize, true).await;
     let res = common::sent(stranger.client.get(&callback).send().await).await;
     assert_failed(&w, res, "browser_mismatch").await;
 
     // expired transaction
     let path = w.connect_path(session.clone()).await;
     let (browser, authorize) = w.click_connect(&path).await;
-    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let callback = w.attio.consent(&browser.client, &authorize, true).await;
     sqlx::query("UPDATE oauth_transactions SET expires_at = 0")
         .execute(w.app.state.db.pool())
         .await
@@ -576,7 +386,7 @@ async fn every_failed_transaction_leaves_no_connection(w: World) {
     // a replayed callback: the first succeeds, the second is refused
     let path = w.connect_path(session.clone()).await;
     let (browser, authorize) = w.click_connect(&path).await;
-    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let callback = w.attio.consent(&browser.client, &authorize, true).await;
     let first = common::sent(browser.client.get(&callback).send().await).await;
     assert_eq!(first.status(), StatusCode::OK);
     assert!(first.text().await.unwrap().contains("connect-success"));
@@ -687,7 +497,7 @@ async fn one_app_never_sees_another(w: World) {
     other
         .sign_up("other@example.com", "another long password")
         .await;
-    let (_, _, other_key) = World::new_app(&other, "Other").await;
+    let other_key = World::new_app(&other, "Other", &SETUP).await.key;
 
     let call = |method: Method, path: String| {
         w.app
@@ -793,7 +603,7 @@ async fn connections_are_listed_paged_and_deleted(w: World) {
     assert_eq!(w.app.count(&event).await, 1);
 
     // a disabled provider serves no tokens
-    let detail = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
+    let detail = format!("/apps/{}/providers/{}", w.app_id, w.attio_config);
     w.app
         .submit(&detail, &detail, &[("_action", "disable")])
         .await;
@@ -823,7 +633,7 @@ async fn connect_links_expire_and_work_once(w: World) {
 
     let path = w.connect_path(json!({ "end_user_id": "u2" })).await;
     let (browser, authorize) = w.click_connect(&path).await;
-    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let callback = w.attio.consent(&browser.client, &authorize, true).await;
     let res = common::sent(browser.client.get(&callback).send().await).await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = w.app.get(&path).await;
@@ -836,7 +646,7 @@ async fn connect_links_expire_and_work_once(w: World) {
             .client
             .post(w.app.url(&path))
             .header("origin", &w.app.address)
-            .form(&[("provider_config", w.config_id.as_str())])
+            .form(&[("provider_config", w.attio_config.as_str())])
             .send()
             .await,
     )
@@ -846,14 +656,14 @@ async fn connect_links_expire_and_work_once(w: World) {
 }
 
 async fn portal_shows_connections_and_tests_a_connection(w: World) {
-    let detail = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
+    let detail = format!("/apps/{}/providers/{}", w.app_id, w.attio_config);
     let res = w.app.submit(&detail, &detail, &[("_action", "test")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let connect_url = res.headers()["location"].to_str().unwrap().to_string();
     let path = connect_url.trim_start_matches(&w.app.address).to_string();
     assert!(path.starts_with("/connect/ovcs_"), "{connect_url}");
     let (browser, authorize) = w.click_connect(&path).await;
-    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let callback = w.attio.consent(&browser.client, &authorize, true).await;
     let res = common::sent(browser.client.get(&callback).send().await).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let back = res.headers()["location"].to_str().unwrap().to_string();
@@ -876,7 +686,7 @@ async fn portal_shows_connections_and_tests_a_connection(w: World) {
     assert!(html.contains("Acme Workspace"));
 
     // a workspace that grants less than configured is marked
-    w.fake.set_granted_scopes("list_entry:read");
+    w.attio.set_granted_scopes("list_entry:read");
     let id = w.connected("user-less").await;
     let html = w
         .app
@@ -986,7 +796,7 @@ async fn nothing_secret_is_logged(w: World) {
         .unwrap()
         .1
         .to_string();
-    let callback = w.fake.consent(&browser.client, &authorize, true).await;
+    let callback = w.attio.consent(&browser.client, &authorize, true).await;
     let code = url::Url::parse(&callback)
         .unwrap()
         .query_pairs()
@@ -1008,19 +818,19 @@ async fn nothing_secret_is_logged(w: World) {
         .await;
     assert_eq!(status, StatusCode::OK);
     // failures log too
-    w.fake.fail_token(Some(TokenFailure::InvalidGrant));
+    w.attio.fail_token(Some(TokenFailure::InvalidGrant));
     w.connect(json!({ "end_user_id": "user-log" }), true).await;
-    w.fake.fail_token(None);
+    w.attio.fail_token(None);
 
     let verifier = w
-        .fake
+        .attio
         .token_requests()
         .into_iter()
         .flatten()
         .find(|(k, _)| k == "code_verifier")
         .unwrap()
         .1;
-    let access_token = w.fake.issued_tokens()[0].clone();
+    let access_token = w.attio.issued_tokens()[0].clone();
     let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).to_string();
     assert!(logs.contains("capture check"), "logs are captured");
     assert!(
@@ -1107,7 +917,7 @@ async fn every_action_leaves_one_audit_entry(w: World) {
     assert_eq!(audit_trail(&w).await.len(), before);
 
     // provider changes name the fields, never the values
-    let detail_page = format!("/apps/{}/providers/{}", w.app_id, w.config_id);
+    let detail_page = format!("/apps/{}/providers/{}", w.app_id, w.attio_config);
     let res = w
         .app
         .submit(

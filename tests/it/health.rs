@@ -1,6 +1,5 @@
 //! `/healthz` and `/readyz`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::TestApp;
 use reqwest::StatusCode;

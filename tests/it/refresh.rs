@@ -1,43 +1,14 @@
 //! Keeping tokens alive: refresh on demand under a lease shared by all
 //! server processes, rotation, failure handling, health checks of Attio's
 //! long-lived tokens, reconnecting and disconnecting with revocation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
-use common::{
-    fake_attio::{self, FakeAttio},
-    fake_oauth::{self, FakeOAuth, RefreshFailure},
-    spawn_app_with, Backend, Browser, TestApp,
-};
+use common::{fake_oauth::RefreshFailure, Backend, Setup, World};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-/// Runs each `async fn(World)` on SQLite and on PostgreSQL, the server
-/// started with the settings after `with`, if any.
-macro_rules! with_world {
-    (@vars) => { &[] };
-    (@vars $vars:path) => { $vars };
-    ($($name:ident $(with $vars:ident)?),* $(,)?) => {$(
-        mod $name {
-            const VARS: &[(&str, &str)] = with_world!(@vars $(super::$vars)?);
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let world = super::World::start(super::Backend::Sqlite, VARS, "").await.unwrap();
-                super::$name(world).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(world) = super::World::start(super::Backend::Postgres, VARS, "").await else {
-                    return;
-                };
-                super::$name(world).await;
-            }
-        }
-    )*};
-}
 
 with_world!(
+    SETUP;
     concurrent_requests_refresh_once,
     two_server_processes_refresh_once,
     a_dead_processes_lease_is_taken_over,
@@ -73,222 +44,14 @@ const CACHE_ON: &[(&str, &str)] = &[("OAUTH_VAULT_API_CACHE_TTL_MS", "60000")];
 const DURABLE_AUDIT: &[(&str, &str)] = &[("OAUTH_VAULT_TOKEN_READ_AUDIT", "durable")];
 const RETURN_URL: &str = "https://app.example.com/done";
 
-struct World {
-    app: TestApp,
-    oauth: FakeOAuth,
-    attio: FakeAttio,
-    _catalogue: TempDir,
-    app_id: String,
-    key: String,
-    oauth_config: String,
-    attio_config: String,
-}
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()["location"].to_str().unwrap().to_string()
-}
-
-fn query_value(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-impl World {
-    async fn start(backend: Backend, extra: &[(&str, &str)], extra_host: &str) -> Option<World> {
-        let oauth = FakeOAuth::start().await;
-        let attio = FakeAttio::start().await;
-        let catalogue = tempfile::tempdir().unwrap();
-        oauth.write_catalogue(catalogue.path()).unwrap();
-        attio.write_catalogue(catalogue.path()).unwrap();
-        let dir = catalogue.path().display().to_string();
-        let hosts = format!("{},{},{extra_host}", oauth.host(), attio.host());
-        let mut vars = vec![
-            ("OAUTH_VAULT_PROVIDERS_DIR", dir.as_str()),
-            ("OAUTH_VAULT_ALLOWED_HOSTS", hosts.as_str()),
-        ];
-        vars.extend_from_slice(extra);
-        let app = spawn_app_with(backend, &vars).await?;
-        app.sign_up("dev@example.com", "correct horse battery")
-            .await;
-        let res = app.submit("/apps", "/apps", &[("name", "Sync")]).await;
-        let app_id = location(&res).trim_start_matches("/apps/").to_string();
-        let mut configs = Vec::new();
-        for (provider, id, secret, scope) in [
-            (
-                fake_oauth::PROVIDER_ID,
-                fake_oauth::CLIENT_ID,
-                fake_oauth::CLIENT_SECRET,
-                "read",
-            ),
-            (
-                "attio",
-                fake_attio::CLIENT_ID,
-                fake_attio::CLIENT_SECRET,
-                "record_permission:read",
-            ),
-        ] {
-            let page = format!("/apps/{app_id}/providers/new/{provider}");
-            let res = app
-                .submit(
-                    &page,
-                    &page,
-                    &[
-                        ("client_id", id),
-                        ("client_secret", secret),
-                        ("scopes", scope),
-                    ],
-                )
-                .await;
-            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{provider}");
-            configs.push(location(&res).rsplit('/').next().unwrap().to_string());
-        }
-        let settings = format!("/apps/{app_id}/settings");
-        app.submit(&settings, &settings, &[("return_urls", RETURN_URL)])
-            .await;
-        let keys = format!("/apps/{app_id}/api-keys");
-        let res = app
-            .submit(&keys, &keys, &[("_action", "create"), ("name", "backend")])
-            .await;
-        let html = res.text().await.unwrap();
-        let start = html.find("ovk_").unwrap();
-        let key = html[start..].split('"').next().unwrap().to_string();
-        Some(World {
-            app,
-            oauth,
-            attio,
-            _catalogue: catalogue,
-            app_id,
-            key,
-            oauth_config: configs[0].clone(),
-            attio_config: configs[1].clone(),
-        })
-    }
-
-    async fn api(
-        &self,
-        base: &str,
-        method: Method,
-        path: &str,
-    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let res = common::sent(
-            self.app
-                .client
-                .request(method, format!("{base}{path}"))
-                .bearer_auth(&self.key)
-                .send()
-                .await,
-        )
-        .await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        (status, body, headers)
-    }
-
-    async fn token(&self, id: &str) -> (StatusCode, Value) {
-        let (status, body, _) = self
-            .api(
-                &self.app.address,
-                Method::GET,
-                &format!("/v1/connections/{id}/access-token"),
-            )
-            .await;
-        (status, body)
-    }
-
-    /// Runs a connect session for `end_user` (or the reconnect session
-    /// `body`) through `provider`; returns the connection id.
-    async fn connect_with(&self, body: Value, config_id: &str, attio: bool) -> String {
-        let (status, session, _) = {
-            let res = common::sent(
-                self.app
-                    .client
-                    .post(self.app.url("/v1/connect/sessions"))
-                    .bearer_auth(&self.key)
-                    .json(&body)
-                    .send()
-                    .await,
-            )
-            .await;
-            (res.status(), res.json::<Value>().await.unwrap(), ())
-        };
-        assert_eq!(status, StatusCode::CREATED, "{session}");
-        let path = session["connect_url"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(&self.app.address)
-            .to_string();
-        let browser: Browser = self.app.second_browser();
-        let res = browser
-            .submit(&path, &path, &[("provider_config", config_id)])
-            .await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let authorize = location(&res);
-        let callback = if attio {
-            self.attio.consent(&browser.client, &authorize, true).await
-        } else {
-            let res = common::sent(browser.client.get(&authorize).send().await).await;
-            assert_eq!(res.status(), StatusCode::FOUND, "the fake approves at once");
-            location(&res)
-        };
-        let res = common::sent(browser.client.get(&callback).send().await).await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let back = location(&res);
-        assert_eq!(
-            query_value(&back, "status").as_deref(),
-            Some("success"),
-            "{back}"
-        );
-        query_value(&back, "connection_id").unwrap()
-    }
-
-    async fn connect(&self, end_user: &str) -> String {
-        self.connect_with(
-            json!({ "end_user_id": end_user, "providers": ["fakeoauth"], "return_url": RETURN_URL }),
-            &self.oauth_config.clone(),
-            false,
-        )
-        .await
-    }
-
-    async fn sql(&self, statement: &str) {
-        sqlx::query(statement)
-            .execute(self.app.state.db.pool())
-            .await
-            .unwrap();
-    }
-
-    /// Makes the stored access token of `id` expired, as time would.
-    async fn expire(&self, id: &str) {
-        self.sql(&format!(
-            "UPDATE connections SET expires_at = 1000 WHERE id = '{id}'"
-        ))
-        .await;
-        self.oauth.expire_access_tokens();
-    }
-
-    async fn status(&self, id: &str) -> String {
-        sqlx::query_scalar("SELECT status FROM connections WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.app.state.db.pool())
-            .await
-            .unwrap()
-    }
-
-    async fn events(&self, id: &str, kind: &str) -> i64 {
-        self.app
-            .count(&format!(
-                "connection_events WHERE connection_id = '{id}' AND kind = '{kind}'"
-            ))
-            .await
-    }
-}
+const SETUP: Setup = Setup {
+    return_url: RETURN_URL,
+    attio_scopes: &["record_permission:read"],
+    fake_oauth: true,
+};
 
 async fn concurrent_requests_refresh_once(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     let (status, first) = w.token(&id).await;
     assert_eq!(status, StatusCode::OK);
     assert!(first["expires_at"].is_string());
@@ -324,7 +87,7 @@ async fn futures_join_all<F: std::future::Future>(
 }
 
 async fn two_server_processes_refresh_once(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     let other = w.app.another_instance().await;
     w.expire(&id).await;
     w.oauth.set_refresh_delay(300);
@@ -336,7 +99,7 @@ async fn two_server_processes_refresh_once(w: World) {
         };
         let path = format!("/v1/connections/{id}/access-token");
         let w = &w;
-        async move { w.api(&base, Method::GET, &path).await }
+        async move { w.call(&base, Method::GET, &path).await }
     });
     let answers = futures_join_all(calls).await;
     assert_eq!(
@@ -353,7 +116,7 @@ async fn two_server_processes_refresh_once(w: World) {
 }
 
 async fn a_dead_processes_lease_is_taken_over(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     w.expire(&id).await;
     // a process took the lease and died before storing anything
     let until = app::infra::db::now_ms() + 1500;
@@ -382,10 +145,10 @@ async fn a_dead_processes_lease_is_taken_over(w: World) {
 }
 
 async fn rotated_refresh_tokens_are_never_sent_again(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     for _ in 0..3 {
         let (status, _, _) = w
-            .api(
+            .call(
                 &w.app.address,
                 Method::GET,
                 &format!("/v1/connections/{id}/access-token?force_refresh=true"),
@@ -412,7 +175,7 @@ async fn rotated_refresh_tokens_are_never_sent_again(w: World) {
     // an answer without a refresh token keeps the stored one
     w.oauth.set_refresh_token_in_response(false);
     let (status, _, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}/access-token?force_refresh=true"),
@@ -421,7 +184,7 @@ async fn rotated_refresh_tokens_are_never_sent_again(w: World) {
     assert_eq!(status, StatusCode::OK);
     w.oauth.set_refresh_token_in_response(true);
     let (status, body, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}/access-token?force_refresh=true"),
@@ -443,11 +206,11 @@ async fn rotated_refresh_tokens_are_never_sent_again(w: World) {
 }
 
 async fn a_dead_grant_needs_reauthorization_and_reconnect_restores_it(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     w.oauth.revoke_grants();
     let (status, body) = {
         let (s, b, _) = w
-            .api(
+            .call(
                 &w.app.address,
                 Method::GET,
                 &format!("/v1/connections/{id}/access-token?force_refresh=true"),
@@ -512,7 +275,7 @@ async fn a_dead_grant_needs_reauthorization_and_reconnect_restores_it(w: World) 
 }
 
 async fn another_processes_rotation_is_no_false_alarm(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     w.expire(&id).await;
     w.oauth.set_refresh_delay(1500);
     let request = w.token(&id);
@@ -546,7 +309,7 @@ async fn another_processes_rotation_is_no_false_alarm(w: World) {
 }
 
 async fn transient_failures_back_off_and_recover(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
 
     // a token still valid keeps being served while the provider is down
     w.sql(&format!(
@@ -569,7 +332,7 @@ async fn transient_failures_back_off_and_recover(w: World) {
     // least the provider's Retry-After before calling it again
     w.expire(&id).await;
     let (status, body, headers) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}/access-token"),
@@ -612,7 +375,7 @@ async fn transient_failures_back_off_and_recover(w: World) {
     assert_eq!(w.status(&id).await, "error");
     assert_eq!(w.events(&id, "error").await, 1);
     let (_, conn, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}"),
@@ -646,8 +409,8 @@ async fn wait_for_next_attempt(w: &World, id: &str) {
 }
 
 async fn the_background_worker_refreshes_before_expiry(w: World) {
-    let id = w.connect("user-1").await;
-    let fresh = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let id = w.connect_oauth("user-1").await;
+    let fresh = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(fresh.refreshed, 0, "nothing is due yet");
     // due within the margin
     w.sql(&format!(
@@ -655,7 +418,7 @@ async fn the_background_worker_refreshes_before_expiry(w: World) {
         app::infra::db::now_ms() + 60_000
     ))
     .await;
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.refreshed, 1);
     assert_eq!(w.oauth.refresh_requests(), 1);
     let (_, body) = w.token(&id).await;
@@ -678,10 +441,10 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
             true,
         )
         .await;
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.checked, 0, "checked at connect time; not due yet");
     w.sql("UPDATE connections SET next_check_at = 0").await;
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.checked, 1);
     assert_eq!(w.status(&id).await, "active");
     assert_eq!(w.events(&id, "scope_mismatch").await, 0);
@@ -689,11 +452,11 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
     // a scope removed at Attio: the next check shows the mismatch
     w.attio.set_issued_token_scopes("list_entry:read");
     w.sql("UPDATE connections SET next_check_at = 0").await;
-    app::services::tokens::run_once(&w.app.state).await.unwrap();
+    app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(w.status(&id).await, "active");
     assert_eq!(w.events(&id, "scope_mismatch").await, 1);
     let (_, conn, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}"),
@@ -714,7 +477,7 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
     // Attio answers `active: false`: needs re-authorization
     w.attio.deactivate_tokens();
     w.sql("UPDATE connections SET next_check_at = 0").await;
-    app::services::tokens::run_once(&w.app.state).await.unwrap();
+    app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(w.status(&id).await, "needs_reauthorization");
     assert_eq!(w.events(&id, "needs_reauthorization").await, 1);
     let (status, body) = w.token(&id).await;
@@ -734,10 +497,10 @@ async fn attio_health_checks_find_dead_tokens_and_scope_changes(w: World) {
 }
 
 async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     let refresh_token = w.oauth.current_refresh_token().unwrap();
     let (status, _, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::DELETE,
             &format!("/v1/connections/{id}"),
@@ -760,10 +523,10 @@ async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
     );
 
     // the provider is down: the vault forgets the tokens now, revokes later
-    let other = w.connect("user-2").await;
+    let other = w.connect_oauth("user-2").await;
     w.oauth.fail_revocation(Some(503));
     let (status, _, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::DELETE,
             &format!("/v1/connections/{other}"),
@@ -774,7 +537,7 @@ async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
     assert_eq!(w.app.count("revocations").await, 1);
     w.oauth.fail_revocation(None);
     w.sql("UPDATE revocations SET next_attempt_at = 0").await;
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.revocations_settled, 1);
     assert_eq!(w.app.count("revocations").await, 0);
     assert_eq!(w.oauth.revocations().len(), 3);
@@ -782,7 +545,7 @@ async fn disconnect_revokes_at_the_provider_and_retries_later(w: World) {
 }
 
 async fn the_api_cache_follows_this_processes_changes(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     let (status, first) = w.token(&id).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     // a change behind the server's back stays unseen while the entry lives
@@ -800,7 +563,7 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
 
     // a refresh in this process drops the entry: no stale token afterwards
     let (status, forced, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}/access-token?force_refresh=true"),
@@ -815,7 +578,7 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
 
     // a disconnect in this process is seen at once
     let (status, _, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::DELETE,
             &format!("/v1/connections/{id}"),
@@ -827,7 +590,7 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
     assert_eq!(body["error"]["code"], "connection_revoked");
 
     // the cache is per app: another app's key still gets 404 for the id
-    let other = w.connect("user-2").await;
+    let other = w.connect_oauth("user-2").await;
     assert_eq!(w.token(&other).await.0, StatusCode::OK);
     w.sql(&format!(
         "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) \
@@ -856,7 +619,7 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
 }
 
 async fn durable_token_read_audit_is_committed_before_the_answer(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     for n in 1..=3 {
         let (status, body) = w.token(&id).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -880,7 +643,7 @@ async fn durable_token_read_audit_is_committed_before_the_answer(w: World) {
 }
 
 async fn the_proxy_calls_the_api_base_with_the_token(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     let res = common::sent(
         w.app
             .client
@@ -921,7 +684,7 @@ async fn the_proxy_calls_the_api_base_with_the_token(w: World) {
     // a 401 from the provider: one refresh, one retry
     w.oauth.fail_api_with_401(1);
     let (status, body, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/proxy/{id}/things"),
@@ -932,7 +695,7 @@ async fn the_proxy_calls_the_api_base_with_the_token(w: World) {
     // a provider that keeps refusing: its answer comes back after one retry
     w.oauth.fail_api_with_401(5);
     let (status, _, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/proxy/{id}/things"),
@@ -949,7 +712,7 @@ async fn the_proxy_calls_the_api_base_with_the_token(w: World) {
     let before = w.oauth.api_requests().len();
     for bad in ["x%2Fy", "https:%2F%2Fevil.example", "a%5Cb"] {
         let (status, body, _) = w
-            .api(
+            .call(
                 &w.app.address,
                 Method::GET,
                 &format!("/v1/proxy/{id}/{bad}"),
@@ -981,7 +744,7 @@ async fn the_proxy_calls_the_api_base_with_the_token(w: World) {
 
     // unknown and foreign connections
     let (status, _, _) = w
-        .api(&w.app.address, Method::GET, "/v1/proxy/conn_unknown/things")
+        .call(&w.app.address, Method::GET, "/v1/proxy/conn_unknown/things")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -1055,7 +818,7 @@ impl Receiver {
 async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
     let receiver = Receiver::start().await;
     let host = receiver.address.trim_start_matches("http://").to_string();
-    let Some(w) = World::start(backend, &[], &host).await else {
+    let Some(w) = World::start(backend, &SETUP, &[], &host).await else {
         return;
     };
     let settings = format!("/apps/{}/settings", w.app_id);
@@ -1107,26 +870,26 @@ async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
 
     // the event is queued with the connection, in the same transaction
     receiver.answer(500);
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     assert_eq!(
         w.app
             .count("webhook_deliveries WHERE status = 'pending'")
             .await,
         1
     );
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_failed, 1);
     assert_eq!(receiver.messages().len(), 1);
     // not retried before its time
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_failed + report.webhooks_delivered, 0);
 
     receiver.answer(204);
     w.sql("UPDATE webhook_deliveries SET next_attempt_at = 0")
         .await;
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_delivered, 1);
-    let report = app::services::tokens::run_once(&w.app.state).await.unwrap();
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
     assert_eq!(report.webhooks_delivered, 0, "delivered once, then done");
 
     let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
@@ -1153,19 +916,19 @@ async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
 
     // state changes are webhooks too
     w.oauth.revoke_grants();
-    w.api(
+    w.call(
         &w.app.address,
         Method::GET,
         &format!("/v1/connections/{id}/access-token?force_refresh=true"),
     )
     .await;
-    w.api(
+    w.call(
         &w.app.address,
         Method::DELETE,
         &format!("/v1/connections/{id}"),
     )
     .await;
-    app::services::tokens::run_once(&w.app.state).await.unwrap();
+    app::services::worker::run_once(&w.app.state).await.unwrap();
     let types: Vec<String> = receiver
         .messages()
         .iter()
@@ -1220,7 +983,7 @@ fn cli(w: &World, args: &[&str]) -> (i32, String, String) {
 }
 
 async fn key_rotation_reseals_every_secret_while_serving(w: World) {
-    let id = w.connect("user-1").await;
+    let id = w.connect_oauth("user-1").await;
     let settings = format!("/apps/{}/settings", w.app_id);
     w.app
         .submit(&settings, &settings, &[("_action", "rotate_secret")])
@@ -1268,7 +1031,7 @@ async fn key_rotation_reseals_every_secret_while_serving(w: World) {
 
     // new writes use the new key; everything still works
     let (status, body, _) = w
-        .api(
+        .call(
             &w.app.address,
             Method::GET,
             &format!("/v1/connections/{id}/access-token?force_refresh=true"),

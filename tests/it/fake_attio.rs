@@ -1,8 +1,7 @@
 //! The fake Attio on its own: the authorization code flow with PKCE, the
 //! token endpoint's checks, the identity and introspection endpoints, and the
 //! switches that make it misbehave.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::fake_attio::*;

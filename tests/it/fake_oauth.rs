@@ -1,8 +1,7 @@
 //! The fake OAuth server on its own: the code flow with PKCE, rotating refresh
 //! tokens with reuse detection, the switches, revocation, userinfo, the API
 //! echo and the catalogue definition.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::fake_oauth::*;

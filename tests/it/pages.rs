@@ -1,6 +1,5 @@
 //! The landing page and the security headers every response carries.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::{spawn_app_with, Backend, TestApp};
 use reqwest::StatusCode;

@@ -1,0 +1,259 @@
+//! The provider form: what a valid submission holds, and every check of it.
+//! Everything wrong is reported at once, next to its field; the secret is
+//! never kept.
+
+use crate::{
+    catalogue::{loader::Catalogue, urls::OutboundPolicy, ClientAuth, CUSTOM_PROVIDER},
+    domain::{errors::FieldErrors, provider_configs::*},
+};
+
+/// What a valid submission of the provider form holds. The secret is a
+/// `SecretString`: `Debug` shows `[REDACTED]`.
+#[derive(Debug)]
+pub struct ConfigInput {
+    pub provider: String,
+    pub slug: String,
+    pub display_name: String,
+    pub client_id: String,
+    /// `None`: keep the stored secret (edit with a blank field).
+    pub client_secret: Option<secrecy::SecretString>,
+    pub scopes: Vec<String>,
+    pub custom: Option<CustomSettings>,
+}
+
+fn field(form: &[(String, String)], name: &str) -> String {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn optional_url(
+    form: &[(String, String)],
+    name: &str,
+    policy: &OutboundPolicy,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let text = field(form, name);
+    if text.is_empty() {
+        return None;
+    }
+    match policy.check_endpoint(&text) {
+        Ok(url) => Some(url.to_string()),
+        Err(e) => {
+            errors.add_error(name, e);
+            None
+        }
+    }
+}
+
+/// Validates the provider form for `provider` ("attio", … or "custom").
+/// `existing`: the configuration being edited. Everything wrong is
+/// reported at once, next to its field; the secret is never kept.
+pub fn validate(
+    provider: &str,
+    form: &[(String, String)],
+    catalogue: &Catalogue,
+    policy: &OutboundPolicy,
+    editing: bool,
+) -> Result<ConfigInput, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let client_id = field(form, "client_id");
+    if client_id.is_empty() {
+        errors.add_error(
+            "client_id",
+            "Enter the Client ID from the provider's developer settings",
+        );
+    } else if client_id.chars().count() > CLIENT_ID_MAX {
+        errors.add_error(
+            "client_id",
+            format!("The Client ID can have at most {CLIENT_ID_MAX} characters"),
+        );
+    } else if client_id.chars().any(char::is_whitespace) {
+        errors.add_error("client_id", "The Client ID cannot contain spaces");
+    }
+    let secret_text = form
+        .iter()
+        .find(|(k, _)| k == "client_secret")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let client_secret = if secret_text.is_empty() {
+        if !editing {
+            errors.add_error(
+                "client_secret",
+                "Enter the Client Secret from the provider's developer settings",
+            );
+        }
+        None
+    } else if secret_text.chars().count() > CLIENT_SECRET_MAX {
+        errors.add_error(
+            "client_secret",
+            format!("The Client Secret can have at most {CLIENT_SECRET_MAX} characters"),
+        );
+        None
+    } else {
+        Some(secrecy::SecretString::from(secret_text))
+    };
+    let selected: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| k == "scopes")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+
+    let (slug, display_name, scopes, custom) = if provider == CUSTOM_PROVIDER {
+        let slug = field(form, "slug");
+        let slug_ok = (2..=40).contains(&slug.len())
+            && slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !slug.starts_with('-')
+            && catalogue.get(&slug).is_none();
+        if !slug_ok {
+            errors.add_error(
+                "slug",
+                "Use 2-40 characters of a-z, 0-9 and '-', not the id of a catalogue provider",
+            );
+        }
+        let name = field(form, "display_name");
+        if name.is_empty() || name.chars().count() > 80 {
+            errors.add_error("display_name", "Enter a name of 1 to 80 characters");
+        }
+        let mut urls = Vec::new();
+        for required in ["authorization_url", "token_url"] {
+            let text = field(form, required);
+            if text.is_empty() {
+                errors.add_error(required, "Enter the URL, starting with https://");
+                urls.push(None);
+                continue;
+            }
+            match policy.check_endpoint(&text) {
+                Ok(url) => urls.push(Some(url.to_string())),
+                Err(e) => {
+                    errors.add_error(required, e);
+                    urls.push(None);
+                }
+            }
+        }
+        let revocation_url = optional_url(form, "revocation_url", policy, &mut errors);
+        let introspection_url = optional_url(form, "introspection_url", policy, &mut errors);
+        let userinfo_url = optional_url(form, "userinfo_url", policy, &mut errors);
+        let separator = match field(form, "scope_separator").as_str() {
+            "" | "space" => " ".to_string(),
+            "comma" => ",".to_string(),
+            _ => {
+                errors.add_error("scope_separator", "Choose space or comma");
+                " ".to_string()
+            }
+        };
+        let scopes: Vec<String> = field(form, "scope_list")
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if scopes
+            .iter()
+            .any(|s| s.len() > 200 || s.chars().any(|c| c.is_control() || c == '"'))
+            || scopes.len() > 100
+        {
+            errors.add_error(
+                "scope_list",
+                "List at most 100 scopes, separated by spaces or commas",
+            );
+        }
+        let client_auth = match field(form, "client_auth").as_str() {
+            "basic" => ClientAuth::Basic,
+            "body" | "" => ClientAuth::Body,
+            _ => {
+                errors.add_error("client_auth", "Choose HTTP Basic or request body");
+                ClientAuth::Body
+            }
+        };
+        let pkce = form.iter().any(|(k, v)| k == "pkce" && v == "on");
+        let custom = match (
+            urls.first().cloned().flatten(),
+            urls.get(1).cloned().flatten(),
+        ) {
+            (Some(authorization_url), Some(token_url)) => Some(CustomSettings {
+                authorization_url,
+                token_url,
+                revocation_url,
+                introspection_url,
+                userinfo_url,
+                scope_separator: separator,
+                pkce,
+                client_auth,
+            }),
+            _ => None,
+        };
+        (slug, name, scopes, custom)
+    } else {
+        let Some(def) = catalogue.get(provider) else {
+            errors.add_error("", "This provider is not in the catalogue");
+            return Err(errors);
+        };
+        let scopes = match def.normalise_scopes(&selected) {
+            Ok(s) if s.is_empty() => {
+                errors.add_error("scopes", "Select at least one scope");
+                Vec::new()
+            }
+            Ok(s) => s,
+            Err(unknown) => {
+                errors.add_error(
+                    "scopes",
+                    format!(
+                        "Not a scope of {}: {}. Choose scopes from the list.",
+                        def.name,
+                        unknown.join(", ")
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        (def.id.clone(), def.name.clone(), scopes, None)
+    };
+    if errors.has_errors() {
+        return Err(errors);
+    }
+    Ok(ConfigInput {
+        provider: provider.to_string(),
+        slug,
+        display_name,
+        client_id,
+        client_secret,
+        scopes,
+        custom,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn debug_of_a_submission_redacts_the_secret() {
+        let catalogue = Catalogue::load(None, &OutboundPolicy::default()).unwrap();
+        let input = validate(
+            "attio",
+            &form(&[
+                ("client_id", "id"),
+                ("client_secret", "very-secret-value"),
+                ("scopes", "note:read"),
+            ]),
+            &catalogue,
+            &OutboundPolicy::default(),
+            false,
+        )
+        .unwrap();
+        let debug = format!("{input:?}");
+        assert!(!debug.contains("very-secret-value"), "{debug}");
+    }
+}

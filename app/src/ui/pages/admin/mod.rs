@@ -1,0 +1,89 @@
+//! The admin area: every connection of the instance, users, the audit log.
+//! Only administrators see it; to anyone else, signed in or not, every admin
+//! page, form and server function answers 404.
+
+use crate::domain::admin::{
+    AuditPage, AuditQuery, ConnectionDetail, ConnectionQuery, ConnectionsPage, Overview, UsersPage,
+};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+mod views;
+
+pub use views::{AdminAudit, AdminConnectionPage, AdminConnections, AdminOverview, AdminUsers};
+
+#[server(endpoint = "admin/overview")]
+pub async fn overview_data() -> Result<Overview, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, user) = ssr::require_admin().await?;
+    crate::store::admin::overview(&state.db, &state.catalogue, user.email)
+        .await
+        .map_err(internal)
+}
+
+#[server(endpoint = "admin/connections")]
+pub async fn connections_data(query: ConnectionQuery) -> Result<ConnectionsPage, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, user) = ssr::require_admin().await?;
+    let (rows, next) = crate::store::admin::connections(&state.db, &state.catalogue, &query, 50)
+        .await
+        .map_err(internal)?;
+    Ok(ConnectionsPage {
+        email: user.email,
+        rows,
+        next,
+    })
+}
+
+#[server(endpoint = "admin/connection")]
+pub async fn connection_data(id: String) -> Result<ConnectionDetail, ServerFnError> {
+    use crate::web::session::{internal, not_found};
+    let (state, user) = ssr::require_admin().await?;
+    let row = crate::store::admin::find(&state.db, &state.catalogue, &id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    let events = crate::store::connections::events(&state.db, &row.connection.app_id, &id)
+        .await
+        .map_err(internal)?;
+    let deliveries = crate::store::admin::deliveries(&state.db, &row.connection.app_id, &id)
+        .await
+        .map_err(internal)?;
+    Ok(ConnectionDetail {
+        email: user.email,
+        row,
+        events,
+        deliveries,
+    })
+}
+
+#[server(endpoint = "admin/users")]
+pub async fn users_data() -> Result<UsersPage, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, user) = ssr::require_admin().await?;
+    let users = crate::store::users::list(&state.db)
+        .await
+        .map_err(internal)?;
+    Ok(UsersPage {
+        email: user.email,
+        me: user.id,
+        users,
+    })
+}
+
+#[server(endpoint = "admin/audit")]
+pub async fn audit_data(query: AuditQuery) -> Result<AuditPage, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, user) = ssr::require_admin().await?;
+    let filter = ssr::audit_filter(&query);
+    let entries = crate::store::audit::list(&state.db, &filter, 200, None)
+        .await
+        .map_err(internal)?;
+    let params = serde_urlencoded::to_string(&query).unwrap_or_default();
+    Ok(AuditPage {
+        email: user.email,
+        entries,
+        csv_link: format!("/admin/audit.csv?{params}"),
+    })
+}

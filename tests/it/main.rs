@@ -1,0 +1,24 @@
+//! The integration tests, in one binary so that it links once. Each module
+//! is a suite; `common` (in `tests/common`) is the one harness they share:
+//! `spawn_app` (a server on port 0 with a fresh database), `World` (a whole
+//! installation with the fake providers), the fakes themselves, and the
+//! macros that run a test on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+
+mod accounts;
+mod admin;
+mod apps;
+mod cli;
+mod connect;
+mod fake_attio;
+mod fake_oauth;
+mod health;
+mod layers;
+mod operator;
+mod pages;
+mod providers;
+mod refresh;
