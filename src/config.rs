@@ -111,74 +111,162 @@ impl Config {
 
     /// Reads configuration through `get`; empty values count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-
-        let bind_text = get("OAUTH_VAULT_BIND").unwrap_or_else(|| DEFAULT_BIND.to_string());
+        let env = Env(&get);
+        let bind_text = env
+            .get("OAUTH_VAULT_BIND")
+            .unwrap_or_else(|| DEFAULT_BIND.to_string());
         let bind: SocketAddr = bind_text.parse().map_err(|_| {
             err(
                 "OAUTH_VAULT_BIND",
                 format!("'{bind_text}' is not an address and port; use e.g. 127.0.0.1:3000 or 0.0.0.0:8080"),
             )
         })?;
-
-        let public_url = get("OAUTH_VAULT_PUBLIC_URL")
+        let public_url = env
+            .get("OAUTH_VAULT_PUBLIC_URL")
             .map(|text| parse_public_url(&text))
             .transpose()?;
-
         let data_dir = PathBuf::from(
-            get("OAUTH_VAULT_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_string()),
+            env.get("OAUTH_VAULT_DATA_DIR")
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.to_string()),
         );
+        Ok(Self {
+            bind,
+            public_url,
+            database_url: SecretString::from(database_url(&env, &data_dir)?),
+            db_max_connections: env.number("OAUTH_VAULT_DB_MAX_CONNECTIONS", 1..=1000)?,
+            api_cache_ttl: env
+                .number::<u64>("OAUTH_VAULT_API_CACHE_TTL_MS", 0..=60_000)?
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(DEFAULT_API_CACHE_TTL),
+            durable_read_audit: env.choice(
+                "OAUTH_VAULT_TOKEN_READ_AUDIT",
+                &[("buffered", false), ("durable", true)],
+                false,
+            )?,
+            keys: key_source(&env, &data_dir)?,
+            providers_dir: env.get("OAUTH_VAULT_PROVIDERS_DIR").map(PathBuf::from),
+            allowed_hosts: env
+                .get("OAUTH_VAULT_ALLOWED_HOSTS")
+                .map(|text| parse_allowed_hosts(&text))
+                .transpose()?
+                .unwrap_or_default(),
+            site_root: PathBuf::from(
+                env.get("OAUTH_VAULT_SITE_ROOT")
+                    .unwrap_or_else(|| DEFAULT_SITE_ROOT.to_string()),
+            ),
+            log_format: env.choice(
+                "OAUTH_VAULT_LOG_FORMAT",
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+                LogFormat::Text,
+            )?,
+            token_care: token_care(&env)?,
+            data_dir,
+        })
+    }
+}
 
-        let database_url = match get("DATABASE_URL") {
-            Some(url) => {
-                if app::infra::db::DbKind::from_url(&url).is_none() {
-                    return Err(err(
-                        "DATABASE_URL",
-                        format!(
-                            "'{}' is not supported; use sqlite://<path to file> or postgres://<user>@<host>/<database>",
-                            app::infra::db::redact_url(&url)
-                        ),
-                    ));
-                }
-                url
-            }
-            None => format!("sqlite://{}", data_dir.join(DB_FILE_NAME).display()),
+/// The configuration's variables, trimmed; empty ones count as unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A whole number within `range`, if set.
+    fn number<T>(
+        &self,
+        var: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display,
+    {
+        let Some(text) = self.get(var) else {
+            return Ok(None);
         };
+        match text.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(err(
+                var,
+                format!(
+                    "'{text}' must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
 
-        let db_max_connections = get("OAUTH_VAULT_DB_MAX_CONNECTIONS")
-            .map(|text| match text.parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+    /// A number of seconds within `min..=max`, in milliseconds.
+    fn seconds(
+        &self,
+        var: &'static str,
+        default_ms: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
+        match self.get(var) {
+            None => Ok(default_ms),
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n * 1000),
                 _ => Err(err(
-                    "OAUTH_VAULT_DB_MAX_CONNECTIONS",
-                    format!("'{text}' must be a whole number from 1 to 1000"),
+                    var,
+                    format!("'{text}' must be a whole number of seconds from {min} to {max}"),
                 )),
-            })
-            .transpose()?;
-        let api_cache_ttl = get("OAUTH_VAULT_API_CACHE_TTL_MS")
-            .map(|text| match text.parse::<u64>() {
-                Ok(n) if n <= 60_000 => Ok(std::time::Duration::from_millis(n)),
-                _ => Err(err(
-                    "OAUTH_VAULT_API_CACHE_TTL_MS",
-                    format!("'{text}' must be a whole number of milliseconds from 0 to 60000"),
-                )),
-            })
-            .unwrap_or(Ok(DEFAULT_API_CACHE_TTL))?;
-        let durable_read_audit = match get("OAUTH_VAULT_TOKEN_READ_AUDIT").as_deref() {
-            None | Some("buffered") => false,
-            Some("durable") => true,
-            Some(other) => {
-                return Err(err(
-                    "OAUTH_VAULT_TOKEN_READ_AUDIT",
-                    format!("'{other}' must be 'buffered' or 'durable'"),
-                ))
-            }
+            },
+        }
+    }
+
+    /// One of `choices` by name.
+    fn choice<T: Copy>(
+        &self,
+        var: &'static str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(text) = self.get(var) else {
+            return Ok(default);
         };
+        choices
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+                err(
+                    var,
+                    format!("'{text}' must be one of: {}", names.join(", ")),
+                )
+            })
+    }
+}
 
-        let keys = match (get("OAUTH_VAULT_KEYS"), get("OAUTH_VAULT_KEYS_FILE")) {
+fn database_url(env: &Env, data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    match env.get("DATABASE_URL") {
+        Some(url) if app::infra::db::DbKind::from_url(&url).is_none() => Err(err(
+            "DATABASE_URL",
+            format!(
+                "'{}' is not supported; use sqlite://<path to file> or postgres://<user>@<host>/<database>",
+                app::infra::db::redact_url(&url)
+            ),
+        )),
+        Some(url) => Ok(url),
+        None => Ok(format!(
+            "sqlite://{}",
+            data_dir.join(DB_FILE_NAME).display()
+        )),
+    }
+}
+
+fn key_source(env: &Env, data_dir: &std::path::Path) -> Result<KeySource, ConfigError> {
+    Ok(
+        match (
+            env.get("OAUTH_VAULT_KEYS"),
+            env.get("OAUTH_VAULT_KEYS_FILE"),
+        ) {
             (Some(_), Some(_)) => {
                 return Err(err(
                     "OAUTH_VAULT_KEYS",
@@ -194,111 +282,52 @@ impl Config {
                 path: data_dir.join(KEY_FILE_NAME),
                 generate: true,
             },
-        };
+        },
+    )
+}
 
-        let providers_dir = get("OAUTH_VAULT_PROVIDERS_DIR").map(PathBuf::from);
-
-        let allowed_hosts = get("OAUTH_VAULT_ALLOWED_HOSTS")
-            .map(|text| parse_allowed_hosts(&text))
-            .transpose()?
-            .unwrap_or_default();
-
-        let site_root = PathBuf::from(
-            get("OAUTH_VAULT_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.to_string()),
-        );
-
-        let log_format = match get("OAUTH_VAULT_LOG_FORMAT").as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(err(
-                    "OAUTH_VAULT_LOG_FORMAT",
-                    format!("'{other}' is not a log format; use text or json"),
-                ))
-            }
-        };
-
-        let seconds = |var: &'static str, default_ms: i64, min: i64, max: i64| {
-            get(var)
-                .map(|text| match text.parse::<i64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(n * 1000),
-                    _ => Err(err(
-                        var,
-                        format!("'{text}' must be a whole number of seconds from {min} to {max}"),
-                    )),
-                })
-                .unwrap_or(Ok(default_ms))
-        };
-        let defaults = app::services::tokens::TokenCare::default();
-        let lease_ms = seconds(
-            "OAUTH_VAULT_REFRESH_LEASE_SECS",
-            defaults.lease_ms,
-            20,
+fn token_care(env: &Env) -> Result<app::services::tokens::TokenCare, ConfigError> {
+    let defaults = app::services::tokens::TokenCare::default();
+    let lease_ms = env.seconds(
+        "OAUTH_VAULT_REFRESH_LEASE_SECS",
+        defaults.lease_ms,
+        20,
+        3600,
+    )?;
+    Ok(app::services::tokens::TokenCare {
+        refresh_margin_ms: env.seconds(
+            "OAUTH_VAULT_REFRESH_MARGIN_SECS",
+            defaults.refresh_margin_ms,
+            0,
+            86_400,
+        )?,
+        lease_ms,
+        wait_ms: defaults.wait_ms.max(lease_ms / 2),
+        backoff_ms: env.seconds(
+            "OAUTH_VAULT_REFRESH_BACKOFF_SECS",
+            defaults.backoff_ms,
+            1,
             3600,
-        )?;
-        let token_care = app::services::tokens::TokenCare {
-            refresh_margin_ms: seconds(
-                "OAUTH_VAULT_REFRESH_MARGIN_SECS",
-                defaults.refresh_margin_ms,
-                0,
-                86_400,
-            )?,
-            lease_ms,
-            wait_ms: defaults.wait_ms.max(lease_ms / 2),
-            backoff_ms: seconds(
-                "OAUTH_VAULT_REFRESH_BACKOFF_SECS",
-                defaults.backoff_ms,
-                1,
-                3600,
-            )?,
-            failures_before_error: get("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR")
-                .map(|text| match text.parse::<i64>() {
-                    Ok(n) if (1..=100).contains(&n) => Ok(n),
-                    _ => Err(err(
-                        "OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR",
-                        format!("'{text}' must be a whole number from 1 to 100"),
-                    )),
-                })
-                .unwrap_or(Ok(defaults.failures_before_error))?,
-            health_check_interval_ms: seconds(
-                "OAUTH_VAULT_HEALTH_CHECK_INTERVAL_SECS",
-                defaults.health_check_interval_ms,
-                60,
-                30 * 86_400,
-            )?,
-            worker_interval_ms: seconds(
-                "OAUTH_VAULT_WORKER_INTERVAL_SECS",
-                defaults.worker_interval_ms,
-                0,
-                3600,
-            )?,
-            refresh_concurrency: get("OAUTH_VAULT_REFRESH_CONCURRENCY")
-                .map(|text| match text.parse::<usize>() {
-                    Ok(n) if (1..=256).contains(&n) => Ok(n),
-                    _ => Err(err(
-                        "OAUTH_VAULT_REFRESH_CONCURRENCY",
-                        format!("'{text}' must be a whole number from 1 to 256"),
-                    )),
-                })
-                .unwrap_or(Ok(defaults.refresh_concurrency))?,
-        };
-
-        Ok(Self {
-            bind,
-            public_url,
-            data_dir,
-            database_url: SecretString::from(database_url),
-            db_max_connections,
-            api_cache_ttl,
-            durable_read_audit,
-            keys,
-            providers_dir,
-            allowed_hosts,
-            site_root,
-            log_format,
-            token_care,
-        })
-    }
+        )?,
+        failures_before_error: env
+            .number("OAUTH_VAULT_REFRESH_FAILURES_BEFORE_ERROR", 1..=100)?
+            .unwrap_or(defaults.failures_before_error),
+        health_check_interval_ms: env.seconds(
+            "OAUTH_VAULT_HEALTH_CHECK_INTERVAL_SECS",
+            defaults.health_check_interval_ms,
+            60,
+            30 * 86_400,
+        )?,
+        worker_interval_ms: env.seconds(
+            "OAUTH_VAULT_WORKER_INTERVAL_SECS",
+            defaults.worker_interval_ms,
+            0,
+            3600,
+        )?,
+        refresh_concurrency: env
+            .number("OAUTH_VAULT_REFRESH_CONCURRENCY", 1..=256)?
+            .unwrap_or(defaults.refresh_concurrency),
+    })
 }
 
 fn parse_public_url(text: &str) -> Result<Url, ConfigError> {

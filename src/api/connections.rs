@@ -7,9 +7,9 @@ use app::{
     services::usage::Writes,
     store::api_keys::ApiCaller,
     store::audit::{Actor, Entry},
+    store::connect::{create_session, NewSession},
     store::connections::{self as store},
     util::time::rfc3339,
-    web::connect::{create_session, NewSession},
     web::state::AppState,
 };
 use axum::{
@@ -344,7 +344,8 @@ pub async fn care_error(
         CareError::NeedsReauthorization => {
             // A link the end user can follow right away to connect again.
             let reconnect = create_session(
-                state,
+                &state.db,
+                &state.settings.public_url,
                 &connection.app_id,
                 &NewSession {
                     end_user_id: connection.end_user_id.clone(),

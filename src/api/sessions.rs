@@ -6,8 +6,8 @@ use app::{
     domain::provider_configs::ConfigStatus,
     domain::users::normalise_email,
     store::api_keys::ApiCaller,
+    store::connect::{allowed_return_urls, create_session as create, NewSession},
     store::provider_configs::{self as configs},
-    web::connect::{allowed_return_urls, create_session as create, NewSession},
     web::state::AppState,
 };
 use axum::{
@@ -229,7 +229,8 @@ pub async fn create_session(
         }
     }
     let created = create(
-        &state,
+        &state.db,
+        &state.settings.public_url,
         &caller.app_id,
         &NewSession {
             end_user_id,

@@ -747,7 +747,7 @@ async fn settings_validate_return_urls(w: World) {
 }
 
 async fn crate_urls(w: &World) -> Vec<String> {
-    app::web::connect::allowed_return_urls(&w.app.state.db, &w.app_id)
+    app::store::connect::allowed_return_urls(&w.app.state.db, &w.app_id)
         .await
         .unwrap()
 }

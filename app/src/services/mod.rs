@@ -1,6 +1,7 @@
 //! Services: the use cases. They combine stores, the protocol client and
 //! infrastructure, and know nothing of HTTP handlers or pages.
 
+pub mod connect;
 pub mod context;
 pub mod oauth;
 pub mod revocation;

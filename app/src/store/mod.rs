@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod apps;
 pub mod audit;
+pub mod connect;
 pub mod connections;
 pub mod outbox;
 pub mod provider_configs;

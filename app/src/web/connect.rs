@@ -1,13 +1,16 @@
 use crate::domain::connect::*;
 use crate::{
     domain::events::EventKind,
-    domain::provider_configs::{ConfigStatus, ConfigView},
     infra::crypto::Aad,
-    infra::db::{new_id, now_ms, Db},
+    infra::db::new_id,
     infra::tokens::{hash_token, random_token},
-    services::oauth::{self, ClientCredentials, IdentityError, ProviderProfile, TokenError},
-    store::connections::{record_event, save_authorized, Authorized, Event},
-    store::provider_configs::{self as configs},
+    services::connect::{complete, offered},
+    services::oauth::{self},
+    store::connect::{
+        self as store, consume, find_session, find_transaction, session_by_id, NewTransaction,
+        OpenSession, SessionLookup,
+    },
+    store::connections::{record_event, Event},
     store::sessions::{cookie_value, set_cookie},
     web::form_post::Submission,
     web::state::AppState,
@@ -19,12 +22,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use leptos::prelude::*;
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::Row;
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
-
-pub const TOKEN_PREFIX: &str = "ovcs_";
 
 /// The cookie that binds an authorization to the browser that started it.
 pub fn browser_cookie_name(secure: bool) -> &'static str {
@@ -33,179 +33,6 @@ pub fn browser_cookie_name(secure: bool) -> &'static str {
     } else {
         "ov_oauth"
     }
-}
-
-// ---- connect sessions -------------------------------------------------
-
-#[derive(Debug, Clone, Default)]
-pub struct NewSession {
-    pub end_user_id: String,
-    pub end_user_name: Option<String>,
-    pub end_user_email: Option<String>,
-    /// Provider ids (configuration slugs); empty for all.
-    pub providers: Vec<String>,
-    pub return_url: Option<String>,
-    /// Re-authorizes this connection: it keeps its id.
-    pub reconnect_id: Option<String>,
-}
-
-pub struct CreatedSession {
-    pub id: String,
-    pub token: SecretString,
-    pub connect_url: String,
-    pub expires_at: i64,
-}
-
-pub async fn create_session(
-    state: &AppState,
-    app_id: &str,
-    input: &NewSession,
-    actor: &crate::store::audit::Actor,
-) -> Result<CreatedSession, sqlx::Error> {
-    let token = format!("{TOKEN_PREFIX}{}", random_token());
-    let id = new_id("cs");
-    let now = now_ms();
-    let expires_at = now + SESSION_TTL_MS;
-    let mut tx = state.db.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO connect_sessions (id, app_id, token_hash, end_user_id, end_user_name, end_user_email, providers, return_url, created_at, expires_at, reconnect_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&id)
-    .bind(app_id)
-    .bind(hash_token(&token))
-    .bind(&input.end_user_id)
-    .bind(input.end_user_name.as_deref())
-    .bind(input.end_user_email.as_deref())
-    .bind(input.providers.join(" "))
-    .bind(input.return_url.as_deref())
-    .bind(now)
-    .bind(expires_at)
-    .bind(input.reconnect_id.as_deref())
-    .execute(&mut *tx)
-    .await?;
-    let detail = format!("for end user {}", input.end_user_id);
-    let mut entry = crate::store::audit::Entry::new(if input.reconnect_id.is_some() {
-        "connect_session.created_reconnect"
-    } else {
-        "connect_session.created"
-    })
-    .app(None, app_id)
-    .detail(&detail);
-    if let Some(connection) = &input.reconnect_id {
-        entry = entry.target("connection", connection);
-    }
-    crate::store::audit::record(&mut tx, actor, entry).await?;
-    tx.commit().await?;
-    // Sessions a day past their expiry go, with their transactions.
-    sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
-        .bind(now - 24 * 60 * 60 * 1000)
-        .execute(state.db.pool())
-        .await?;
-    let connect_url = format!("{}/connect/{token}", state.settings.public_url);
-    Ok(CreatedSession {
-        id,
-        token: SecretString::from(token),
-        connect_url,
-        expires_at,
-    })
-}
-
-/// The app's allowed return URLs.
-pub async fn allowed_return_urls(db: &Db, app_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    let text: Option<String> = sqlx::query_scalar("SELECT return_urls FROM apps WHERE id = $1")
-        .bind(app_id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(text
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect())
-}
-
-#[derive(Debug, Clone)]
-pub struct OpenSession {
-    pub id: String,
-    pub app_id: String,
-    pub app_name: String,
-    pub end_user_id: String,
-    pub end_user_name: Option<String>,
-    pub end_user_email: Option<String>,
-    pub providers: Vec<String>,
-    pub return_url: Option<String>,
-    pub reconnect_id: Option<String>,
-}
-
-pub enum SessionLookup {
-    Unknown,
-    Expired,
-    Used,
-    Open(Box<OpenSession>),
-}
-
-fn open_session(row: &sqlx::any::AnyRow) -> Result<OpenSession, sqlx::Error> {
-    let providers: String = row.try_get("providers")?;
-    Ok(OpenSession {
-        id: row.try_get("id")?,
-        app_id: row.try_get("app_id")?,
-        app_name: row.try_get("app_name")?,
-        end_user_id: row.try_get("end_user_id")?,
-        end_user_name: row.try_get("end_user_name")?,
-        end_user_email: row.try_get("end_user_email")?,
-        providers: providers.split_whitespace().map(str::to_string).collect(),
-        return_url: row.try_get("return_url")?,
-        reconnect_id: row.try_get("reconnect_id")?,
-    })
-}
-
-const SESSION_SELECT: &str = "SELECT s.id, s.app_id, a.name AS app_name, s.end_user_id, s.end_user_name, s.end_user_email, \
-    s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at FROM connect_sessions s JOIN apps a ON a.id = s.app_id";
-
-pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::Error> {
-    if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
-        return Ok(SessionLookup::Unknown);
-    }
-    let row = sqlx::query(&format!("{SESSION_SELECT} WHERE s.token_hash = $1"))
-        .bind(hash_token(token))
-        .fetch_optional(db.pool())
-        .await?;
-    let Some(row) = row else {
-        return Ok(SessionLookup::Unknown);
-    };
-    let used: Option<i64> = row.try_get("used_at")?;
-    let expires: i64 = row.try_get("expires_at")?;
-    if used.is_some() {
-        return Ok(SessionLookup::Used);
-    }
-    if expires <= now_ms() {
-        return Ok(SessionLookup::Expired);
-    }
-    Ok(SessionLookup::Open(Box::new(open_session(&row)?)))
-}
-
-async fn session_by_id(db: &Db, id: &str) -> Result<Option<OpenSession>, sqlx::Error> {
-    sqlx::query(&format!("{SESSION_SELECT} WHERE s.id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .map(|r| open_session(&r))
-        .transpose()
-}
-
-/// The active configurations a session offers, in the app's order.
-async fn offered(
-    state: &AppState,
-    session: &OpenSession,
-) -> Result<Vec<(ConfigView, ProviderProfile)>, sqlx::Error> {
-    let all = configs::list(&state.db, &state.keyring, &session.app_id).await?;
-    Ok(all
-        .into_iter()
-        .filter(|c| c.status == ConfigStatus::Active)
-        .filter(|c| session.providers.is_empty() || session.providers.contains(&c.slug))
-        .filter_map(|c| ProviderProfile::of(&c, &state.catalogue).map(|p| (c, p)))
-        .collect())
 }
 
 // ---- pages -------------------------------------------------------------
@@ -486,22 +313,19 @@ pub async fn post_connect(
         Some(Ok(sealed)) => Some(sealed),
         None => None,
     };
-    let now = now_ms();
-    let inserted = sqlx::query(
-        "INSERT INTO oauth_transactions (id, state_hash, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    let inserted = store::insert_transaction(
+        &state.db,
+        &NewTransaction {
+            id: &id,
+            state_hash: &hash_token(authorization.state.expose_secret()),
+            browser_hash: &hash_token(&browser),
+            session_id: &session.id,
+            provider_config_id: &config.id,
+            code_verifier: verifier.as_deref(),
+            issuer: profile.oauth.issuer.as_deref(),
+            redirect_uri: &redirect_uri,
+        },
     )
-    .bind(&id)
-    .bind(hash_token(authorization.state.expose_secret()))
-    .bind(hash_token(&browser))
-    .bind(&session.id)
-    .bind(&config.id)
-    .bind(verifier)
-    .bind(profile.oauth.issuer.as_deref())
-    .bind(&redirect_uri)
-    .bind(now)
-    .bind(now + TRANSACTION_TTL_MS)
-    .execute(state.db.pool())
     .await;
     if let Err(e) = inserted {
         return internal(e);
@@ -521,54 +345,6 @@ pub async fn post_connect(
 }
 
 // ---- callback ------------------------------------------------------------
-
-struct Transaction {
-    id: String,
-    browser_hash: String,
-    session_id: String,
-    provider_config_id: String,
-    code_verifier: Option<Vec<u8>>,
-    issuer: Option<String>,
-    redirect_uri: String,
-    expires_at: i64,
-    consumed_at: Option<i64>,
-}
-
-async fn find_transaction(db: &Db, state_value: &str) -> Result<Option<Transaction>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, expires_at, consumed_at \
-         FROM oauth_transactions WHERE state_hash = $1",
-    )
-    .bind(hash_token(state_value))
-    .fetch_optional(db.pool())
-    .await?;
-    row.map(|r| {
-        Ok(Transaction {
-            id: r.try_get("id")?,
-            browser_hash: r.try_get("browser_hash")?,
-            session_id: r.try_get("session_id")?,
-            provider_config_id: r.try_get("provider_config_id")?,
-            code_verifier: r.try_get("code_verifier")?,
-            issuer: r.try_get("issuer")?,
-            redirect_uri: r.try_get("redirect_uri")?,
-            expires_at: r.try_get("expires_at")?,
-            consumed_at: r.try_get("consumed_at")?,
-        })
-    })
-    .transpose()
-}
-
-/// Marks the transaction used; false if another request did first.
-async fn consume(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE oauth_transactions SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(id)
-    .execute(db.pool())
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
 
 /// Where the end user goes after the callback.
 fn finish(
@@ -668,135 +444,6 @@ pub async fn callback(
         }
     }
     finish(&session, outcome.as_deref().map_err(|f| *f), &app_name)
-}
-
-/// Checks the answer, exchanges the code, reads the account and stores
-/// the connection. Any failure leaves nothing behind.
-async fn complete(
-    state: &AppState,
-    tx: &Transaction,
-    session: &OpenSession,
-    query: &HashMap<String, String>,
-) -> Result<String, ConnectFailure> {
-    if tx.expires_at <= now_ms() {
-        return Err(ConnectFailure::Expired);
-    }
-    let config = configs::find(
-        &state.db,
-        &state.keyring,
-        &session.app_id,
-        &tx.provider_config_id,
-    )
-    .await
-    .map_err(|e| server_error(&e))?
-    .ok_or(ConnectFailure::ProviderDisabled)?;
-    if config.status != ConfigStatus::Active {
-        return Err(ConnectFailure::ProviderDisabled);
-    }
-    let profile =
-        ProviderProfile::of(&config, &state.catalogue).ok_or(ConnectFailure::ProviderDisabled)?;
-    // RFC 9207: where the provider names itself, it must be the issuer
-    // this authorization was started with.
-    match (query.get("iss"), &tx.issuer) {
-        (Some(iss), Some(expected)) if iss != expected => {
-            return Err(ConnectFailure::IssuerMismatch)
-        }
-        (None, _) if profile.oauth.authorization_response_iss => {
-            return Err(ConnectFailure::IssuerMismatch)
-        }
-        _ => {}
-    }
-    if let Some(error) = query.get("error") {
-        return Err(if error == "access_denied" {
-            ConnectFailure::AccessDenied
-        } else {
-            ConnectFailure::ProviderError
-        });
-    }
-    let code = query
-        .get("code")
-        .filter(|c| !c.is_empty() && c.len() <= 2048)
-        .ok_or(ConnectFailure::InvalidRequest)?;
-    let verifier = tx
-        .code_verifier
-        .as_ref()
-        .map(|sealed| {
-            state.keyring.decrypt_string(
-                sealed,
-                Aad::new("oauth_transactions", "code_verifier", &tx.id),
-            )
-        })
-        .transpose()
-        .map_err(|e| server_error(&e))?;
-    let secret = configs::client_secret(&state.db, &state.keyring, &config.id)
-        .await
-        .map_err(|e| server_error(&e))?
-        .ok_or(ConnectFailure::ProviderDisabled)?;
-    let mut grant = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", tx.redirect_uri.as_str()),
-    ];
-    if let Some(v) = &verifier {
-        grant.push(("code_verifier", v.expose_secret()));
-    }
-    let tokens = oauth::token_request(
-        &state.http,
-        &profile,
-        &ClientCredentials {
-            client_id: &config.client_id,
-            client_secret: &secret,
-        },
-        grant,
-    )
-    .await
-    .map_err(|e: TokenError| {
-        tracing::warn!(error = %e, "token exchange failed");
-        ConnectFailure::TokenExchangeFailed
-    })?;
-    let account = match &profile.identity {
-        Some(spec) => oauth::identify(&state.http, spec, &tokens.token_type, &tokens.access_token)
-            .await
-            .map_err(|e: IdentityError| {
-                tracing::warn!(error = %e, "reading the account identity failed");
-                ConnectFailure::IdentityFailed
-            })?,
-        None => crate::domain::grants::AccountIdentity::default(),
-    };
-    let granted = account.scopes.clone().or_else(|| tokens.scopes.clone());
-    let expires_at = tokens.expires_in.map(|s| now_ms() + s * 1000).or_else(|| {
-        // A token that must be refreshed but names no lifetime gets the
-        // definition's fallback; a long-lived one none.
-        (profile.tokens.lifecycle != crate::catalogue::TokenLifecycle::LongLived
-            && tokens.refresh_token.is_some())
-        .then(|| now_ms() + profile.tokens.fallback_lifetime_secs as i64 * 1000)
-    });
-    let (id, _) = save_authorized(
-        &state.db,
-        &state.keyring,
-        &Authorized {
-            app_id: &session.app_id,
-            provider_config_id: &config.id,
-            session_id: &session.id,
-            end_user_id: &session.end_user_id,
-            end_user_name: session.end_user_name.as_deref(),
-            end_user_email: session.end_user_email.as_deref(),
-            account: &account,
-            tokens: &tokens,
-            granted_scopes: granted.as_deref(),
-            expires_at,
-            reconnect_id: session.reconnect_id.as_deref(),
-        },
-    )
-    .await
-    .map_err(|e| server_error(&e))?;
-    state.caches.connection_changed(&id);
-    Ok(id)
-}
-
-fn server_error(error: &dyn std::fmt::Display) -> ConnectFailure {
-    tracing::error!(%error, "connect callback failed");
-    ConnectFailure::ServerError
 }
 
 /// This feature's form posts and other server routes (its pages are in the

@@ -278,8 +278,8 @@ pub fn Connection() -> impl IntoView {
 pub mod ssr {
     use crate::{
         store::audit::Actor,
+        store::connect::{create_session, NewSession},
         ui::pages::providers::ssr::app_form,
-        web::connect::{create_session, NewSession},
         web::form_post::{not_found, render_shown_once, rerender, see_other, server_error},
         web::forms::FormFeedback,
         web::state::AppState,
@@ -321,7 +321,15 @@ pub mod ssr {
                 return_url: None,
                 reconnect_id: Some(connection.id.clone()),
             };
-            return match create_session(&state, &app.id, &session, &Actor::user(&user)).await {
+            return match create_session(
+                &state.db,
+                &state.settings.public_url,
+                &app.id,
+                &session,
+                &Actor::user(&user),
+            )
+            .await
+            {
                 Ok(created) => {
                     render_shown_once(&state, form.parts, created.connect_url, StatusCode::OK).await
                 }

@@ -623,8 +623,8 @@ pub mod ssr {
         domain::provider_form::validate,
         store::apps::find as find_app,
         store::audit::Actor,
+        store::connect::{create_session, NewSession},
         store::provider_configs::{self as configs, SaveError},
-        web::connect::{create_session, NewSession},
         web::form_post::{rerender, see_other, Submission},
         web::forms::FormFeedback,
         web::session::{internal, not_found, require_user},
@@ -820,7 +820,15 @@ pub mod ssr {
                     feedback.add_error("", "Enable the provider before testing a connection");
                     return rerender(&state, form.parts, feedback).await;
                 }
-                match create_session(&state, &app.id, &session, &actor).await {
+                match create_session(
+                    &state.db,
+                    &state.settings.public_url,
+                    &app.id,
+                    &session,
+                    &actor,
+                )
+                .await
+                {
                     Ok(created) => see_other(&created.connect_url),
                     Err(e) => server_error(e),
                 }

@@ -39,7 +39,7 @@ pub struct WebhookAttempt {
 pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError> {
     use crate::web::session::internal;
     let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
-    let return_urls = crate::web::connect::allowed_return_urls(&state.db, &app.id)
+    let return_urls = crate::store::connect::allowed_return_urls(&state.db, &app.id)
         .await
         .map_err(internal)?;
     let endpoint = crate::services::webhooks::endpoint(&state, &app.id)

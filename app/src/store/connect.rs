@@ -1,0 +1,258 @@
+//! Connect sessions (the links a developer's backend asks for) and the
+//! authorization transactions a session starts (state, PKCE verifier,
+//! browser binding), both single-use and short-lived.
+
+use crate::{
+    domain::connect::{SESSION_TTL_MS, TRANSACTION_TTL_MS},
+    infra::db::{new_id, now_ms, Db},
+    infra::tokens::{hash_token, random_token},
+    store::audit::{self, Actor},
+};
+use secrecy::SecretString;
+use sqlx::Row;
+
+pub const TOKEN_PREFIX: &str = "ovcs_";
+
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    pub end_user_id: String,
+    pub end_user_name: Option<String>,
+    pub end_user_email: Option<String>,
+    /// Provider ids (configuration slugs); empty for all.
+    pub providers: Vec<String>,
+    pub return_url: Option<String>,
+    /// Re-authorizes this connection: it keeps its id.
+    pub reconnect_id: Option<String>,
+}
+
+pub struct CreatedSession {
+    pub id: String,
+    pub token: SecretString,
+    pub connect_url: String,
+    pub expires_at: i64,
+}
+
+/// Creates a session; `public_url` builds its link.
+pub async fn create_session(
+    db: &Db,
+    public_url: &str,
+    app_id: &str,
+    input: &NewSession,
+    actor: &Actor,
+) -> Result<CreatedSession, sqlx::Error> {
+    let token = format!("{TOKEN_PREFIX}{}", random_token());
+    let id = new_id("cs");
+    let now = now_ms();
+    let expires_at = now + SESSION_TTL_MS;
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO connect_sessions (id, app_id, token_hash, end_user_id, end_user_name, end_user_email, providers, return_url, created_at, expires_at, reconnect_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(app_id)
+    .bind(hash_token(&token))
+    .bind(&input.end_user_id)
+    .bind(input.end_user_name.as_deref())
+    .bind(input.end_user_email.as_deref())
+    .bind(input.providers.join(" "))
+    .bind(input.return_url.as_deref())
+    .bind(now)
+    .bind(expires_at)
+    .bind(input.reconnect_id.as_deref())
+    .execute(&mut *tx)
+    .await?;
+    let detail = format!("for end user {}", input.end_user_id);
+    let mut entry = audit::Entry::new(if input.reconnect_id.is_some() {
+        "connect_session.created_reconnect"
+    } else {
+        "connect_session.created"
+    })
+    .app(None, app_id)
+    .detail(&detail);
+    if let Some(connection) = &input.reconnect_id {
+        entry = entry.target("connection", connection);
+    }
+    audit::record(&mut tx, actor, entry).await?;
+    tx.commit().await?;
+    // Sessions a day past their expiry go, with their transactions.
+    sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
+        .bind(now - 24 * 60 * 60 * 1000)
+        .execute(db.pool())
+        .await?;
+    let connect_url = format!("{}/connect/{token}", public_url);
+    Ok(CreatedSession {
+        id,
+        token: SecretString::from(token),
+        connect_url,
+        expires_at,
+    })
+}
+
+/// The app's allowed return URLs.
+pub async fn allowed_return_urls(db: &Db, app_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let text: Option<String> = sqlx::query_scalar("SELECT return_urls FROM apps WHERE id = $1")
+        .bind(app_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(text
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenSession {
+    pub id: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub end_user_id: String,
+    pub end_user_name: Option<String>,
+    pub end_user_email: Option<String>,
+    pub providers: Vec<String>,
+    pub return_url: Option<String>,
+    pub reconnect_id: Option<String>,
+}
+
+pub enum SessionLookup {
+    Unknown,
+    Expired,
+    Used,
+    Open(Box<OpenSession>),
+}
+
+fn open_session(row: &sqlx::any::AnyRow) -> Result<OpenSession, sqlx::Error> {
+    let providers: String = row.try_get("providers")?;
+    Ok(OpenSession {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        app_name: row.try_get("app_name")?,
+        end_user_id: row.try_get("end_user_id")?,
+        end_user_name: row.try_get("end_user_name")?,
+        end_user_email: row.try_get("end_user_email")?,
+        providers: providers.split_whitespace().map(str::to_string).collect(),
+        return_url: row.try_get("return_url")?,
+        reconnect_id: row.try_get("reconnect_id")?,
+    })
+}
+
+const SESSION_SELECT: &str = "SELECT s.id, s.app_id, a.name AS app_name, s.end_user_id, s.end_user_name, s.end_user_email, \
+    s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at FROM connect_sessions s JOIN apps a ON a.id = s.app_id";
+
+pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::Error> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
+        return Ok(SessionLookup::Unknown);
+    }
+    let row = sqlx::query(&format!("{SESSION_SELECT} WHERE s.token_hash = $1"))
+        .bind(hash_token(token))
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else {
+        return Ok(SessionLookup::Unknown);
+    };
+    let used: Option<i64> = row.try_get("used_at")?;
+    let expires: i64 = row.try_get("expires_at")?;
+    if used.is_some() {
+        return Ok(SessionLookup::Used);
+    }
+    if expires <= now_ms() {
+        return Ok(SessionLookup::Expired);
+    }
+    Ok(SessionLookup::Open(Box::new(open_session(&row)?)))
+}
+
+pub async fn session_by_id(db: &Db, id: &str) -> Result<Option<OpenSession>, sqlx::Error> {
+    sqlx::query(&format!("{SESSION_SELECT} WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| open_session(&r))
+        .transpose()
+}
+
+/// What [`insert_transaction`] stores; secrets only as hashes or sealed.
+pub struct NewTransaction<'a> {
+    pub id: &'a str,
+    pub state_hash: &'a str,
+    pub browser_hash: &'a str,
+    pub session_id: &'a str,
+    pub provider_config_id: &'a str,
+    pub code_verifier: Option<&'a [u8]>,
+    pub issuer: Option<&'a str>,
+    pub redirect_uri: &'a str,
+}
+
+pub async fn insert_transaction(db: &Db, tx: &NewTransaction<'_>) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO oauth_transactions (id, state_hash, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(tx.id)
+    .bind(tx.state_hash)
+    .bind(tx.browser_hash)
+    .bind(tx.session_id)
+    .bind(tx.provider_config_id)
+    .bind(tx.code_verifier)
+    .bind(tx.issuer)
+    .bind(tx.redirect_uri)
+    .bind(now)
+    .bind(now + TRANSACTION_TTL_MS)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// An authorization in progress.
+pub struct Transaction {
+    pub id: String,
+    pub browser_hash: String,
+    pub session_id: String,
+    pub provider_config_id: String,
+    pub code_verifier: Option<Vec<u8>>,
+    pub issuer: Option<String>,
+    pub redirect_uri: String,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+pub async fn find_transaction(
+    db: &Db,
+    state_value: &str,
+) -> Result<Option<Transaction>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, expires_at, consumed_at \
+         FROM oauth_transactions WHERE state_hash = $1",
+    )
+    .bind(hash_token(state_value))
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(Transaction {
+            id: r.try_get("id")?,
+            browser_hash: r.try_get("browser_hash")?,
+            session_id: r.try_get("session_id")?,
+            provider_config_id: r.try_get("provider_config_id")?,
+            code_verifier: r.try_get("code_verifier")?,
+            issuer: r.try_get("issuer")?,
+            redirect_uri: r.try_get("redirect_uri")?,
+            expires_at: r.try_get("expires_at")?,
+            consumed_at: r.try_get("consumed_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks the transaction used; false if another request did first.
+pub async fn consume(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE oauth_transactions SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
