@@ -238,6 +238,7 @@ fn router(state: AppState, hsts: bool) -> Router {
             state.clone(),
             portal_guard::layer,
         ))
+        .layer(middleware::from_fn(trace::server_fn_failures))
         .layer(middleware::from_fn_with_state(
             state.settings.clone(),
             csrf::layer,

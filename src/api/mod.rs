@@ -140,11 +140,11 @@ impl ApiError {
 
     /// A failure on our side: logged in full, answered in general terms.
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "API request failed");
+        let id = app::infra::failure::report("an API request", &error);
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
-            "Something went wrong on our side. Please retry.",
+            app::infra::failure::general_message(&id),
         )
     }
 }

@@ -44,7 +44,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             Ok(Some(_)) => {}
             Ok(None) => return Redirect::to("/login").into_response(),
             Err(error) => {
-                tracing::error!(%error, "session lookup failed");
+                app::infra::failure::report("the session lookup", &error);
                 return (
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     "The vault cannot reach its database. Try again shortly.",

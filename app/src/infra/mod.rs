@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod crypto;
 pub mod db;
+pub mod failure;
 pub mod outbound;
 pub mod password;
 pub mod tokens;

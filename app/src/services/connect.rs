@@ -155,6 +155,6 @@ pub async fn complete(
 }
 
 fn server_error(error: &dyn std::fmt::Display) -> ConnectFailure {
-    tracing::error!(%error, "connect callback failed");
+    crate::infra::failure::report("the connect callback", error);
     ConnectFailure::ServerError
 }

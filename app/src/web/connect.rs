@@ -149,7 +149,7 @@ fn session_problem_page(lookup: &SessionLookup) -> Response {
 }
 
 fn internal(error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "connect request failed");
+    crate::infra::failure::report("a connect request", &error);
     failure_page(ConnectFailure::ServerError)
 }
 

@@ -1,5 +1,6 @@
 //! Helpers for the POST handlers.
 
+use crate::infra::failure::{general_message, report};
 use crate::web::forms::FormFeedback;
 use crate::{web::csrf, web::state::AppState};
 use axum::{
@@ -147,12 +148,8 @@ pub fn see_other(to: &str) -> Response {
 
 /// A failure on our side: logged in full, answered in general terms.
 pub fn server_error(error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "form request failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side. Please try again.",
-    )
-        .into_response()
+    let id = report("a form request", &error);
+    (StatusCode::INTERNAL_SERVER_ERROR, general_message(&id)).into_response()
 }
 
 /// An unknown id, or one of another organisation: the same answer.

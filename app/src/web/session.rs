@@ -13,8 +13,8 @@ pub fn not_found() -> ServerFnError {
 }
 
 pub fn internal(error: impl std::fmt::Display) -> ServerFnError {
-    tracing::error!(%error, "server function failed");
-    ServerFnError::new("Something went wrong on our side. Please try again.")
+    let id = crate::infra::failure::report("a server function", &error);
+    ServerFnError::new(crate::infra::failure::general_message(&id))
 }
 
 /// The state and the signed-in user, or an `unauthorized` error.

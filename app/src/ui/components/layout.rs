@@ -23,7 +23,7 @@ pub fn SiteFooter() -> impl IntoView {
     view! {
         <footer class="site-footer">
             <span>"OAuth Vault — a self-hosted credential vault."</span>
-            <a href="/healthz">"Health"</a>
+            <a href="/healthz" rel="external">"Health"</a>
         </footer>
     }
 }

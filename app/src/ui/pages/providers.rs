@@ -625,7 +625,7 @@ pub mod ssr {
         store::audit::Actor,
         store::connect::{create_session, NewSession},
         store::provider_configs::{self as configs, SaveError},
-        web::form_post::{rerender, see_other, Submission},
+        web::form_post::{rerender, see_other, server_error, Submission},
         web::forms::FormFeedback,
         web::session::{internal, not_found, require_user},
         web::state::AppState,
@@ -646,15 +646,6 @@ pub mod ssr {
             .map_err(internal)?
             .ok_or_else(not_found)?;
         Ok((state, user.email, app))
-    }
-
-    fn server_error(error: impl std::fmt::Display) -> Response {
-        tracing::error!(%error, "provider request failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on our side. Please try again.",
-        )
-            .into_response()
     }
 
     fn not_found_response() -> Response {

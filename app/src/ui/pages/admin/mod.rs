@@ -23,7 +23,9 @@ pub async fn overview_data() -> Result<Overview, ServerFnError> {
 }
 
 #[server(endpoint = "admin/connections")]
-pub async fn connections_data(query: ConnectionQuery) -> Result<ConnectionsPage, ServerFnError> {
+pub async fn connections_data(
+    #[server(default)] query: ConnectionQuery,
+) -> Result<ConnectionsPage, ServerFnError> {
     use crate::web::session::internal;
     let (state, user) = ssr::require_admin().await?;
     let (rows, next) = crate::store::admin::connections(&state.db, &state.catalogue, &query, 50)
@@ -73,7 +75,7 @@ pub async fn users_data() -> Result<UsersPage, ServerFnError> {
 }
 
 #[server(endpoint = "admin/audit")]
-pub async fn audit_data(query: AuditQuery) -> Result<AuditPage, ServerFnError> {
+pub async fn audit_data(#[server(default)] query: AuditQuery) -> Result<AuditPage, ServerFnError> {
     use crate::web::session::internal;
     let (state, user) = ssr::require_admin().await?;
     let filter = ssr::audit_filter(&query);

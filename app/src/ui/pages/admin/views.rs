@@ -410,7 +410,7 @@ pub fn AdminAudit() -> impl IntoView {
                     <label>"From " <input name="from" type="date" value=from /></label>
                     <label>"To " <input name="to" type="date" value=to /></label>
                     <button type="submit" class="btn">"Filter"</button>
-                    <a class="btn" href=page.csv_link.clone() data-testid="csv">"Export CSV"</a>
+                    <a class="btn" href=page.csv_link.clone() rel="external" download="audit-log.csv" data-testid="csv">"Export CSV"</a>
                 </form>
                 <section class="panel">
                     <div class="table-wrap"><table data-testid="audit">
