@@ -24,9 +24,7 @@ use sqlx::Row;
 /// At most this many attempts for a queued revocation.
 const MAX_ATTEMPTS: i64 = 10;
 
-fn internal(e: impl std::fmt::Display) -> CareError {
-    CareError::Internal(e.to_string())
-}
+use crate::services::tokens::internal;
 
 enum Outcome {
     Done,

@@ -15,6 +15,7 @@ use crate::{
     infra::db::{new_id, now_ms},
     infra::tokens::random_u64,
     services::context::Context,
+    services::InternalError,
     store::audit::{self as audit, Actor, Entry},
 };
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
@@ -27,6 +28,19 @@ use sqlx::Row;
 /// Attempts per message before it is given up; the waits between them
 /// follow [`Backoff::WEBHOOKS`].
 const MAX_ATTEMPTS: i64 = 6;
+
+/// Why an attempt failed, as its delivery log says.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryFailure {
+    #[error("no signing secret: generate one in the portal")]
+    NoSecret,
+    #[error("no endpoint configured")]
+    NoEndpoint,
+    #[error("the signing secret is invalid")]
+    BadSecret,
+    #[error("{0}")]
+    Outbound(#[from] crate::infra::outbound::OutboundError),
+}
 pub const SECRET_PREFIX: &str = "whsec_";
 
 /// A new signing secret: `whsec_` and 24 random bytes, base64.
@@ -55,21 +69,19 @@ fn secret_aad(app_id: &str) -> Aad<'_> {
 pub async fn endpoint(
     state: &Context,
     app_id: &str,
-) -> Result<Option<(String, Option<SecretString>)>, String> {
+) -> Result<Option<(String, Option<SecretString>)>, InternalError> {
     let row = sqlx::query("SELECT webhook_url, webhook_secret FROM apps WHERE id = $1")
         .bind(app_id)
         .fetch_optional(state.db.pool())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let url: Option<String> = row.try_get("webhook_url").map_err(|e| e.to_string())?;
-    let sealed: Option<Vec<u8>> = row.try_get("webhook_secret").map_err(|e| e.to_string())?;
+    let url: Option<String> = row.try_get("webhook_url")?;
+    let sealed: Option<Vec<u8>> = row.try_get("webhook_secret")?;
     let secret = sealed
         .map(|s| state.keyring.decrypt_string(&s, secret_aad(app_id)))
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .transpose()?;
     Ok(url.filter(|u| !u.is_empty()).map(|u| (u, secret)))
 }
 
@@ -101,12 +113,11 @@ pub async fn rotate_secret(
     state: &Context,
     app_id: &str,
     actor: &Actor,
-) -> Result<SecretString, String> {
+) -> Result<SecretString, InternalError> {
     let secret = generate_secret();
     let sealed = state
         .keyring
-        .encrypt_str(secret.expose_secret(), secret_aad(app_id))
-        .map_err(|e| e.to_string())?;
+        .encrypt_str(secret.expose_secret(), secret_aad(app_id))?;
     let done = async {
         let mut tx = state.db.pool().begin().await?;
         sqlx::query("UPDATE apps SET webhook_secret = $1, updated_at = $2 WHERE id = $3")
@@ -124,7 +135,7 @@ pub async fn rotate_secret(
         tx.commit().await
     }
     .await;
-    done.map_err(|e: sqlx::Error| e.to_string())?;
+    done?;
     Ok(secret)
 }
 
@@ -141,7 +152,7 @@ pub async fn send_test(state: &Context, app_id: &str) -> Result<Option<String>, 
 }
 
 /// Delivers due webhooks; returns (delivered, failed attempts).
-pub async fn deliver_due(state: &Context) -> Result<(usize, usize), String> {
+pub async fn deliver_due(state: &Context) -> Result<(usize, usize), InternalError> {
     let now = now_ms();
     let due = sqlx::query(
         "SELECT id, app_id, payload, attempts FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -150,23 +161,23 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), String> {
     .bind(now)
     .fetch_all(state.db.pool())
     .await
-    .map_err(|e| e.to_string())?;
+    ?;
     let (mut delivered, mut failed) = (0, 0);
     for row in due {
-        let id: String = row.try_get("id").map_err(|e| e.to_string())?;
-        let app_id: String = row.try_get("app_id").map_err(|e| e.to_string())?;
-        let payload: String = row.try_get("payload").map_err(|e| e.to_string())?;
-        let attempts: i64 = row.try_get("attempts").map_err(|e| e.to_string())?;
+        let id: String = row.try_get("id")?;
+        let app_id: String = row.try_get("app_id")?;
+        let payload: String = row.try_get("payload")?;
+        let attempts: i64 = row.try_get("attempts")?;
         let attempt = attempts + 1;
         let outcome = match endpoint(state, &app_id).await? {
             Some((url, Some(secret))) => post(state, &url, &secret, &id, &payload).await,
-            Some((_, None)) => Err("no signing secret: generate one in the portal".to_string()),
-            None => Err("no endpoint configured".to_string()),
+            Some((_, None)) => Err(DeliveryFailure::NoSecret),
+            None => Err(DeliveryFailure::NoEndpoint),
         };
         let now = now_ms();
         let (code, error) = match &outcome {
             Ok(code) => (Some(*code), None),
-            Err(e) => (None, Some(e.clone())),
+            Err(e) => (None, Some(e.to_string())),
         };
         let success = code.is_some_and(|c| (200..300).contains(&c));
         let next_delay = (attempt < MAX_ATTEMPTS)
@@ -176,7 +187,7 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), String> {
             (false, Some(_)) => "pending",
             (false, None) => "failed",
         };
-        let mut tx = state.db.pool().begin().await.map_err(|e| e.to_string())?;
+        let mut tx = state.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO webhook_attempts (id, delivery_id, app_id, attempt, at, status_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -189,7 +200,7 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), String> {
         .bind(error.as_deref())
         .execute(&mut *tx)
         .await
-        .map_err(|e| e.to_string())?;
+        ?;
         sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status_code = $4, delivered_at = $5 WHERE id = $6",
         )
@@ -201,8 +212,8 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), String> {
         .bind(&id)
         .execute(&mut *tx)
         .await
-        .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())?;
+        ?;
+        tx.commit().await?;
         if success {
             delivered += 1;
         } else {
@@ -218,13 +229,12 @@ async fn post(
     secret: &SecretString,
     id: &str,
     payload: &str,
-) -> Result<u16, String> {
+) -> Result<u16, DeliveryFailure> {
     let timestamp = now_ms() / 1000;
-    let signature = sign(secret, id, timestamp, payload).ok_or("the signing secret is invalid")?;
+    let signature = sign(secret, id, timestamp, payload).ok_or(DeliveryFailure::BadSecret)?;
     let request = state
         .http
-        .request(Method::POST, url)
-        .map_err(|e| e.to_string())?
+        .request(Method::POST, url)?
         .header(header::CONTENT_TYPE, "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -235,7 +245,7 @@ async fn post(
         .send(request)
         .await
         .map(|f| f.status.as_u16())
-        .map_err(|e| e.to_string())
+        .map_err(DeliveryFailure::from)
 }
 
 /// One delivery attempt, for the portal's log.

@@ -90,7 +90,7 @@ async fn run_pass(state: &Context, burst_start: i64) -> Result<WorkReport, CareE
     report.revocations_settled = crate::services::revocation::retry_due(state).await?;
     let (delivered, failed) = crate::services::webhooks::deliver_due(state)
         .await
-        .map_err(CareError::Internal)?;
+        .map_err(internal)?;
     report.webhooks_delivered = delivered;
     report.webhooks_failed = failed;
     Ok(report)

@@ -26,6 +26,7 @@ use crate::{
     infra::crypto::{Aad, Keyring},
     infra::db::{now_ms, Db},
     services::context::Context,
+    services::InternalError,
     store::connections::{self as store, Event},
 };
 use secrecy::SecretString;
@@ -43,7 +44,7 @@ pub use model::{Loaded, ProviderClient, TokenCare};
 pub(crate) use refresh::{refresh_listed, Listed};
 
 /// Why no usable token can be served.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, Clone)]
 pub enum CareError {
     #[error("the connection needs to be authorized again")]
     NeedsReauthorization,
@@ -51,12 +52,13 @@ pub enum CareError {
     Revoked,
     #[error("the provider is unavailable; retry later")]
     Unavailable { retry_after_ms: Option<i64> },
+    /// Shared: a refresh's waiters all receive the holder's result.
     #[error("{0}")]
-    Internal(String),
+    Internal(std::sync::Arc<InternalError>),
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> CareError {
-    CareError::Internal(e.to_string())
+pub(crate) fn internal(e: impl Into<InternalError>) -> CareError {
+    CareError::Internal(std::sync::Arc::new(e.into()))
 }
 
 /// A token ready to use.

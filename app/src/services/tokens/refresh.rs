@@ -12,6 +12,7 @@ use crate::{
     infra::tokens::random_u64,
     services::context::Context,
     services::oauth::{self, ClientCredentials, ProviderProfile, TokenError},
+    services::InternalError,
     store::connections::record_event,
     store::provider_configs::{self as configs},
 };
@@ -174,12 +175,15 @@ pub(crate) async fn client_of(
             retry_after_ms: None,
         });
     }
-    let profile = ProviderProfile::of(&config, &state.catalogue)
-        .ok_or_else(|| internal("the provider is no longer in the catalogue"))?;
+    let profile = ProviderProfile::of(&config, &state.catalogue).ok_or_else(|| {
+        internal(InternalError::Broken(
+            "the provider is no longer in the catalogue",
+        ))
+    })?;
     let secret = configs::client_secret(&state.db, &state.keyring, &config.id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| internal("no client secret"))?;
+        .ok_or_else(|| internal(InternalError::Broken("no client secret")))?;
     let client = Arc::new(ProviderClient {
         config,
         profile,
@@ -264,7 +268,7 @@ async fn call_provider(
     let sealed = row
         .refresh_token
         .as_ref()
-        .ok_or_else(|| Failure::Internal(internal("no refresh token")))?;
+        .ok_or_else(|| Failure::Internal(internal(InternalError::Broken("no refresh token"))))?;
     let refresh_token = state
         .keyring
         .decrypt_string(sealed, Aad::new("connections", "refresh_token", &row.id))

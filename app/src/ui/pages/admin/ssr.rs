@@ -85,76 +85,59 @@ pub async fn post_connection(
     }
     let actor = Actor::user(&user);
     let app_id = row.connection.app_id.clone();
-    let outcome: Result<String, String> = match form.get("_action").as_str() {
+    let outcome = match form.get("_action").as_str() {
         "disconnect" => {
-            crate::services::revocation::disconnect(&state, &app_id, &id, &actor, Some(&reason))
-                .await
-                .map(|_| "disconnected".to_string())
-                .map_err(|e| e.to_string())
+            match crate::services::revocation::disconnect(
+                &state,
+                &app_id,
+                &id,
+                &actor,
+                Some(&reason),
+            )
+            .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => return server_error(e),
+            }
         }
         "refresh" => {
-            let result = crate::services::tokens::usable_token(&state, &id, true).await;
-            let detail = match &result {
+            let detail = match crate::services::tokens::usable_token(&state, &id, true).await {
                 Ok(_) => "refreshed".to_string(),
                 Err(e) => format!("refresh failed: {e}"),
             };
-            record_action(
-                &state,
-                &actor,
-                "admin.connection_refreshed",
-                &app_id,
-                &id,
-                &detail,
-                &reason,
-            )
-            .await
+            let entry = Entry::new("admin.connection_refreshed").detail(&detail);
+            record_action(&state, &actor, entry, &app_id, &id, &reason).await
         }
         "check" => {
-            let result = crate::services::tokens::health_check(&state, &id).await;
-            let detail = match &result {
+            let detail = match crate::services::tokens::health_check(&state, &id).await {
                 Ok(()) => "health checked".to_string(),
                 Err(e) => format!("health check failed: {e}"),
             };
-            record_action(
-                &state,
-                &actor,
-                "admin.connection_checked",
-                &app_id,
-                &id,
-                &detail,
-                &reason,
-            )
-            .await
+            let entry = Entry::new("admin.connection_checked").detail(&detail);
+            record_action(&state, &actor, entry, &app_id, &id, &reason).await
         }
         _ => return (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
     };
     match outcome {
-        Ok(_) => see_other(&format!("/admin/connections/{id}")),
+        Ok(()) => see_other(&format!("/admin/connections/{id}")),
         Err(e) => server_error(e),
     }
 }
 
+/// Audits an administrator's action on connection `id`, with its reason.
 async fn record_action(
     state: &AppState,
     actor: &Actor,
-    action: &str,
+    entry: Entry<'_>,
     app_id: &str,
     id: &str,
-    detail: &str,
     reason: &str,
-) -> Result<String, String> {
-    audit::record_alone(
-        &state.db,
-        actor,
-        Entry::new(action)
-            .app(None, app_id)
-            .target("connection", id)
-            .detail(detail)
-            .reason(reason),
-    )
-    .await
-    .map(|_| detail.to_string())
-    .map_err(|e| e.to_string())
+) -> Result<(), sqlx::Error> {
+    let entry = entry
+        .app(None, app_id)
+        .target("connection", id)
+        .reason(reason);
+    audit::record_alone(&state.db, actor, entry).await
 }
 
 pub async fn post_user(
