@@ -1,5 +1,6 @@
 //! Helpers for the POST handlers.
 
+use crate::domain::{apps::AppSummary, users::CurrentUser};
 use crate::infra::failure::{general_message, report};
 use crate::web::forms::FormFeedback;
 use crate::{web::csrf, web::state::AppState};
@@ -155,4 +156,19 @@ pub fn server_error(error: impl std::fmt::Display) -> Response {
 /// An unknown id, or one of another organisation: the same answer.
 pub fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not found").into_response()
+}
+
+/// Reads a form of the signed-in developer about their app `app_id`, or
+/// answers (sign-in page, 404 for another organisation's app).
+pub async fn app_form(
+    state: &AppState,
+    app_id: &str,
+    request: Request<Body>,
+) -> Result<(Submission, AppSummary, CurrentUser), Response> {
+    let (form, user) = Submission::read_signed_in(state, request).await?;
+    match crate::store::apps::find(&state.db, &user.organisation_id, app_id).await {
+        Ok(Some(app)) => Ok((form, app, user)),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(server_error(e)),
+    }
 }

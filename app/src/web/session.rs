@@ -27,3 +27,17 @@ pub async fn require_user() -> Result<(AppState, CurrentUser), ServerFnError> {
         Err(e) => Err(internal(e)),
     }
 }
+
+/// The app `app_id` of the signed-in developer's organisation, with the
+/// state and the developer's email; another organisation's app is "not
+/// found".
+pub async fn owned_app(
+    app_id: &str,
+) -> Result<(AppState, String, crate::domain::apps::AppSummary), ServerFnError> {
+    let (state, user) = require_user().await?;
+    let app = crate::store::apps::find(&state.db, &user.organisation_id, app_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    Ok((state, user.email, app))
+}

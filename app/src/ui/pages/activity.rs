@@ -25,7 +25,7 @@ pub struct ActivityData {
 #[server(endpoint = "activity/list")]
 pub async fn activity_page(app_id: String) -> Result<ActivityData, ServerFnError> {
     use crate::{store::audit, web::session::internal};
-    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let filter = audit::Filter {
         app_id: Some(app.id.clone()),
         ..Default::default()

@@ -36,7 +36,7 @@ pub struct ConnectionData {
 #[server(endpoint = "connections/list")]
 pub async fn connections_page(app_id: String) -> Result<ConnectionsData, ServerFnError> {
     use crate::{store::connections as store, web::session::internal};
-    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let connections = store::list(
         &state.db,
         &state.catalogue,
@@ -67,7 +67,7 @@ pub async fn connection_page(
         store::connections as store,
         web::session::{internal, not_found},
     };
-    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let connection = store::find(&state.db, &state.catalogue, &app.id, &connection_id)
         .await
         .map_err(internal)?
@@ -279,7 +279,7 @@ pub mod ssr {
     use crate::{
         store::audit::Actor,
         store::connect::{create_session, NewSession},
-        ui::pages::providers::ssr::app_form,
+        web::form_post::app_form,
         web::form_post::{not_found, render_shown_once, rerender, see_other, server_error},
         web::forms::FormFeedback,
         web::state::AppState,

@@ -26,7 +26,7 @@ pub struct KeysData {
 #[server(endpoint = "keys/list")]
 pub async fn keys_page(app_id: String) -> Result<KeysData, ServerFnError> {
     use crate::web::session::internal;
-    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let keys = crate::store::api_keys::list(&state.db, &app.id)
         .await
         .map_err(internal)?;
@@ -126,7 +126,7 @@ pub mod ssr {
         domain::api_keys::check_name,
         store::api_keys::{self as keys},
         store::audit::Actor,
-        ui::pages::providers::ssr::app_form,
+        web::form_post::app_form,
         web::form_post::{not_found, render_shown_once, rerender, see_other, server_error},
         web::forms::FormFeedback,
         web::state::AppState,

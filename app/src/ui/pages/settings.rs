@@ -38,7 +38,7 @@ pub struct WebhookAttempt {
 #[server(endpoint = "settings/get")]
 pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError> {
     use crate::web::session::internal;
-    let (state, email, app) = crate::ui::pages::providers::ssr::owned_app(&app_id).await?;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let return_urls = crate::store::connect::allowed_return_urls(&state.db, &app.id)
         .await
         .map_err(internal)?;
@@ -191,7 +191,7 @@ pub mod ssr {
         domain::connect::parse_return_urls,
         services::webhooks,
         store::audit::Actor,
-        ui::pages::providers::ssr::app_form,
+        web::form_post::app_form,
         web::form_post::{render_shown_once, rerender, see_other, server_error},
         web::forms::FormFeedback,
         web::state::AppState,

@@ -1,0 +1,158 @@
+//! OAuth Providers of an app: the catalogue, the provider form (catalogue
+//! providers and Custom OAuth 2.0), a configuration's page, and the public
+//! documentation page of each catalogue provider.
+
+use crate::{
+    catalogue::{ClientAuth, ProviderDefinition, CUSTOM_PROVIDER},
+    domain::apps::AppSummary,
+    domain::provider_configs::{ConfigStatus, ConfigView, CLIENT_ID_MAX, CLIENT_SECRET_MAX},
+    ui::components::portal::portal_page,
+    ui::components::{
+        layout::{PortalPage, PublicPage},
+        provider::{CopyField, PropertyTable, ScopeCatalogue, SetupSteps},
+    },
+    ui::forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
+    web::forms::FormFeedback,
+};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+mod views;
+
+pub use views::{AddProvider, NewProvider, ProviderDetail, ProviderDocs};
+
+/// A card of the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueCard {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub tagline: String,
+    pub logo: String,
+    /// This app already has a configuration of it.
+    pub configured: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CataloguePage {
+    pub email: String,
+    pub app: AppSummary,
+    pub cards: Vec<CatalogueCard>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderFormPage {
+    pub email: String,
+    pub app: AppSummary,
+    /// `None` for the Custom OAuth 2.0 template.
+    pub definition: Option<ProviderDefinition>,
+    pub redirect_uri: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderDetailPage {
+    pub email: String,
+    pub app: AppSummary,
+    pub config: ConfigView,
+    pub definition: Option<ProviderDefinition>,
+    pub redirect_uri: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocsPage {
+    pub definition: ProviderDefinition,
+    pub redirect_uri: String,
+}
+
+#[server(endpoint = "providers/catalogue")]
+pub async fn provider_catalogue(app_id: String) -> Result<CataloguePage, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let configs = crate::store::provider_configs::list(&state.db, &state.keyring, &app.id)
+        .await
+        .map_err(internal)?;
+    let cards = state
+        .catalogue
+        .all()
+        .iter()
+        .map(|d| CatalogueCard {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            category: d.category.clone(),
+            tagline: d.tagline.clone(),
+            logo: d.logo.clone(),
+            configured: configs.iter().any(|c| c.provider == d.id),
+        })
+        .collect();
+    Ok(CataloguePage { email, app, cards })
+}
+
+#[server(endpoint = "providers/form")]
+pub async fn provider_form(
+    app_id: String,
+    provider: String,
+) -> Result<ProviderFormPage, ServerFnError> {
+    use crate::web::session::not_found;
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let definition = if provider == CUSTOM_PROVIDER {
+        None
+    } else {
+        Some(
+            state
+                .catalogue
+                .get(&provider)
+                .ok_or_else(not_found)?
+                .as_ref()
+                .clone(),
+        )
+    };
+    Ok(ProviderFormPage {
+        email,
+        app,
+        definition,
+        redirect_uri: state.settings.redirect_uri(),
+    })
+}
+
+#[server(endpoint = "providers/detail")]
+pub async fn provider_detail(
+    app_id: String,
+    config_id: String,
+) -> Result<ProviderDetailPage, ServerFnError> {
+    use crate::web::session::{internal, not_found};
+    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let config =
+        crate::store::provider_configs::find(&state.db, &state.keyring, &app.id, &config_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+    let definition = state
+        .catalogue
+        .get(&config.provider)
+        .map(|d| d.as_ref().clone());
+    Ok(ProviderDetailPage {
+        email,
+        app,
+        config,
+        definition,
+        redirect_uri: state.settings.redirect_uri(),
+    })
+}
+
+#[server(endpoint = "providers/docs")]
+pub async fn provider_docs(provider: String) -> Result<DocsPage, ServerFnError> {
+    use crate::web::session::{internal, not_found};
+    let state = use_context::<crate::web::state::AppState>().ok_or_else(|| internal("no state"))?;
+    let definition = state
+        .catalogue
+        .get(&provider)
+        .ok_or_else(not_found)?
+        .as_ref()
+        .clone();
+    Ok(DocsPage {
+        definition,
+        redirect_uri: state.settings.redirect_uri(),
+    })
+}
