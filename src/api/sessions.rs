@@ -103,66 +103,9 @@ pub async fn create_session(
         )
     })?;
     let mut errors = Vec::new();
-    let reconnect = match body
-        .connection_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        Some(id) => {
-            let found =
-                app::store::connections::find(&state.db, &state.catalogue, &caller.app_id, id)
-                    .await
-                    .map_err(ApiError::internal)?;
-            if found.is_none() {
-                errors.push(FieldError {
-                    field: "connection_id".into(),
-                    message: "No connection with this id in this app".into(),
-                });
-            }
-            found
-        }
-        None => None,
-    };
-    let end_user_id = body
-        .end_user_id
-        .clone()
-        .or_else(|| reconnect.as_ref().map(|c| c.end_user_id.clone()))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if let Some(c) = &reconnect {
-        if c.end_user_id != end_user_id {
-            errors.push(FieldError {
-                field: "end_user_id".into(),
-                message: "Leave it out or give the connection's own end user id".into(),
-            });
-        }
-    }
-    if end_user_id.is_empty()
-        || end_user_id.chars().count() > END_USER_ID_MAX
-        || end_user_id.chars().any(char::is_control)
-    {
-        errors.push(FieldError {
-            field: "end_user_id".into(),
-            message: format!("Give your id for the end user: 1-{END_USER_ID_MAX} characters"),
-        });
-    }
-    let end_user_name = optional_text(body.end_user_name, "end_user_name", 200, &mut errors);
-    let end_user_email =
-        match optional_text(body.end_user_email, "end_user_email", 254, &mut errors) {
-            Some(text) => match normalise_email(&text) {
-                Ok(email) => Some(email),
-                Err(message) => {
-                    errors.push(FieldError {
-                        field: "end_user_email".into(),
-                        message: message.to_string(),
-                    });
-                    None
-                }
-            },
-            None => None,
-        };
+    let reconnect =
+        reconnect_target(&state, &caller, body.connection_id.as_deref(), &mut errors).await?;
+    let end_user = check_end_user(&body, reconnect.as_ref(), &mut errors);
     let active: Vec<String> = configs::list(&state.db, &state.keyring, &caller.app_id)
         .await
         .map_err(ApiError::internal)?
@@ -172,53 +115,11 @@ pub async fn create_session(
         .collect();
     let providers = match &reconnect {
         Some(c) => vec![c.provider.clone()],
-        None => body.providers.unwrap_or_default(),
+        None => body.providers.clone().unwrap_or_default(),
     };
-    let unknown: Vec<&String> = providers.iter().filter(|p| !active.contains(p)).collect();
-    if !unknown.is_empty() {
-        errors.push(FieldError {
-            field: "providers".into(),
-            message: format!(
-                "Not an active provider of this app: {}. Active: {}",
-                unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if active.is_empty() {
-                    "none".to_string()
-                } else {
-                    active.join(", ")
-                }
-            ),
-        });
-    } else if active.is_empty() {
-        errors.push(FieldError {
-            field: "providers".into(),
-            message: "This app has no active provider yet: add one in the portal first".into(),
-        });
-    }
-    let return_url = match body
-        .return_url
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty())
-    {
-        Some(url) => {
-            let allowed = allowed_return_urls(&state.db, &caller.app_id)
-                .await
-                .map_err(ApiError::internal)?;
-            if return_url_allowed(&allowed, &url) {
-                Some(url)
-            } else {
-                errors.push(FieldError {
-                    field: "return_url".into(),
-                    message: "Not one of the app's allowed return URLs: add it in the portal under Settings".into(),
-                });
-                None
-            }
-        }
-        None => None,
-    };
+    check_providers(&active, &providers, &mut errors);
+    let return_url =
+        check_return_url(&state, &caller, body.return_url.as_deref(), &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -233,9 +134,9 @@ pub async fn create_session(
         &state.settings.public_url,
         &caller.app_id,
         &NewSession {
-            end_user_id,
-            end_user_name,
-            end_user_email,
+            end_user_id: end_user.id,
+            end_user_name: end_user.name,
+            end_user_email: end_user.email,
             providers: deduplicated,
             return_url,
             reconnect_id: reconnect.map(|c| c.id),
@@ -252,4 +153,126 @@ pub async fn create_session(
             expires_at: app::util::time::rfc3339(created.expires_at),
         }),
     ))
+}
+
+/// The connection a reconnect session is for, if one is named; another
+/// app's connection is "no connection".
+async fn reconnect_target(
+    state: &AppState,
+    caller: &ApiCaller,
+    connection_id: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<app::domain::connections::ConnectionView>, ApiError> {
+    let Some(id) = connection_id.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let found = app::store::connections::find(&state.db, &state.catalogue, &caller.app_id, id)
+        .await
+        .map_err(ApiError::internal)?;
+    if found.is_none() {
+        errors.push(FieldError {
+            field: "connection_id".into(),
+            message: "No connection with this id in this app".into(),
+        });
+    }
+    Ok(found)
+}
+
+/// Who the session is for.
+struct EndUser {
+    id: String,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+fn check_end_user(
+    body: &CreateSessionRequest,
+    reconnect: Option<&app::domain::connections::ConnectionView>,
+    errors: &mut Vec<FieldError>,
+) -> EndUser {
+    let id = body
+        .end_user_id
+        .clone()
+        .or_else(|| reconnect.map(|c| c.end_user_id.clone()))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if reconnect.is_some_and(|c| c.end_user_id != id) {
+        errors.push(FieldError {
+            field: "end_user_id".into(),
+            message: "Leave it out or give the connection's own end user id".into(),
+        });
+    }
+    if id.is_empty() || id.chars().count() > END_USER_ID_MAX || id.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: "end_user_id".into(),
+            message: format!("Give your id for the end user: 1-{END_USER_ID_MAX} characters"),
+        });
+    }
+    let name = optional_text(body.end_user_name.clone(), "end_user_name", 200, errors);
+    let email = optional_text(body.end_user_email.clone(), "end_user_email", 254, errors).and_then(
+        |text| match normalise_email(&text) {
+            Ok(email) => Some(email),
+            Err(message) => {
+                errors.push(FieldError {
+                    field: "end_user_email".into(),
+                    message: message.to_string(),
+                });
+                None
+            }
+        },
+    );
+    EndUser { id, name, email }
+}
+
+/// Every requested provider must be an active one of the app.
+fn check_providers(active: &[String], providers: &[String], errors: &mut Vec<FieldError>) {
+    let unknown: Vec<&str> = providers
+        .iter()
+        .filter(|p| !active.contains(p))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let active = if active.is_empty() {
+            "none".to_string()
+        } else {
+            active.join(", ")
+        };
+        errors.push(FieldError {
+            field: "providers".into(),
+            message: format!(
+                "Not an active provider of this app: {}. Active: {active}",
+                unknown.join(", ")
+            ),
+        });
+    } else if active.is_empty() {
+        errors.push(FieldError {
+            field: "providers".into(),
+            message: "This app has no active provider yet: add one in the portal first".into(),
+        });
+    }
+}
+
+/// The return URL, which must be one the app allows.
+async fn check_return_url(
+    state: &AppState,
+    caller: &ApiCaller,
+    return_url: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<String>, ApiError> {
+    let Some(url) = return_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let allowed = allowed_return_urls(&state.db, &caller.app_id)
+        .await
+        .map_err(ApiError::internal)?;
+    if return_url_allowed(&allowed, url) {
+        return Ok(Some(url.to_string()));
+    }
+    errors.push(FieldError {
+        field: "return_url".into(),
+        message: "Not one of the app's allowed return URLs: add it in the portal under Settings"
+            .into(),
+    });
+    Ok(None)
 }

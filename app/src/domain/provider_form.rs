@@ -48,8 +48,9 @@ fn optional_url(
 }
 
 /// Validates the provider form for `provider` ("attio", … or "custom").
-/// `existing`: the configuration being edited. Everything wrong is
-/// reported at once, next to its field; the secret is never kept.
+/// `editing`: a configuration is being edited (a blank secret keeps the
+/// stored one). Everything wrong is reported at once, next to its field;
+/// the secret is never kept.
 pub fn validate(
     provider: &str,
     form: &[(String, String)],
@@ -58,7 +59,40 @@ pub fn validate(
     editing: bool,
 ) -> Result<ConfigInput, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let client_id = field(form, "client_id");
+    let client_id = check_client_id(field(form, "client_id"), &mut errors);
+    let client_secret = check_client_secret(form, editing, &mut errors);
+    let identity = if provider == CUSTOM_PROVIDER {
+        custom_provider(form, catalogue, policy, &mut errors)
+    } else {
+        let Some(def) = catalogue.get(provider) else {
+            errors.add_error("", "This provider is not in the catalogue");
+            return Err(errors);
+        };
+        catalogue_provider(def, form, &mut errors)
+    };
+    if errors.has_errors() {
+        return Err(errors);
+    }
+    Ok(ConfigInput {
+        provider: provider.to_string(),
+        slug: identity.slug,
+        display_name: identity.display_name,
+        client_id,
+        client_secret,
+        scopes: identity.scopes,
+        custom: identity.custom,
+    })
+}
+
+/// What a configuration is besides its client credentials.
+struct Identity {
+    slug: String,
+    display_name: String,
+    scopes: Vec<String>,
+    custom: Option<CustomSettings>,
+}
+
+fn check_client_id(client_id: String, errors: &mut FieldErrors) -> String {
     if client_id.is_empty() {
         errors.add_error(
             "client_id",
@@ -72,12 +106,16 @@ pub fn validate(
     } else if client_id.chars().any(char::is_whitespace) {
         errors.add_error("client_id", "The Client ID cannot contain spaces");
     }
-    let secret_text = form
-        .iter()
-        .find(|(k, _)| k == "client_secret")
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
-    let client_secret = if secret_text.is_empty() {
+    client_id
+}
+
+fn check_client_secret(
+    form: &[(String, String)],
+    editing: bool,
+    errors: &mut FieldErrors,
+) -> Option<secrecy::SecretString> {
+    let text = field(form, "client_secret");
+    if text.is_empty() {
         if !editing {
             errors.add_error(
                 "client_secret",
@@ -85,144 +123,158 @@ pub fn validate(
             );
         }
         None
-    } else if secret_text.chars().count() > CLIENT_SECRET_MAX {
+    } else if text.chars().count() > CLIENT_SECRET_MAX {
         errors.add_error(
             "client_secret",
             format!("The Client Secret can have at most {CLIENT_SECRET_MAX} characters"),
         );
         None
     } else {
-        Some(secrecy::SecretString::from(secret_text))
-    };
+        Some(secrecy::SecretString::from(text))
+    }
+}
+
+/// A catalogue provider: its id and name, and the ticked scopes, which must
+/// be the provider's.
+fn catalogue_provider(
+    def: &crate::catalogue::ProviderDefinition,
+    form: &[(String, String)],
+    errors: &mut FieldErrors,
+) -> Identity {
     let selected: Vec<String> = form
         .iter()
         .filter(|(k, _)| k == "scopes")
         .map(|(_, v)| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .collect();
-
-    let (slug, display_name, scopes, custom) = if provider == CUSTOM_PROVIDER {
-        let slug = field(form, "slug");
-        let slug_ok = (2..=40).contains(&slug.len())
-            && slug
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !slug.starts_with('-')
-            && catalogue.get(&slug).is_none();
-        if !slug_ok {
+    let scopes = match def.normalise_scopes(&selected) {
+        Ok(s) if s.is_empty() => {
+            errors.add_error("scopes", "Select at least one scope");
+            Vec::new()
+        }
+        Ok(s) => s,
+        Err(unknown) => {
             errors.add_error(
-                "slug",
-                "Use 2-40 characters of a-z, 0-9 and '-', not the id of a catalogue provider",
+                "scopes",
+                format!(
+                    "Not a scope of {}: {}. Choose scopes from the list.",
+                    def.name,
+                    unknown.join(", ")
+                ),
             );
+            Vec::new()
         }
-        let name = field(form, "display_name");
-        if name.is_empty() || name.chars().count() > 80 {
-            errors.add_error("display_name", "Enter a name of 1 to 80 characters");
-        }
-        let mut urls = Vec::new();
-        for required in ["authorization_url", "token_url"] {
-            let text = field(form, required);
-            if text.is_empty() {
-                errors.add_error(required, "Enter the URL, starting with https://");
-                urls.push(None);
-                continue;
-            }
-            match policy.check_endpoint(&text) {
-                Ok(url) => urls.push(Some(url.to_string())),
-                Err(e) => {
-                    errors.add_error(required, e);
-                    urls.push(None);
-                }
-            }
-        }
-        let revocation_url = optional_url(form, "revocation_url", policy, &mut errors);
-        let introspection_url = optional_url(form, "introspection_url", policy, &mut errors);
-        let userinfo_url = optional_url(form, "userinfo_url", policy, &mut errors);
-        let separator = match field(form, "scope_separator").as_str() {
-            "" | "space" => " ".to_string(),
-            "comma" => ",".to_string(),
-            _ => {
-                errors.add_error("scope_separator", "Choose space or comma");
-                " ".to_string()
-            }
-        };
-        let scopes: Vec<String> = field(form, "scope_list")
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        if scopes
-            .iter()
-            .any(|s| s.len() > 200 || s.chars().any(|c| c.is_control() || c == '"'))
-            || scopes.len() > 100
-        {
-            errors.add_error(
-                "scope_list",
-                "List at most 100 scopes, separated by spaces or commas",
-            );
-        }
-        let client_auth = match field(form, "client_auth").as_str() {
-            "basic" => ClientAuth::Basic,
-            "body" | "" => ClientAuth::Body,
-            _ => {
-                errors.add_error("client_auth", "Choose HTTP Basic or request body");
-                ClientAuth::Body
-            }
-        };
-        let pkce = form.iter().any(|(k, v)| k == "pkce" && v == "on");
-        let custom = match (
-            urls.first().cloned().flatten(),
-            urls.get(1).cloned().flatten(),
-        ) {
-            (Some(authorization_url), Some(token_url)) => Some(CustomSettings {
-                authorization_url,
-                token_url,
-                revocation_url,
-                introspection_url,
-                userinfo_url,
-                scope_separator: separator,
-                pkce,
-                client_auth,
-            }),
-            _ => None,
-        };
-        (slug, name, scopes, custom)
-    } else {
-        let Some(def) = catalogue.get(provider) else {
-            errors.add_error("", "This provider is not in the catalogue");
-            return Err(errors);
-        };
-        let scopes = match def.normalise_scopes(&selected) {
-            Ok(s) if s.is_empty() => {
-                errors.add_error("scopes", "Select at least one scope");
-                Vec::new()
-            }
-            Ok(s) => s,
-            Err(unknown) => {
-                errors.add_error(
-                    "scopes",
-                    format!(
-                        "Not a scope of {}: {}. Choose scopes from the list.",
-                        def.name,
-                        unknown.join(", ")
-                    ),
-                );
-                Vec::new()
-            }
-        };
-        (def.id.clone(), def.name.clone(), scopes, None)
     };
-    if errors.has_errors() {
-        return Err(errors);
+    Identity {
+        slug: def.id.clone(),
+        display_name: def.name.clone(),
+        scopes,
+        custom: None,
     }
-    Ok(ConfigInput {
-        provider: provider.to_string(),
+}
+
+/// Custom OAuth 2.0: its own id, name, endpoints and scope list.
+fn custom_provider(
+    form: &[(String, String)],
+    catalogue: &Catalogue,
+    policy: &OutboundPolicy,
+    errors: &mut FieldErrors,
+) -> Identity {
+    let slug = field(form, "slug");
+    let slug_ok = (2..=40).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && catalogue.get(&slug).is_none();
+    if !slug_ok {
+        errors.add_error(
+            "slug",
+            "Use 2-40 characters of a-z, 0-9 and '-', not the id of a catalogue provider",
+        );
+    }
+    let display_name = field(form, "display_name");
+    if display_name.is_empty() || display_name.chars().count() > 80 {
+        errors.add_error("display_name", "Enter a name of 1 to 80 characters");
+    }
+    Identity {
         slug,
         display_name,
-        client_id,
-        client_secret,
-        scopes,
-        custom,
+        scopes: custom_scopes(form, errors),
+        custom: custom_settings(form, policy, errors),
+    }
+}
+
+fn custom_scopes(form: &[(String, String)], errors: &mut FieldErrors) -> Vec<String> {
+    let scopes: Vec<String> = field(form, "scope_list")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if scopes
+        .iter()
+        .any(|s| s.len() > 200 || s.chars().any(|c| c.is_control() || c == '"'))
+        || scopes.len() > 100
+    {
+        errors.add_error(
+            "scope_list",
+            "List at most 100 scopes, separated by spaces or commas",
+        );
+    }
+    scopes
+}
+
+/// The endpoints and protocol choices of a custom provider; `None` when a
+/// required endpoint is missing or refused (the errors say which).
+fn custom_settings(
+    form: &[(String, String)],
+    policy: &OutboundPolicy,
+    errors: &mut FieldErrors,
+) -> Option<CustomSettings> {
+    let mut required = |name: &str| {
+        let text = field(form, name);
+        if text.is_empty() {
+            errors.add_error(name, "Enter the URL, starting with https://");
+            return None;
+        }
+        match policy.check_endpoint(&text) {
+            Ok(url) => Some(url.to_string()),
+            Err(e) => {
+                errors.add_error(name, e);
+                None
+            }
+        }
+    };
+    let authorization_url = required("authorization_url");
+    let token_url = required("token_url");
+    let revocation_url = optional_url(form, "revocation_url", policy, errors);
+    let introspection_url = optional_url(form, "introspection_url", policy, errors);
+    let userinfo_url = optional_url(form, "userinfo_url", policy, errors);
+    let scope_separator = match field(form, "scope_separator").as_str() {
+        "" | "space" => " ".to_string(),
+        "comma" => ",".to_string(),
+        _ => {
+            errors.add_error("scope_separator", "Choose space or comma");
+            " ".to_string()
+        }
+    };
+    let client_auth = match field(form, "client_auth").as_str() {
+        "basic" => ClientAuth::Basic,
+        "body" | "" => ClientAuth::Body,
+        _ => {
+            errors.add_error("client_auth", "Choose HTTP Basic or request body");
+            ClientAuth::Body
+        }
+    };
+    Some(CustomSettings {
+        authorization_url: authorization_url?,
+        token_url: token_url?,
+        revocation_url,
+        introspection_url,
+        userinfo_url,
+        scope_separator,
+        pkce: form.iter().any(|(k, v)| k == "pkce" && v == "on"),
+        client_auth,
     })
 }
 

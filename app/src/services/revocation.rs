@@ -69,7 +69,10 @@ async fn revoke_at_provider(
 }
 
 /// Disconnects connection `id` of `app_id`: false if there is none. A
-/// connection already revoked stays as it is.
+/// connection already revoked stays as it is. Its token is revoked at the
+/// provider where the definition allows (RFC 7009), or queued for a later
+/// try; the tokens are deleted, the connection kept as `revoked` with its
+/// history, in one transaction with its event and audit entry.
 pub async fn disconnect(
     state: &Context,
     app_id: &str,
@@ -77,10 +80,44 @@ pub async fn disconnect(
     actor: &Actor,
     reason: Option<&str>,
 ) -> Result<bool, CareError> {
-    let by = actor.label.clone().unwrap_or_else(|| match actor.kind {
-        "api_key" => "the API".to_string(),
-        other => other.replace('_', " "),
-    });
+    let Some(held) = held_tokens(state, app_id, id).await? else {
+        return Ok(false);
+    };
+    if held.status == "revoked" {
+        return Ok(true);
+    }
+    let outcome = if held.unreadable {
+        Outcome::Unreadable
+    } else {
+        revoke_now(state, app_id, &held).await?
+    };
+    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    if let (Outcome::Later(_), Some(token)) = (&outcome, &held.token) {
+        queue_retry(&mut tx, state, app_id, id, &held, token).await?;
+    }
+    let summary = summary(&outcome);
+    mark_revoked(&mut tx, app_id, id, &held, actor, &summary, reason).await?;
+    tx.commit().await.map_err(internal)?;
+    state.caches.connection_changed(id);
+    tracing::info!(connection_id = %id, "connection disconnected");
+    Ok(true)
+}
+
+/// A connection's status and the token that ends its grant.
+struct Held {
+    status: String,
+    config_id: String,
+    end_user: String,
+    /// The refresh token where there is one: revoking it ends the whole
+    /// grant (RFC 7009 §2.1); else the access token.
+    token: Option<SecretString>,
+    hint: &'static str,
+    /// The sealed token could not be opened (a lost key): it cannot be
+    /// revoked at the provider, but must not keep the vault from deleting it.
+    unreadable: bool,
+}
+
+async fn held_tokens(state: &Context, app_id: &str, id: &str) -> Result<Option<Held>, CareError> {
     let row = sqlx::query(
         "SELECT provider_config_id, end_user_id, status, access_token, refresh_token FROM connections WHERE app_id = $1 AND id = $2",
     )
@@ -90,51 +127,90 @@ pub async fn disconnect(
     .await
     .map_err(internal)?;
     let Some(row) = row else {
-        return Ok(false);
+        return Ok(None);
     };
-    let status: String = row.try_get("status").map_err(internal)?;
-    if status == "revoked" {
-        return Ok(true);
-    }
-    let config_id: String = row.try_get("provider_config_id").map_err(internal)?;
-    let end_user: String = row.try_get("end_user_id").map_err(internal)?;
     let access: Option<Vec<u8>> = row.try_get("access_token").map_err(internal)?;
     let refresh: Option<Vec<u8>> = row.try_get("refresh_token").map_err(internal)?;
-    // Revoking the refresh token ends the whole grant (RFC 7009 §2.1).
     let (sealed, column, hint) = match (refresh, access) {
         (Some(r), _) => (Some(r), "refresh_token", "refresh_token"),
-        (None, Some(a)) => (Some(a), "access_token", "access_token"),
-        (None, None) => (None, "access_token", "access_token"),
+        (None, a) => (a, "access_token", "access_token"),
     };
-    // A token that cannot be opened (a lost key) cannot be revoked at the
-    // provider, but must not keep the vault from deleting it.
     let token = sealed.as_ref().map(|s| {
         state
             .keyring
             .decrypt_string(s, Aad::new("connections", column, id))
     });
-    let unreadable = matches!(token, Some(Err(_)));
-    let token = token.and_then(Result::ok);
-    let config = configs::find(&state.db, &state.keyring, app_id, &config_id)
+    Ok(Some(Held {
+        status: row.try_get("status").map_err(internal)?,
+        config_id: row.try_get("provider_config_id").map_err(internal)?,
+        end_user: row.try_get("end_user_id").map_err(internal)?,
+        unreadable: matches!(token, Some(Err(_))),
+        token: token.and_then(Result::ok),
+        hint,
+    }))
+}
+
+/// Revokes the held token at the provider, if its definition offers it.
+async fn revoke_now(state: &Context, app_id: &str, held: &Held) -> Result<Outcome, CareError> {
+    let config = configs::find(&state.db, &state.keyring, app_id, &held.config_id)
         .await
         .map_err(internal)?;
     let profile = config
         .as_ref()
         .and_then(|c| ProviderProfile::of(c, &state.catalogue));
-    let secret = configs::client_secret(&state.db, &state.keyring, &config_id)
+    let secret = configs::client_secret(&state.db, &state.keyring, &held.config_id)
         .await
         .ok()
         .flatten();
-    let outcome = match (&token, &config, &profile, &secret) {
-        _ if unreadable => Outcome::Unreadable,
+    Ok(match (&held.token, &config, &profile, &secret) {
         (Some(token), Some(config), Some(profile), Some(secret)) => {
-            revoke_at_provider(state, profile, &config.client_id, secret, token, hint).await
+            revoke_at_provider(state, profile, &config.client_id, secret, token, held.hint).await
         }
         _ => Outcome::NotOffered,
-    };
+    })
+}
+
+/// Queues the token, sealed anew, for the worker to revoke later.
+async fn queue_retry(
+    tx: &mut sqlx::AnyConnection,
+    state: &Context,
+    app_id: &str,
+    id: &str,
+    held: &Held,
+    token: &SecretString,
+) -> Result<(), CareError> {
+    let rev_id = new_id("rev");
+    let sealed = state
+        .keyring
+        .encrypt_str(
+            token.expose_secret(),
+            Aad::new("revocations", "token", &rev_id),
+        )
+        .map_err(internal)?;
     let now = now_ms();
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
-    let summary = match &outcome {
+    let first_wait =
+        Backoff::revocation(state.settings.token_care.backoff_ms).delay_ms(1, None, random_u64());
+    sqlx::query(
+        "INSERT INTO revocations (id, app_id, connection_id, provider_config_id, token, token_type_hint, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
+    )
+    .bind(&rev_id)
+    .bind(app_id)
+    .bind(id)
+    .bind(&held.config_id)
+    .bind(sealed)
+    .bind(held.hint)
+    .bind(now + first_wait)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// What became of the revocation, for the history and the audit log.
+fn summary(outcome: &Outcome) -> String {
+    match outcome {
         Outcome::Done => "revoked at the provider".to_string(),
         Outcome::NotOffered => "the provider offers no revocation".to_string(),
         Outcome::Unreadable => {
@@ -145,40 +221,23 @@ pub async fn disconnect(
         }
         Outcome::Refused(code) => format!("the provider refused the revocation (HTTP {code})"),
         Outcome::Later(why) => {
-            let rev_id = new_id("rev");
-            if let Some(token) = &token {
-                let sealed = state
-                    .keyring
-                    .encrypt_str(
-                        token.expose_secret(),
-                        Aad::new("revocations", "token", &rev_id),
-                    )
-                    .map_err(internal)?;
-                sqlx::query(
-                    "INSERT INTO revocations (id, app_id, connection_id, provider_config_id, token, token_type_hint, attempts, next_attempt_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
-                )
-                .bind(&rev_id)
-                .bind(app_id)
-                .bind(id)
-                .bind(&config_id)
-                .bind(sealed)
-                .bind(hint)
-                .bind(
-                    now + Backoff::revocation(state.settings.token_care.backoff_ms).delay_ms(
-                        1,
-                        None,
-                        random_u64(),
-                    ),
-                )
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-            }
             format!("revocation at the provider failed ({why}) and will be retried")
         }
-    };
+    }
+}
+
+/// Deletes the tokens and records the disconnect, in the caller's
+/// transaction.
+async fn mark_revoked(
+    tx: &mut sqlx::AnyConnection,
+    app_id: &str,
+    id: &str,
+    held: &Held,
+    actor: &Actor,
+    summary: &str,
+    reason: Option<&str>,
+) -> Result<(), CareError> {
+    let now = now_ms();
     sqlx::query(
         "UPDATE connections SET status = 'revoked', access_token = NULL, refresh_token = NULL, revoked_at = $1, updated_at = $2, \
          lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL, version = version + 1 WHERE id = $3",
@@ -189,13 +248,17 @@ pub async fn disconnect(
     .execute(&mut *tx)
     .await
     .map_err(internal)?;
+    let by = actor.label.clone().unwrap_or_else(|| match actor.kind {
+        "api_key" => "the API".to_string(),
+        other => other.replace('_', " "),
+    });
     record_event(
-        &mut tx,
+        &mut *tx,
         Event {
             app_id,
             connection_id: Some(id),
-            provider_config_id: Some(&config_id),
-            end_user_id: Some(&end_user),
+            provider_config_id: Some(&held.config_id),
+            end_user_id: Some(&held.end_user),
             kind: EventKind::Revoked,
             message: &format!("Disconnected by {by}: {summary}; tokens deleted"),
         },
@@ -205,17 +268,14 @@ pub async fn disconnect(
     let mut entry = Entry::new("connection.revoked")
         .app(None, app_id)
         .target("connection", id)
-        .detail(&summary);
+        .detail(summary);
     if let Some(reason) = reason {
         entry = entry.reason(reason);
     }
-    crate::store::audit::record(&mut tx, actor, entry)
+    crate::store::audit::record(&mut *tx, actor, entry)
         .await
         .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
-    state.caches.connection_changed(id);
-    tracing::info!(connection_id = %id, "connection disconnected");
-    Ok(true)
+    Ok(())
 }
 
 /// Retries queued revocations that are due; returns how many were settled.

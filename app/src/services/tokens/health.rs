@@ -4,10 +4,14 @@
 use super::refresh::{client_of, mark_needs_reauthorization};
 use super::*;
 use crate::{
+    catalogue::{HealthCheck, IdentitySpec},
     domain::events::EventKind,
+    domain::grants::AccountIdentity,
     infra::db::now_ms,
+    infra::tokens::random_u64,
     services::context::Context,
     services::oauth::{self, ClientCredentials, IdentityError},
+    store::connections::missing_scopes,
     store::connections::record_event,
 };
 use secrecy::ExposeSecret;
@@ -30,49 +34,9 @@ async fn check_health(state: &Context, id: &str) -> Result<(), CareError> {
         .ok_or(CareError::Revoked)?;
     row.check_status()?;
     let client = client_of(state, &row.app_id, &row.provider_config_id).await?;
-    let (config, profile, secret) = (&client.config, &client.profile, &client.secret);
     let token = row.usable(&state.keyring)?;
-    let checked = match profile.tokens.health_check {
-        crate::catalogue::HealthCheck::None => return Ok(()),
-        crate::catalogue::HealthCheck::Identity => match &profile.identity {
-            Some(spec) => {
-                oauth::identify(&state.http, spec, &token.token_type, &token.access_token).await
-            }
-            None => return Ok(()),
-        },
-        crate::catalogue::HealthCheck::Introspection => {
-            let Some(url) = profile.oauth.introspection_url.clone() else {
-                return Ok(());
-            };
-            let spec = profile
-                .identity
-                .clone()
-                .unwrap_or(crate::catalogue::IdentitySpec {
-                    url: url.clone(),
-                    account_id: "sub".into(),
-                    account_name: None,
-                    account_slug: None,
-                    account_picture: None,
-                    scopes: Some("scope".into()),
-                    active: Some("active".into()),
-                });
-            let client = ClientCredentials {
-                client_id: &config.client_id,
-                client_secret: secret,
-            };
-            match oauth::client_post(
-                &state.http,
-                &url,
-                profile,
-                &client,
-                vec![("token", token.access_token.expose_secret())],
-            )
-            .await
-            {
-                Ok(fetched) => oauth::read_identity(&spec, &fetched),
-                Err(e) => Err(IdentityError::Outbound(e)),
-            }
-        }
+    let Some(checked) = ask_provider(state, &client, &token).await else {
+        return Ok(());
     };
     let now = now_ms();
     // spread checks out: ±10 % of the interval
@@ -80,7 +44,7 @@ async fn check_health(state: &Context, id: &str) -> Result<(), CareError> {
     let next = now
         + care.health_check_interval_ms
         + if spread > 0 {
-            (now % (2 * spread + 1)) - spread
+            (random_u64() % (2 * spread as u64 + 1)) as i64 - spread
         } else {
             0
         };
@@ -113,49 +77,96 @@ async fn check_health(state: &Context, id: &str) -> Result<(), CareError> {
                 .map_err(internal)?;
             Ok(())
         }
-        Ok(identity) => {
-            let definition = profile.definition.as_deref();
-            let before = crate::store::connections::missing_scopes(
-                &config.scopes,
-                row.granted_scopes
-                    .as_ref()
-                    .map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-                    .as_deref(),
-                definition,
-            );
-            let granted = identity.scopes.clone();
-            let after = crate::store::connections::missing_scopes(
-                &config.scopes,
-                granted.as_deref(),
-                definition,
-            );
-            let mut tx = state.db.pool().begin().await.map_err(internal)?;
-            sqlx::query(
-                "UPDATE connections SET last_checked_at = $1, next_check_at = $2, granted_scopes = COALESCE($3, granted_scopes) WHERE id = $4",
+        Ok(identity) => record_healthy(state, &row, &client, identity, now, next).await,
+    }
+}
+
+/// Asks the provider whether the token works, the way its definition says;
+/// `None` when it defines no check.
+async fn ask_provider(
+    state: &Context,
+    client: &ProviderClient,
+    token: &Usable,
+) -> Option<Result<AccountIdentity, IdentityError>> {
+    let (config, profile) = (&client.config, &client.profile);
+    match profile.tokens.health_check {
+        HealthCheck::None => None,
+        HealthCheck::Identity => {
+            let spec = profile.identity.as_ref()?;
+            Some(oauth::identify(&state.http, spec, &token.token_type, &token.access_token).await)
+        }
+        HealthCheck::Introspection => {
+            let url = profile.oauth.introspection_url.clone()?;
+            // RFC 7662: `active`, `scope` and `sub`, unless the definition
+            // names other fields
+            let spec = profile.identity.clone().unwrap_or(IdentitySpec {
+                url: url.clone(),
+                account_id: "sub".into(),
+                account_name: None,
+                account_slug: None,
+                account_picture: None,
+                scopes: Some("scope".into()),
+                active: Some("active".into()),
+            });
+            let credentials = ClientCredentials {
+                client_id: &config.client_id,
+                client_secret: &client.secret,
+            };
+            let token = vec![("token", token.access_token.expose_secret())];
+            Some(
+                match oauth::client_post(&state.http, &url, profile, &credentials, token).await {
+                    Ok(fetched) => oauth::read_identity(&spec, &fetched),
+                    Err(e) => Err(IdentityError::Outbound(e)),
+                },
             )
-            .bind(now)
-            .bind(next)
-            .bind(granted.map(|g| g.join(" ")))
-            .bind(&row.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-            let new_missing: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
-            if !new_missing.is_empty() {
-                let message = format!(
-                    "Scope mismatch: the provider no longer grants {}",
-                    new_missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                record_event(&mut tx, row.event(EventKind::ScopeMismatch, &message))
-                    .await
-                    .map_err(internal)?;
-            }
-            tx.commit().await.map_err(internal)?;
-            Ok(())
         }
     }
+}
+
+/// The token works: stores when it was checked and the scopes it grants,
+/// and records a scope shortfall that is new.
+async fn record_healthy(
+    state: &Context,
+    row: &TokenRow,
+    client: &ProviderClient,
+    identity: AccountIdentity,
+    now: i64,
+    next: i64,
+) -> Result<(), CareError> {
+    let configured = &client.config.scopes;
+    let definition = client.profile.definition.as_deref();
+    let before_granted: Option<Vec<String>> = row
+        .granted_scopes
+        .as_ref()
+        .map(|s| s.split_whitespace().map(str::to_string).collect());
+    let before = missing_scopes(configured, before_granted.as_deref(), definition);
+    let granted = identity.scopes;
+    let after = missing_scopes(configured, granted.as_deref(), definition);
+    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    sqlx::query(
+        "UPDATE connections SET last_checked_at = $1, next_check_at = $2, granted_scopes = COALESCE($3, granted_scopes) WHERE id = $4",
+    )
+    .bind(now)
+    .bind(next)
+    .bind(granted.map(|g| g.join(" ")))
+    .bind(&row.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal)?;
+    let new_missing: Vec<&str> = after
+        .iter()
+        .filter(|s| !before.contains(s))
+        .map(String::as_str)
+        .collect();
+    if !new_missing.is_empty() {
+        let message = format!(
+            "Scope mismatch: the provider no longer grants {}",
+            new_missing.join(", ")
+        );
+        record_event(&mut tx, row.event(EventKind::ScopeMismatch, &message))
+            .await
+            .map_err(internal)?;
+    }
+    tx.commit().await.map_err(internal)?;
+    Ok(())
 }
