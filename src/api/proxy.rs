@@ -10,6 +10,7 @@
 
 use super::{connections::care_error, ApiError};
 use app::{
+    domain::connections::ConnectionView,
     services::oauth::ProviderProfile,
     services::tokens::{self as refresh, CareError},
     services::usage::Writes,
@@ -160,14 +161,67 @@ async fn forward(
         .find(|(k, _)| k == "id")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+    let (connection, url) = target(&state, &caller, &id, request.uri()).await?;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("Proxied request bodies can have at most {MAX_BODY_BYTES} bytes."),
+            )
+        })?;
+    let mut usable: Result<_, CareError> =
+        refresh::usable_token(&state, &connection.id, false).await;
+    let mut retried = false;
+    loop {
+        let token = match usable {
+            Ok(t) => t,
+            Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
+        };
+        let answer = send(&state, &parts, &url, &token, body.clone()).await?;
+        if answer.status() == StatusCode::UNAUTHORIZED && !retried {
+            retried = true;
+            // Maybe the token just died: renew it (or check it) and try once more.
+            usable = if connection.expires_at.is_some() {
+                refresh::usable_token(&state, &connection.id, true).await
+            } else {
+                match refresh::health_check(&state, &connection.id).await {
+                    Ok(()) => refresh::usable_token(&state, &connection.id, false).await,
+                    Err(e) => Err(e),
+                }
+            };
+            continue;
+        }
+        state
+            .usage
+            .write(
+                Writes::default().touch_connection(&connection.id, connection.last_used_at),
+                false,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+        return stream_back(answer);
+    }
+}
+
+/// The caller's connection `id` and the URL below its provider's API base
+/// that the request's path names.
+async fn target(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+    uri: &axum::http::Uri,
+) -> Result<(ConnectionView, url::Url), ApiError> {
+    let connection = store::find(&state.db, &state.catalogue, &caller.app_id, id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("connection"))?;
     // The raw (still percent-encoded) path after /proxy/{id}/.
-    let path = request.uri().path().to_string();
     let marker = format!("/proxy/{id}");
-    let raw = path
+    let raw = uri
+        .path()
         .split_once(&marker)
         .map(|(_, rest)| rest.strip_prefix('/').unwrap_or(rest).to_string())
         .unwrap_or_default();
@@ -195,90 +249,64 @@ async fn forward(
                 "This provider has no API base URL in the catalogue; call its API with the access token instead.",
             )
         })?;
-    let url = target_url(&base, &raw, request.uri().query())
+    let url = target_url(&base, &raw, uri.query())
         .ok_or_else(|| invalid_path("the path must stay below the provider's API base"))?;
+    Ok((connection, url))
+}
 
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("Proxied request bodies can have at most {MAX_BODY_BYTES} bytes."),
-            )
-        })?;
+/// One call to the provider with the connection's token in place of the
+/// caller's headers that must not travel.
+async fn send(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    url: &url::Url,
+    token: &refresh::Usable,
+    body: axum::body::Bytes,
+) -> Result<app::infra::outbound::Streamed, ApiError> {
     let listed = connection_listed(&parts.headers);
-
-    let mut usable: Result<_, CareError> =
-        refresh::usable_token(&state, &connection.id, false).await;
-    let mut retried = false;
-    loop {
-        let token = match usable {
-            Ok(t) => t,
-            Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
-        };
-        let mut outgoing = state
-            .http
-            .request(parts.method.clone(), url.as_str())
-            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "proxy_refused", e.to_string()))?;
-        for (name, value) in parts.headers.iter() {
-            if forwardable(name, &listed) {
-                outgoing = outgoing.header(name, value);
-            }
+    let mut outgoing = state
+        .http
+        .request(parts.method.clone(), url.as_str())
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "proxy_refused", e.to_string()))?;
+    for (name, value) in parts.headers.iter() {
+        if forwardable(name, &listed) {
+            outgoing = outgoing.header(name, value);
         }
-        outgoing = outgoing
-            .header(
-                header::AUTHORIZATION,
-                format!(
-                    "{} {}",
-                    token.token_type,
-                    token.access_token.expose_secret()
-                ),
-            )
-            .body(body.clone());
-        let answer = state.http.send_streaming(outgoing).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "provider_unreachable",
-                format!("The provider's API could not be reached: {e}"),
-            )
-        })?;
-        if answer.status() == StatusCode::UNAUTHORIZED && !retried {
-            retried = true;
-            // Maybe the token just died: renew it (or check it) and try once more.
-            usable = if connection.expires_at.is_some() {
-                refresh::usable_token(&state, &connection.id, true).await
-            } else {
-                match refresh::health_check(&state, &connection.id).await {
-                    Ok(()) => refresh::usable_token(&state, &connection.id, false).await,
-                    Err(e) => Err(e),
-                }
-            };
-            continue;
-        }
-        state
-            .usage
-            .write(
-                Writes::default().touch_connection(&connection.id, connection.last_used_at),
-                false,
-            )
-            .await
-            .map_err(ApiError::internal)?;
-        let status = answer.status();
-        let headers = answer.headers().clone();
-        let listed = connection_listed(&headers);
-        let mut response = Response::builder().status(status);
-        for (name, value) in headers.iter() {
-            if forwardable(name, &listed) {
-                response = response.header(name, value);
-            }
-        }
-        let stream = answer.bytes_stream().map_err(std::io::Error::other);
-        return response
-            .body(Body::from_stream(stream))
-            .map_err(ApiError::internal);
     }
+    outgoing = outgoing
+        .header(
+            header::AUTHORIZATION,
+            format!(
+                "{} {}",
+                token.token_type,
+                token.access_token.expose_secret()
+            ),
+        )
+        .body(body);
+    state.http.send_streaming(outgoing).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unreachable",
+            format!("The provider's API could not be reached: {e}"),
+        )
+    })
+}
+
+/// The provider's answer, streamed back without hop-by-hop headers.
+fn stream_back(answer: app::infra::outbound::Streamed) -> Result<Response, ApiError> {
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let listed = connection_listed(&headers);
+    let mut response = Response::builder().status(status);
+    for (name, value) in headers.iter() {
+        if forwardable(name, &listed) {
+            response = response.header(name, value);
+        }
+    }
+    let stream = answer.bytes_stream().map_err(std::io::Error::other);
+    response
+        .body(Body::from_stream(stream))
+        .map_err(ApiError::internal)
 }
 
 #[cfg(test)]

@@ -81,6 +81,9 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// An answer whose body is still to be read, as a stream.
+pub type Streamed = reqwest::Response;
+
 #[derive(Clone, Debug)]
 pub struct Outbound {
     client: reqwest::Client,
@@ -115,10 +118,7 @@ impl Outbound {
     }
 
     /// Sends `request` and hands back the answer to stream (the proxy).
-    pub async fn send_streaming(
-        &self,
-        request: RequestBuilder,
-    ) -> Result<reqwest::Response, OutboundError> {
+    pub async fn send_streaming(&self, request: RequestBuilder) -> Result<Streamed, OutboundError> {
         request.send().await.map_err(classify)
     }
 

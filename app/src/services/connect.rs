@@ -2,6 +2,7 @@
 //! authorization at the callback (issuer check, code exchange with PKCE,
 //! identity, storing the connection). Any failure leaves nothing behind.
 
+use crate::domain::grants::TokenSet;
 use crate::{
     domain::connect::ConnectFailure,
     domain::provider_configs::{ConfigStatus, ConfigView},
@@ -55,65 +56,8 @@ pub async fn complete(
     }
     let profile =
         ProviderProfile::of(&config, &state.catalogue).ok_or(ConnectFailure::ProviderDisabled)?;
-    // RFC 9207: where the provider names itself, it must be the issuer
-    // this authorization was started with.
-    match (query.get("iss"), &tx.issuer) {
-        (Some(iss), Some(expected)) if iss != expected => {
-            return Err(ConnectFailure::IssuerMismatch)
-        }
-        (None, _) if profile.oauth.authorization_response_iss => {
-            return Err(ConnectFailure::IssuerMismatch)
-        }
-        _ => {}
-    }
-    if let Some(error) = query.get("error") {
-        return Err(if error == "access_denied" {
-            ConnectFailure::AccessDenied
-        } else {
-            ConnectFailure::ProviderError
-        });
-    }
-    let code = query
-        .get("code")
-        .filter(|c| !c.is_empty() && c.len() <= 2048)
-        .ok_or(ConnectFailure::InvalidRequest)?;
-    let verifier = tx
-        .code_verifier
-        .as_ref()
-        .map(|sealed| {
-            state.keyring.decrypt_string(
-                sealed,
-                Aad::new("oauth_transactions", "code_verifier", &tx.id),
-            )
-        })
-        .transpose()
-        .map_err(|e| server_error(&e))?;
-    let secret = configs::client_secret(&state.db, &state.keyring, &config.id)
-        .await
-        .map_err(|e| server_error(&e))?
-        .ok_or(ConnectFailure::ProviderDisabled)?;
-    let mut grant = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", tx.redirect_uri.as_str()),
-    ];
-    if let Some(v) = &verifier {
-        grant.push(("code_verifier", v.expose_secret()));
-    }
-    let tokens = oauth::token_request(
-        &state.http,
-        &profile,
-        &ClientCredentials {
-            client_id: &config.client_id,
-            client_secret: &secret,
-        },
-        grant,
-    )
-    .await
-    .map_err(|e: TokenError| {
-        tracing::warn!(error = %e, "token exchange failed");
-        ConnectFailure::TokenExchangeFailed
-    })?;
+    let code = authorization_code(tx, &profile, query)?;
+    let tokens = exchange(state, tx, &config, &profile, code).await?;
     let account = match &profile.identity {
         Some(spec) => oauth::identify(&state.http, spec, &tokens.token_type, &tokens.access_token)
             .await
@@ -152,6 +96,84 @@ pub async fn complete(
     .map_err(|e| server_error(&e))?;
     state.caches.connection_changed(&id);
     Ok(id)
+}
+
+/// The authorization code of the provider's answer, after checking who
+/// answered and whether the end user agreed.
+fn authorization_code<'q>(
+    tx: &Transaction,
+    profile: &ProviderProfile,
+    query: &'q HashMap<String, String>,
+) -> Result<&'q String, ConnectFailure> {
+    // RFC 9207: where the provider names itself, it must be the issuer
+    // this authorization was started with.
+    match (query.get("iss"), &tx.issuer) {
+        (Some(iss), Some(expected)) if iss != expected => {
+            return Err(ConnectFailure::IssuerMismatch)
+        }
+        (None, _) if profile.oauth.authorization_response_iss => {
+            return Err(ConnectFailure::IssuerMismatch)
+        }
+        _ => {}
+    }
+    if let Some(error) = query.get("error") {
+        return Err(if error == "access_denied" {
+            ConnectFailure::AccessDenied
+        } else {
+            ConnectFailure::ProviderError
+        });
+    }
+    query
+        .get("code")
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or(ConnectFailure::InvalidRequest)
+}
+
+/// Exchanges the code, with the PKCE verifier the transaction sealed.
+async fn exchange(
+    state: &Context,
+    tx: &Transaction,
+    config: &ConfigView,
+    profile: &ProviderProfile,
+    code: &str,
+) -> Result<TokenSet, ConnectFailure> {
+    let verifier = tx
+        .code_verifier
+        .as_ref()
+        .map(|sealed| {
+            state.keyring.decrypt_string(
+                sealed,
+                Aad::new("oauth_transactions", "code_verifier", &tx.id),
+            )
+        })
+        .transpose()
+        .map_err(|e| server_error(&e))?;
+    let secret = configs::client_secret(&state.db, &state.keyring, &config.id)
+        .await
+        .map_err(|e| server_error(&e))?
+        .ok_or(ConnectFailure::ProviderDisabled)?;
+    let mut grant = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", tx.redirect_uri.as_str()),
+    ];
+    if let Some(v) = &verifier {
+        grant.push(("code_verifier", v.expose_secret()));
+    }
+    oauth::token_request(
+        &state.http,
+        &profile,
+        &ClientCredentials {
+            client_id: &config.client_id,
+            client_secret: &secret,
+        },
+        grant,
+    )
+    .await
+    .map_err(|e: TokenError| {
+        tracing::warn!(error = %e, "token exchange failed");
+        ConnectFailure::TokenExchangeFailed
+    })
 }
 
 fn server_error(error: &dyn std::fmt::Display) -> ConnectFailure {

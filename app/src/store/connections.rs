@@ -331,92 +331,24 @@ pub async fn save_authorized(
     a: &Authorized<'_>,
 ) -> Result<(String, bool), StoreError> {
     let mut tx = db.pool().begin().await?;
-    let existing: Option<String> = match a.reconnect_id {
-        Some(id) => sqlx::query_scalar(
-            "SELECT id FROM connections WHERE id = $1 AND app_id = $2 AND provider_config_id = $3",
-        )
-        .bind(id)
-        .bind(a.app_id)
-        .bind(a.provider_config_id)
-        .fetch_optional(&mut *tx)
-        .await?,
-        None => None,
-    };
-    let existing = match existing {
-        Some(id) => Some(id),
-        None => {
-            sqlx::query_scalar(
-                "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
-            )
-            .bind(a.provider_config_id)
-            .bind(a.end_user_id)
-            .bind(&a.account.id)
-            .fetch_optional(&mut *tx)
-            .await?
-        }
-    };
+    let existing = existing_connection(&mut tx, a).await?;
     let now = now_ms();
     let reconnect = existing.is_some();
     let id = existing.unwrap_or_else(|| new_id("conn"));
-    let access = keys.encrypt_str(a.tokens.access_token.expose_secret(), access_aad(&id))?;
-    let refresh = a
-        .tokens
-        .refresh_token
-        .as_ref()
-        .map(|t| keys.encrypt_str(t.expose_secret(), refresh_aad(&id)))
-        .transpose()?;
-    let granted = a.granted_scopes.map(|s| s.join(" "));
+    let sealed = Sealed {
+        access: keys.encrypt_str(a.tokens.access_token.expose_secret(), access_aad(&id))?,
+        refresh: a
+            .tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| keys.encrypt_str(t.expose_secret(), refresh_aad(&id)))
+            .transpose()?,
+        granted: a.granted_scopes.map(|s| s.join(" ")),
+    };
     if reconnect {
-        sqlx::query(
-            "UPDATE connections SET end_user_name = $1, end_user_email = $2, account_name = $3, account_slug = $4, account_picture = $5, \
-             status = 'active', access_token = $6, refresh_token = $7, token_type = $8, expires_at = $9, granted_scopes = $10, \
-             updated_at = $11, last_refreshed_at = $12, last_checked_at = $13, account_id = $14, version = version + 1, failure_count = 0, \
-             first_failure_at = NULL, next_attempt_at = NULL, last_error = NULL, next_check_at = NULL, revoked_at = NULL WHERE id = $15",
-        )
-        .bind(a.end_user_name)
-        .bind(a.end_user_email)
-        .bind(a.account.name.as_deref())
-        .bind(a.account.slug.as_deref())
-        .bind(a.account.picture.as_deref())
-        .bind(access)
-        .bind(refresh)
-        .bind(&a.tokens.token_type)
-        .bind(a.expires_at)
-        .bind(granted)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .bind(&a.account.id)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+        update_authorized(&mut tx, &id, a, sealed, now).await?;
     } else {
-        sqlx::query(
-            "INSERT INTO connections (id, app_id, provider_config_id, end_user_id, end_user_name, end_user_email, account_id, account_name, account_slug, account_picture, \
-             status, access_token, refresh_token, token_type, expires_at, granted_scopes, created_at, updated_at, last_refreshed_at, last_checked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        )
-        .bind(&id)
-        .bind(a.app_id)
-        .bind(a.provider_config_id)
-        .bind(a.end_user_id)
-        .bind(a.end_user_name)
-        .bind(a.end_user_email)
-        .bind(&a.account.id)
-        .bind(a.account.name.as_deref())
-        .bind(a.account.slug.as_deref())
-        .bind(a.account.picture.as_deref())
-        .bind(access)
-        .bind(refresh)
-        .bind(&a.tokens.token_type)
-        .bind(a.expires_at)
-        .bind(granted)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_authorized(&mut tx, &id, a, sealed, now).await?;
     }
     sqlx::query("UPDATE connect_sessions SET used_at = $1, connection_id = $2 WHERE id = $3")
         .bind(now)
@@ -452,4 +384,120 @@ pub async fn save_authorized(
     .await?;
     tx.commit().await?;
     Ok((id, reconnect))
+}
+
+/// The connection this authorization renews, if any: the reconnect
+/// session's own, else the one of the same end user, configuration and
+/// provider account.
+async fn existing_connection(
+    tx: &mut sqlx::AnyConnection,
+    a: &Authorized<'_>,
+) -> Result<Option<String>, sqlx::Error> {
+    if let Some(id) = a.reconnect_id {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM connections WHERE id = $1 AND app_id = $2 AND provider_config_id = $3",
+        )
+        .bind(id)
+        .bind(a.app_id)
+        .bind(a.provider_config_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    sqlx::query_scalar(
+        "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
+    )
+    .bind(a.provider_config_id)
+    .bind(a.end_user_id)
+    .bind(&a.account.id)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// The tokens sealed to their row, and the granted scopes.
+struct Sealed {
+    access: Vec<u8>,
+    refresh: Option<Vec<u8>>,
+    granted: Option<String>,
+}
+
+async fn update_authorized(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    a: &Authorized<'_>,
+    sealed: Sealed,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let Sealed {
+        access,
+        refresh,
+        granted,
+    } = sealed;
+    sqlx::query(
+        "UPDATE connections SET end_user_name = $1, end_user_email = $2, account_name = $3, account_slug = $4, account_picture = $5, \
+         status = 'active', access_token = $6, refresh_token = $7, token_type = $8, expires_at = $9, granted_scopes = $10, \
+         updated_at = $11, last_refreshed_at = $12, last_checked_at = $13, account_id = $14, version = version + 1, failure_count = 0, \
+         first_failure_at = NULL, next_attempt_at = NULL, last_error = NULL, next_check_at = NULL, revoked_at = NULL WHERE id = $15",
+    )
+    .bind(a.end_user_name)
+    .bind(a.end_user_email)
+    .bind(a.account.name.as_deref())
+    .bind(a.account.slug.as_deref())
+    .bind(a.account.picture.as_deref())
+    .bind(access)
+    .bind(refresh)
+    .bind(&a.tokens.token_type)
+    .bind(a.expires_at)
+    .bind(granted)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .bind(&a.account.id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_authorized(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    a: &Authorized<'_>,
+    sealed: Sealed,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let Sealed {
+        access,
+        refresh,
+        granted,
+    } = sealed;
+    sqlx::query(
+        "INSERT INTO connections (id, app_id, provider_config_id, end_user_id, end_user_name, end_user_email, account_id, account_name, account_slug, account_picture, \
+         status, access_token, refresh_token, token_type, expires_at, granted_scopes, created_at, updated_at, last_refreshed_at, last_checked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(id)
+    .bind(a.app_id)
+    .bind(a.provider_config_id)
+    .bind(a.end_user_id)
+    .bind(a.end_user_name)
+    .bind(a.end_user_email)
+    .bind(&a.account.id)
+    .bind(a.account.name.as_deref())
+    .bind(a.account.slug.as_deref())
+    .bind(a.account.picture.as_deref())
+    .bind(access)
+    .bind(refresh)
+    .bind(&a.tokens.token_type)
+    .bind(a.expires_at)
+    .bind(granted)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -132,12 +132,12 @@ async fn record_action(
     app_id: &str,
     id: &str,
     reason: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), crate::services::InternalError> {
     let entry = entry
         .app(None, app_id)
         .target("connection", id)
         .reason(reason);
-    audit::record_alone(&state.db, actor, entry).await
+    Ok(audit::record_alone(&state.db, actor, entry).await?)
 }
 
 pub async fn post_user(
