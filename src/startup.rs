@@ -65,37 +65,8 @@ impl Application {
             "provider catalogue loaded"
         );
 
-        let (keyring, origin) = keys::load_keyring(&config.keys)?;
-        let key_file = match &origin {
-            KeyOrigin::Env => None,
-            KeyOrigin::File(path) | KeyOrigin::Generated(path) => Some(path.clone()),
-        };
-        match &origin {
-            KeyOrigin::Env => tracing::info!(
-                active_key = keyring.active_key_id(),
-                "encryption keys from OAUTH_VAULT_KEYS"
-            ),
-            KeyOrigin::File(path) | KeyOrigin::Generated(path) => tracing::info!(
-                active_key = keyring.active_key_id(),
-                path = %path.display(),
-                "encryption keys from file"
-            ),
-        }
-
-        let database_url = config.database_url.expose_secret();
-        let max_connections =
-            config
-                .db_max_connections
-                .unwrap_or(match DbKind::from_url(database_url) {
-                    Some(DbKind::Postgres) => 10,
-                    _ => 8,
-                });
-        let db = Db::connect(database_url, max_connections).await?;
-        db.migrate().await?;
-        tracing::info!(
-            database = %app::infra::db::redact_url(database_url),
-            "database ready, migrations applied"
-        );
+        let (keyring, key_file) = load_keys(&config)?;
+        let db = open_database(&config).await?;
 
         let listener =
             TcpListener::bind(config.bind)
@@ -115,24 +86,7 @@ impl Application {
         };
         let secure = public_url.starts_with("https://");
 
-        let site_root = config.site_root.to_string_lossy().to_string();
-        let bundle = config
-            .site_root
-            .join("pkg")
-            .join(format!("{}.js", app::util::OUTPUT_NAME));
-        if !bundle.exists() {
-            tracing::warn!(
-                site_root = %site_root,
-                "the client bundle is missing; pages work without JavaScript until it is built (scripts/build-client)"
-            );
-        }
-        let leptos_options = LeptosOptions::builder()
-            .output_name(app::util::OUTPUT_NAME)
-            .site_root(site_root)
-            .site_pkg_dir("pkg")
-            .site_addr(local_addr)
-            .build();
-
+        let leptos_options = leptos_options(&config, local_addr);
         let usage = app::services::usage::UsageWriter::start(db.clone());
         let state = AppState::new(app::web::state::Shared {
             leptos_options,
@@ -203,6 +157,71 @@ impl Application {
         db.close().await;
         result
     }
+}
+
+/// The encryption keys, and the file they came from (which running servers
+/// watch for a rotation).
+fn load_keys(
+    config: &Config,
+) -> Result<(app::infra::crypto::Keyring, Option<std::path::PathBuf>), StartupError> {
+    let (keyring, origin) = keys::load_keyring(&config.keys)?;
+    let key_file = match &origin {
+        KeyOrigin::Env => None,
+        KeyOrigin::File(path) | KeyOrigin::Generated(path) => Some(path.clone()),
+    };
+    match &origin {
+        KeyOrigin::Env => tracing::info!(
+            active_key = keyring.active_key_id(),
+            "encryption keys from OAUTH_VAULT_KEYS"
+        ),
+        KeyOrigin::File(path) | KeyOrigin::Generated(path) => tracing::info!(
+            active_key = keyring.active_key_id(),
+            path = %path.display(),
+            "encryption keys from file"
+        ),
+    }
+    Ok((keyring, key_file))
+}
+
+/// The database, migrated.
+async fn open_database(config: &Config) -> Result<Db, StartupError> {
+    let database_url = config.database_url.expose_secret();
+    let max_connections =
+        config
+            .db_max_connections
+            .unwrap_or(match DbKind::from_url(database_url) {
+                Some(DbKind::Postgres) => 10,
+                _ => 8,
+            });
+    let db = Db::connect(database_url, max_connections).await?;
+    db.migrate().await?;
+    tracing::info!(
+        database = %app::infra::db::redact_url(database_url),
+        "database ready, migrations applied"
+    );
+    Ok(db)
+}
+
+/// Where the client bundle is served from; a missing bundle is logged
+/// (pages then work without JavaScript).
+fn leptos_options(config: &Config, local_addr: SocketAddr) -> LeptosOptions {
+    let site_root = config.site_root.to_string_lossy().to_string();
+    let bundle = config
+        .site_root
+        .join("pkg")
+        .join(format!("{}.js", app::util::OUTPUT_NAME));
+    if !bundle.exists() {
+        tracing::warn!(
+            site_root = %site_root,
+            "the client bundle is missing; pages work without JavaScript until it is built (scripts/build-client)"
+        );
+    }
+    LeptosOptions::builder()
+        .output_name(app::util::OUTPUT_NAME)
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(local_addr)
+        .build()
 }
 
 /// The portal's routes, generated once per process. Generating them renders

@@ -86,22 +86,28 @@ pub fn parse(
     };
     let def: ProviderDefinition =
         toml::from_str(text).map_err(|e| fail(e.to_string().trim().replace('\n', " ")))?;
+    check_identity(&def)
+        .and_then(|()| check_urls(&def, policy))
+        .and_then(|()| check_scopes(&def))
+        .map_err(fail)?;
+    Ok(def)
+}
 
+/// Its id, names and protocol settings.
+fn check_identity(def: &ProviderDefinition) -> Result<(), String> {
     let id_ok = (1..=40).contains(&def.id.len())
         && def
             .id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !id_ok {
-        return Err(fail(format!(
+        return Err(format!(
             "id '{}' must be 1-40 characters of a-z, 0-9, '-' or '_'",
             def.id
-        )));
+        ));
     }
     if def.id == CUSTOM_PROVIDER {
-        return Err(fail(
-            "id 'custom' is reserved for the Custom OAuth 2.0 template".into(),
-        ));
+        return Err("id 'custom' is reserved for the Custom OAuth 2.0 template".into());
     }
     for (field, value) in [
         ("name", &def.name),
@@ -110,9 +116,21 @@ pub fn parse(
         ("logo", &def.logo),
     ] {
         if value.trim().is_empty() {
-            return Err(fail(format!("{field} must not be empty")));
+            return Err(format!("{field} must not be empty"));
         }
     }
+    if def.oauth.scope_separator.is_empty() {
+        return Err("oauth.scope_separator must not be empty".into());
+    }
+    if def.tokens.fallback_lifetime_secs == 0 {
+        return Err("tokens.fallback_lifetime_secs must be positive".into());
+    }
+
+    Ok(())
+}
+
+/// Every endpoint must pass the outbound rules.
+fn check_urls(def: &ProviderDefinition, policy: &OutboundPolicy) -> Result<(), String> {
     let mut urls = vec![
         (
             "oauth.authorization_url",
@@ -135,53 +153,48 @@ pub fn parse(
         if let Some(url) = url {
             policy
                 .check_endpoint(url)
-                .map_err(|why| fail(format!("{field} '{url}': {why}")))?;
+                .map_err(|why| format!("{field} '{url}': {why}"))?;
         }
     }
-    if def.oauth.scope_separator.is_empty() {
-        return Err(fail("oauth.scope_separator must not be empty".into()));
-    }
-    if def.tokens.fallback_lifetime_secs == 0 {
-        return Err(fail(
-            "tokens.fallback_lifetime_secs must be positive".into(),
-        ));
-    }
+    Ok(())
+}
 
+/// Scope groups: one resource each, one read and one read-write scope at
+/// most, every scope described once; defaults among them.
+fn check_scopes(def: &ProviderDefinition) -> Result<(), String> {
     let mut seen = HashSet::new();
     for group in &def.scope_groups {
         if group.name.trim().is_empty() || group.scopes.is_empty() {
-            return Err(fail(
-                "every scope group needs a name and at least one scope".into(),
-            ));
+            return Err("every scope group needs a name and at least one scope".into());
         }
         for access in [Access::Read, Access::ReadWrite] {
             if group.scopes.iter().filter(|s| s.access == access).count() > 1 {
-                return Err(fail(format!(
+                return Err(format!(
                     "scope group '{}' has more than one {access:?} scope; one resource per group",
                     group.name
-                )));
+                ));
             }
         }
         for scope in &group.scopes {
             if scope.name.trim().is_empty() || scope.name.contains(char::is_whitespace) {
-                return Err(fail(format!("scope '{}' must be one word", scope.name)));
+                return Err(format!("scope '{}' must be one word", scope.name));
             }
             if scope.description.trim().is_empty() {
-                return Err(fail(format!("scope '{}' needs a description", scope.name)));
+                return Err(format!("scope '{}' needs a description", scope.name));
             }
             if !seen.insert(scope.name.as_str()) {
-                return Err(fail(format!("scope '{}' appears twice", scope.name)));
+                return Err(format!("scope '{}' appears twice", scope.name));
             }
         }
     }
     for default in &def.default_scopes {
         if !seen.contains(default.as_str()) {
-            return Err(fail(format!(
+            return Err(format!(
                 "default scope '{default}' is not in the scope groups"
-            )));
+            ));
         }
     }
-    Ok(def)
+    Ok(())
 }
 
 #[cfg(test)]

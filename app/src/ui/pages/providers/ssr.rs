@@ -3,11 +3,15 @@
 
 use crate::{
     catalogue::CUSTOM_PROVIDER,
+    domain::apps::AppSummary,
     domain::provider_configs::ConfigStatus,
+    domain::provider_configs::ConfigView,
     domain::provider_form::validate,
+    domain::users::CurrentUser,
     store::audit::Actor,
     store::connect::{create_session, NewSession},
     store::provider_configs::{self as configs, SaveError},
+    web::form_post::Submission,
     web::form_post::{app_form, not_found, rerender, see_other, server_error},
     web::forms::FormFeedback,
     web::state::AppState,
@@ -87,99 +91,119 @@ pub async fn post_config(
         Ok(None) => return not_found(),
         Err(e) => return server_error(e),
     };
-    let back = format!("/apps/{}/providers/{}", app.id, config.id);
     let actor = Actor::user(&user);
     match form.get("_action").as_str() {
-        "update" => {
-            let mut feedback = FormFeedback::new("provider");
-            feedback.keep_all(&form.fields, &["client_secret"]);
-            let input = match validate(
-                &config.provider,
-                &form.fields,
-                &state.catalogue,
-                &state.outbound,
-                true,
-            ) {
-                Ok(input) => input,
-                Err(errors) => {
-                    feedback.add_errors(&errors);
-                    return rerender(&state, form.parts, feedback).await;
-                }
-            };
-            let updated =
-                configs::update(&state.db, &state.keyring, &config.id, &input, &actor).await;
-            state.caches.configuration_changed();
-            match updated {
-                Ok(()) => see_other(&back),
-                Err(SaveError::Duplicate) => {
-                    feedback.add_error(
-                        "slug",
-                        "This app already has a provider with this id; choose another",
-                    );
-                    rerender(&state, form.parts, feedback).await
-                }
-                Err(e) => server_error(e),
-            }
+        "update" => update(&state, form, &config, &actor).await,
+        action @ ("disable" | "enable" | "delete") => {
+            change(&state, form, &app, &config, &actor, action).await
         }
-        "disable" | "enable" => {
-            let status = if form.get("_action") == "disable" {
-                ConfigStatus::Disabled
-            } else {
-                ConfigStatus::Active
-            };
-            let changed = configs::set_status(&state.db, &app.id, &config.id, status, &actor).await;
-            state.caches.configuration_changed();
-            match changed {
-                Ok(()) => see_other(&back),
-                Err(e) => server_error(e),
-            }
+        "test" => test_connection(&state, form, &app, &config, &user).await,
+        _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+    }
+}
+
+/// Edits the configuration (a blank secret keeps the stored one).
+async fn update(
+    state: &AppState,
+    form: Submission,
+    config: &ConfigView,
+    actor: &Actor,
+) -> Response {
+    let back = format!("/apps/{}/providers/{}", config.app_id, config.id);
+    let mut feedback = FormFeedback::new("provider");
+    feedback.keep_all(&form.fields, &["client_secret"]);
+    let input = match validate(
+        &config.provider,
+        &form.fields,
+        &state.catalogue,
+        &state.outbound,
+        true,
+    ) {
+        Ok(input) => input,
+        Err(errors) => {
+            feedback.add_errors(&errors);
+            return rerender(state, form.parts, feedback).await;
         }
+    };
+    let updated = configs::update(&state.db, &state.keyring, &config.id, &input, actor).await;
+    state.caches.configuration_changed();
+    match updated {
+        Ok(()) => see_other(&back),
+        Err(SaveError::Duplicate) => {
+            feedback.add_error(
+                "slug",
+                "This app already has a provider with this id; choose another",
+            );
+            rerender(state, form.parts, feedback).await
+        }
+        Err(e) => server_error(e),
+    }
+}
+
+/// Disables, enables or deletes the configuration.
+async fn change(
+    state: &AppState,
+    form: Submission,
+    app: &AppSummary,
+    config: &ConfigView,
+    actor: &Actor,
+    action: &str,
+) -> Response {
+    let changed = match action {
         "delete" => {
             if form.get("confirm") != "yes" {
                 let mut feedback = FormFeedback::new("delete-provider");
                 feedback.add_error("", "Tick the box to confirm the deletion");
-                return rerender(&state, form.parts, feedback).await;
+                return rerender(state, form.parts, feedback).await;
             }
-            let deleted = configs::delete(&state.db, &app.id, &config.id, &actor).await;
-            state.caches.configuration_changed();
-            match deleted {
-                Ok(()) => see_other(&format!("/apps/{}", app.id)),
-                Err(e) => server_error(e),
-            }
+            configs::delete(&state.db, &app.id, &config.id, actor).await
         }
-        "test" => {
-            // The developer connects themself, as an end user would, and
-            // comes back to the app's connections.
-            let session = NewSession {
-                end_user_id: format!("developer:{}", user.id),
-                end_user_name: Some(user.email.clone()),
-                end_user_email: Some(user.email.clone()),
-                providers: vec![config.slug.clone()],
-                return_url: Some(format!(
-                    "{}/apps/{}/connections",
-                    state.settings.public_url, app.id
-                )),
-                reconnect_id: None,
+        _ => {
+            let status = if action == "disable" {
+                ConfigStatus::Disabled
+            } else {
+                ConfigStatus::Active
             };
-            if config.status != ConfigStatus::Active {
-                let mut feedback = FormFeedback::new("test-connection");
-                feedback.add_error("", "Enable the provider before testing a connection");
-                return rerender(&state, form.parts, feedback).await;
-            }
-            match create_session(
-                &state.db,
-                &state.settings.public_url,
-                &app.id,
-                &session,
-                &actor,
-            )
-            .await
-            {
-                Ok(created) => see_other(&created.connect_url),
-                Err(e) => server_error(e),
-            }
+            configs::set_status(&state.db, &app.id, &config.id, status, actor).await
         }
-        _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+    };
+    state.caches.configuration_changed();
+    match changed {
+        Ok(()) if action == "delete" => see_other(&format!("/apps/{}", app.id)),
+        Ok(()) => see_other(&format!("/apps/{}/providers/{}", app.id, config.id)),
+        Err(e) => server_error(e),
+    }
+}
+
+/// The developer connects themself, as an end user would, and comes back
+/// to the app's connections.
+async fn test_connection(
+    state: &AppState,
+    form: Submission,
+    app: &AppSummary,
+    config: &ConfigView,
+    user: &CurrentUser,
+) -> Response {
+    if config.status != ConfigStatus::Active {
+        let mut feedback = FormFeedback::new("test-connection");
+        feedback.add_error("", "Enable the provider before testing a connection");
+        return rerender(state, form.parts, feedback).await;
+    }
+    let session = NewSession {
+        end_user_id: format!("developer:{}", user.id),
+        end_user_name: Some(user.email.clone()),
+        end_user_email: Some(user.email.clone()),
+        providers: vec![config.slug.clone()],
+        return_url: Some(format!(
+            "{}/apps/{}/connections",
+            state.settings.public_url, app.id
+        )),
+        reconnect_id: None,
+    };
+    let public_url = &state.settings.public_url;
+    match create_session(&state.db, public_url, &app.id, &session, &Actor::user(user)).await {
+        Ok(created) => see_other(&created.connect_url),
+        Err(e) => server_error(e),
     }
 }
 
