@@ -280,98 +280,124 @@ async fn mark_revoked(
 
 /// Retries queued revocations that are due; returns how many were settled.
 pub async fn retry_due(state: &Context) -> Result<usize, CareError> {
-    let now = now_ms();
     let rows = sqlx::query(
         "SELECT id, app_id, connection_id, provider_config_id, token, token_type_hint, attempts FROM revocations \
          WHERE next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 20",
     )
-    .bind(now)
+    .bind(now_ms())
     .fetch_all(state.db.pool())
     .await
     .map_err(internal)?;
     let mut settled = 0;
     for row in rows {
-        let rev_id: String = row.try_get("id").map_err(internal)?;
-        let app_id: String = row.try_get("app_id").map_err(internal)?;
-        let connection_id: String = row.try_get("connection_id").map_err(internal)?;
-        let config_id: String = row.try_get("provider_config_id").map_err(internal)?;
-        let sealed: Vec<u8> = row.try_get("token").map_err(internal)?;
-        let hint: String = row.try_get("token_type_hint").map_err(internal)?;
-        let attempts: i64 = row.try_get("attempts").map_err(internal)?;
-        let token = state
-            .keyring
-            .decrypt_string(&sealed, Aad::new("revocations", "token", &rev_id))
-            .map_err(internal)?;
-        let config = configs::find(&state.db, &state.keyring, &app_id, &config_id)
-            .await
-            .map_err(internal)?;
-        let secret = configs::client_secret(&state.db, &state.keyring, &config_id)
-            .await
-            .map_err(internal)?;
-        let outcome = match (
-            config
-                .as_ref()
-                .and_then(|c| ProviderProfile::of(c, &state.catalogue).map(|p| (c, p))),
-            secret,
-        ) {
-            (Some((config, profile)), Some(secret)) => {
-                revoke_at_provider(state, &profile, &config.client_id, &secret, &token, &hint).await
-            }
-            _ => Outcome::NotOffered,
+        let queued = Queued {
+            id: row.try_get("id").map_err(internal)?,
+            app_id: row.try_get("app_id").map_err(internal)?,
+            connection_id: row.try_get("connection_id").map_err(internal)?,
+            config_id: row.try_get("provider_config_id").map_err(internal)?,
+            sealed: row.try_get("token").map_err(internal)?,
+            hint: row.try_get("token_type_hint").map_err(internal)?,
+            attempts: row.try_get("attempts").map_err(internal)?,
         };
-        let message = match &outcome {
-            Outcome::Done => Some("Revoked at the provider (retry succeeded)".to_string()),
-            Outcome::Refused(code) => {
-                Some(format!("The provider refused the revocation (HTTP {code})"))
-            }
-            Outcome::NotOffered => Some("The provider no longer offers revocation".to_string()),
-            Outcome::Unreadable => {
-                Some("The token could not be decrypted; not revoked at the provider".to_string())
-            }
-            Outcome::Later(_) if attempts + 1 >= MAX_ATTEMPTS => Some(format!(
-                "Revocation at the provider gave up after {MAX_ATTEMPTS} attempts"
-            )),
-            Outcome::Later(_) => None,
-        };
-        let mut tx = state.db.pool().begin().await.map_err(internal)?;
-        match message {
-            Some(message) => {
-                sqlx::query("DELETE FROM revocations WHERE id = $1")
-                    .bind(&rev_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                record_event(
-                    &mut tx,
-                    Event {
-                        app_id: &app_id,
-                        connection_id: Some(&connection_id),
-                        provider_config_id: Some(&config_id),
-                        end_user_id: None,
-                        kind: EventKind::Revocation,
-                        message: &message,
-                    },
-                )
+        if retry(state, &queued).await? {
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+/// A revocation waiting for another try.
+struct Queued {
+    id: String,
+    app_id: String,
+    connection_id: String,
+    config_id: String,
+    sealed: Vec<u8>,
+    hint: String,
+    /// Attempts made so far.
+    attempts: i64,
+}
+
+/// Tries once more; true when the revocation is settled (done, refused,
+/// or given up), false when it waits for the next try.
+async fn retry(state: &Context, queued: &Queued) -> Result<bool, CareError> {
+    let token = state
+        .keyring
+        .decrypt_string(&queued.sealed, Aad::new("revocations", "token", &queued.id))
+        .map_err(internal)?;
+    let config = configs::find(&state.db, &state.keyring, &queued.app_id, &queued.config_id)
+        .await
+        .map_err(internal)?;
+    let secret = configs::client_secret(&state.db, &state.keyring, &queued.config_id)
+        .await
+        .map_err(internal)?;
+    let profile = config
+        .as_ref()
+        .and_then(|c| ProviderProfile::of(c, &state.catalogue).map(|p| (c, p)));
+    let outcome = match (profile, secret) {
+        (Some((config, profile)), Some(secret)) => {
+            revoke_at_provider(
+                state,
+                &profile,
+                &config.client_id,
+                &secret,
+                &token,
+                &queued.hint,
+            )
+            .await
+        }
+        _ => Outcome::NotOffered,
+    };
+    let message = match &outcome {
+        Outcome::Done => Some("Revoked at the provider (retry succeeded)".to_string()),
+        Outcome::Refused(code) => {
+            Some(format!("The provider refused the revocation (HTTP {code})"))
+        }
+        Outcome::NotOffered => Some("The provider no longer offers revocation".to_string()),
+        Outcome::Unreadable => {
+            Some("The token could not be decrypted; not revoked at the provider".to_string())
+        }
+        Outcome::Later(_) if queued.attempts + 1 >= MAX_ATTEMPTS => Some(format!(
+            "Revocation at the provider gave up after {MAX_ATTEMPTS} attempts"
+        )),
+        Outcome::Later(_) => None,
+    };
+    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let settled = message.is_some();
+    match message {
+        Some(message) => {
+            sqlx::query("DELETE FROM revocations WHERE id = $1")
+                .bind(&queued.id)
+                .execute(&mut *tx)
                 .await
                 .map_err(internal)?;
-                settled += 1;
-            }
-            None => {
-                // `attempts` failed so far; this one makes one more
-                let backoff = Backoff::revocation(state.settings.token_care.backoff_ms).delay_ms(
-                    attempts + 1,
-                    None,
-                    random_u64(),
-                );
-                sqlx::query("UPDATE revocations SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2")
-                    .bind(now + backoff)
-                    .bind(&rev_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-            }
+            let event = Event {
+                app_id: &queued.app_id,
+                connection_id: Some(&queued.connection_id),
+                provider_config_id: Some(&queued.config_id),
+                end_user_id: None,
+                kind: EventKind::Revocation,
+                message: &message,
+            };
+            record_event(&mut tx, event).await.map_err(internal)?;
         }
-        tx.commit().await.map_err(internal)?;
+        None => {
+            // `attempts` failed so far; this one makes one more
+            let wait = Backoff::revocation(state.settings.token_care.backoff_ms).delay_ms(
+                queued.attempts + 1,
+                None,
+                random_u64(),
+            );
+            sqlx::query(
+                "UPDATE revocations SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2",
+            )
+            .bind(now_ms() + wait)
+            .bind(&queued.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
     }
+    tx.commit().await.map_err(internal)?;
     Ok(settled)
 }
