@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    path,
 };
 
 /// The HTML document around the application, rendered on the server only.
@@ -40,7 +40,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The root component: routes of the portal.
+/// The root component: the portal's router. Each feature lists its own
+/// pages (`*Routes` in its module); they are merged here, once.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -53,24 +54,14 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=pages::not_found::NotFound>
                 <Route path=path!("/") view=pages::landing::Landing />
-                <Route path=path!("/login") view=pages::account::Login />
-                <Route path=path!("/signup") view=pages::account::Signup />
-                <Route path=path!("/apps") view=pages::apps::AppsList ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id") view=pages::apps::AppPage ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/providers/new") view=pages::providers::AddProvider ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/providers/new/:provider") view=pages::providers::NewProvider ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/providers/:config_id") view=pages::providers::ProviderDetail ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/connections") view=pages::connections::Connections ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/connections/:connection_id") view=pages::connections::Connection ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/api-keys") view=pages::keys::ApiKeys ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/settings") view=pages::settings::Settings ssr=SsrMode::Async />
-                <Route path=path!("/apps/:app_id/activity") view=pages::activity::Activity ssr=SsrMode::Async />
-                <Route path=path!("/admin") view=pages::admin::AdminOverview ssr=SsrMode::Async />
-                <Route path=path!("/admin/connections") view=pages::admin::AdminConnections ssr=SsrMode::Async />
-                <Route path=path!("/admin/connections/:id") view=pages::admin::AdminConnectionPage ssr=SsrMode::Async />
-                <Route path=path!("/admin/users") view=pages::admin::AdminUsers ssr=SsrMode::Async />
-                <Route path=path!("/admin/audit") view=pages::admin::AdminAudit ssr=SsrMode::Async />
-                <Route path=path!("/docs/providers/:provider") view=pages::providers::ProviderDocs ssr=SsrMode::Async />
+                <pages::account::AccountRoutes />
+                <pages::apps::AppsRoutes />
+                <pages::providers::ProviderRoutes />
+                <pages::connections::ConnectionRoutes />
+                <pages::keys::KeyRoutes />
+                <pages::settings::SettingsRoutes />
+                <pages::activity::ActivityRoutes />
+                <pages::admin::AdminRoutes />
             </Routes>
         </Router>
     }

@@ -87,6 +87,17 @@ pub fn Signup() -> impl IntoView {
 /// Minimum password length, re-exported for the form hint.
 pub const MIN_PASSWORD: usize = PASSWORD_MIN;
 
+/// The sign-in and sign-up pages, for the router.
+#[component(transparent)]
+pub fn AccountRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path};
+    view! {
+        <Route path=path!("/login") view=Login />
+        <Route path=path!("/signup") view=Signup />
+    }
+    .into_inner()
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! POST handlers of the account forms.

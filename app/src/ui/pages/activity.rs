@@ -103,3 +103,13 @@ pub fn Activity() -> impl IntoView {
         .into_any()
     })
 }
+
+/// An app's activity, for the router.
+#[component(transparent)]
+pub fn ActivityRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/apps/:app_id/activity") view=Activity ssr=SsrMode::Async />
+    }
+    .into_inner()
+}

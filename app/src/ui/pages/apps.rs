@@ -209,6 +209,17 @@ pub fn AppPage() -> impl IntoView {
 }
 
 /// Checks an app name; the error says what to fix.
+/// The apps list and an app's page, for the router.
+#[component(transparent)]
+pub fn AppsRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/apps") view=AppsList ssr=SsrMode::Async />
+        <Route path=path!("/apps/:app_id") view=AppPage ssr=SsrMode::Async />
+    }
+    .into_inner()
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{

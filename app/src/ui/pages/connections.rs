@@ -274,6 +274,17 @@ pub fn Connection() -> impl IntoView {
     })
 }
 
+/// An app's connections and a connection's page, for the router.
+#[component(transparent)]
+pub fn ConnectionRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/apps/:app_id/connections") view=Connections ssr=SsrMode::Async />
+        <Route path=path!("/apps/:app_id/connections/:connection_id") view=Connection ssr=SsrMode::Async />
+    }
+    .into_inner()
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{

@@ -120,6 +120,16 @@ pub fn ApiKeys() -> impl IntoView {
     })
 }
 
+/// An app's API keys, for the router.
+#[component(transparent)]
+pub fn KeyRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/apps/:app_id/api-keys") view=ApiKeys ssr=SsrMode::Async />
+    }
+    .into_inner()
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{

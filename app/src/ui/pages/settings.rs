@@ -185,6 +185,16 @@ pub fn Settings() -> impl IntoView {
     })
 }
 
+/// An app's settings, for the router.
+#[component(transparent)]
+pub fn SettingsRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/apps/:app_id/settings") view=Settings ssr=SsrMode::Async />
+    }
+    .into_inner()
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{

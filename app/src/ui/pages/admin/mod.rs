@@ -89,3 +89,17 @@ pub async fn audit_data(#[server(default)] query: AuditQuery) -> Result<AuditPag
         csv_link: format!("/admin/audit.csv?{params}"),
     })
 }
+
+/// The admin area's pages, for the router.
+#[component(transparent)]
+pub fn AdminRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/admin") view=AdminOverview ssr=SsrMode::Async />
+        <Route path=path!("/admin/connections") view=AdminConnections ssr=SsrMode::Async />
+        <Route path=path!("/admin/connections/:id") view=AdminConnectionPage ssr=SsrMode::Async />
+        <Route path=path!("/admin/users") view=AdminUsers ssr=SsrMode::Async />
+        <Route path=path!("/admin/audit") view=AdminAudit ssr=SsrMode::Async />
+    }
+    .into_inner()
+}

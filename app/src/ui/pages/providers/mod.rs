@@ -156,3 +156,16 @@ pub async fn provider_docs(provider: String) -> Result<DocsPage, ServerFnError> 
         redirect_uri: state.settings.redirect_uri(),
     })
 }
+
+/// The provider pages and the public docs of catalogue providers, for the router.
+#[component(transparent)]
+pub fn ProviderRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::{components::Route, path, SsrMode};
+    view! {
+        <Route path=path!("/apps/:app_id/providers/new") view=AddProvider ssr=SsrMode::Async />
+        <Route path=path!("/apps/:app_id/providers/new/:provider") view=NewProvider ssr=SsrMode::Async />
+        <Route path=path!("/apps/:app_id/providers/:config_id") view=ProviderDetail ssr=SsrMode::Async />
+        <Route path=path!("/docs/providers/:provider") view=ProviderDocs ssr=SsrMode::Async />
+    }
+    .into_inner()
+}
