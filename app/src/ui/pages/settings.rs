@@ -9,6 +9,7 @@ use crate::{
         portal::{portal_page, AppHeader},
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
+    web::forms::FormFeedback,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -82,107 +83,144 @@ pub fn Settings() -> impl IntoView {
     let new_secret = use_shown_once();
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
-        let feedback = feedback.clone();
-        let (webhook, new_secret) = (webhook.clone(), new_secret.clone());
-        let csrf = csrf.clone();
+        let (feedback, webhook) = (feedback.clone(), webhook.clone());
+        let (new_secret, csrf) = (new_secret.clone(), csrf.clone());
         let action = format!("/apps/{}/settings", page.app.id);
-        let webhook_value = webhook
-            .value("webhook_url")
-            .or(page.webhook_url.clone())
-            .unwrap_or_default();
-        let value = feedback
-            .value("return_urls")
-            .unwrap_or_else(|| page.return_urls.join("\n"));
-        let error = feedback.error("return_urls");
         view! {
             <Title text=format!("Settings · {}", page.app.name) />
             <PortalPage email=page.email.clone() csrf=csrf.clone()>
                 <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="settings" />
-                <section class="panel">
-                    <h2>"Allowed return URLs"</h2>
-                    <p class="muted">"A connect session's " <code>"return_url"</code> " must be one of these, with any query string of its own. The vault sends end users nowhere else."</p>
-                    <FormError error=feedback.error("") />
-                    <form method="post" action=action.clone() class="form">
-                        <CsrfField token=csrf.clone() />
-                        <input type="hidden" name="_action" value="return_urls" />
-                        <div class="field">
-                            <label for="field-return_urls">"One URL per line"</label>
-                            <textarea id="field-return_urls" name="return_urls" rows="5" maxlength="12000"
-                                placeholder="https://app.example.com/integrations/done"
-                                aria-invalid=error.as_ref().map(|_| "true")>{value}</textarea>
-                            <span class="hint">{format!("Up to {RETURN_URLS_MAX} URLs. https:// is required, except for localhost while you develop. No #fragment, no query.")}</span>
-                            {error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
-                        </div>
-                        <div><button type="submit" class="btn btn-primary">"Save settings"</button></div>
-                    </form>
-                </section>
-                <section class="panel" aria-labelledby="webhook-title">
-                    <h2 id="webhook-title">"Webhook"</h2>
-                    <p class="muted">"The vault POSTs connection events to this endpoint (connection.created, .reauthorized, .refresh_failed, .needs_reauthorization, .recovered, .scope_mismatch, .deleted), signed per the Standard Webhooks specification: verify " <code>"webhook-signature"</code> " with your signing secret."</p>
-                    {new_secret.map(|secret| view! {
-                        <div class="panel panel-highlight" data-testid="new-webhook-secret">
-                            <h3>"Copy your signing secret now"</h3>
-                            <p>"This is the only time it is shown."</p>
-                            <CopyField value=secret label="Webhook signing secret" testid="webhook-secret-value" />
-                        </div>
-                    })}
-                    <FormError error=webhook.error("") />
-                    <form method="post" action=action.clone() class="form">
-                        <CsrfField token=csrf.clone() />
-                        <input type="hidden" name="_action" value="webhook" />
-                        <TextField
-                            label="Endpoint URL"
-                            name="webhook_url"
-                            value=Some(webhook_value)
-                            error=webhook.error("webhook_url")
-                            hint="https:// on a public host. Leave empty to stop sending webhooks."
-                            placeholder=Some("https://app.example.com/webhooks/oauth-vault".to_string())
-                            required=false
-                            maxlength=500
-                        />
-                        <div><button type="submit" class="btn btn-primary">"Save endpoint"</button></div>
-                    </form>
-                    <div class="row">
-                        <form method="post" action=action.clone()>
-                            <CsrfField token=csrf.clone() />
-                            <input type="hidden" name="_action" value="rotate_secret" />
-                            <button type="submit" class="btn">{if page.has_webhook_secret { "Rotate signing secret" } else { "Generate signing secret" }}</button>
-                        </form>
-                        <form method="post" action=action.clone()>
-                            <CsrfField token=csrf.clone() />
-                            <input type="hidden" name="_action" value="test_event" />
-                            <button type="submit" class="btn" disabled=page.webhook_url.is_none()>"Send test event"</button>
-                        </form>
-                    </div>
-                    <h3>"Deliveries"</h3>
-                    {if page.attempts.is_empty() {
-                        view! { <p class="muted" data-testid="no-deliveries">"No deliveries yet."</p> }.into_any()
-                    } else {
-                        view! {
-                            <div class="table-wrap"><table data-testid="deliveries">
-                                <thead><tr><th>"Time"</th><th>"Event"</th><th>"Attempt"</th><th>"Result"</th></tr></thead>
-                                <tbody>
-                                    {page.attempts.into_iter().map(|a| view! {
-                                        <tr>
-                                            <td>{crate::util::time::display(a.at)}</td>
-                                            <td><code>{a.event_type}</code></td>
-                                            <td>{a.attempt}</td>
-                                            <td>{match (a.status_code, a.error) {
-                                                (Some(code), _) => format!("HTTP {code}"),
-                                                (None, Some(e)) => e,
-                                                (None, None) => "—".to_string(),
-                                            }}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table></div>
-                        }.into_any()
-                    }}
-                </section>
+                <ReturnUrlsPanel
+                    action=action.clone()
+                    csrf=csrf.clone()
+                    feedback=feedback
+                    saved=page.return_urls.clone()
+                />
+                <WebhookPanel action=action csrf=csrf feedback=webhook new_secret=new_secret page=page />
             </PortalPage>
         }
         .into_any()
     })
+}
+
+/// The return URLs connect sessions may send end users back to.
+#[component]
+fn ReturnUrlsPanel(
+    action: String,
+    csrf: String,
+    feedback: FormFeedback,
+    saved: Vec<String>,
+) -> impl IntoView {
+    let value = feedback
+        .value("return_urls")
+        .unwrap_or_else(|| saved.join("\n"));
+    let error = feedback.error("return_urls");
+    view! {
+        <section class="panel">
+            <h2>"Allowed return URLs"</h2>
+            <p class="muted">"A connect session's " <code>"return_url"</code> " must be one of these, with any query string of its own. The vault sends end users nowhere else."</p>
+            <FormError error=feedback.error("") />
+            <form method="post" action=action class="form">
+                <CsrfField token=csrf />
+                <input type="hidden" name="_action" value="return_urls" />
+                <div class="field">
+                    <label for="field-return_urls">"One URL per line"</label>
+                    <textarea id="field-return_urls" name="return_urls" rows="5" maxlength="12000"
+                        placeholder="https://app.example.com/integrations/done"
+                        aria-invalid=error.as_ref().map(|_| "true")>{value}</textarea>
+                    <span class="hint">{format!("Up to {RETURN_URLS_MAX} URLs. https:// is required, except for localhost while you develop. No #fragment, no query.")}</span>
+                    {error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
+                </div>
+                <div><button type="submit" class="btn btn-primary">"Save settings"</button></div>
+            </form>
+        </section>
+    }
+}
+
+/// The webhook endpoint, its signing secret and the delivery log.
+#[component]
+fn WebhookPanel(
+    action: String,
+    csrf: String,
+    feedback: FormFeedback,
+    new_secret: Option<String>,
+    page: SettingsData,
+) -> impl IntoView {
+    let value = feedback
+        .value("webhook_url")
+        .or(page.webhook_url.clone())
+        .unwrap_or_default();
+    view! {
+        <section class="panel" aria-labelledby="webhook-title">
+            <h2 id="webhook-title">"Webhook"</h2>
+            <p class="muted">"The vault POSTs connection events to this endpoint (connection.created, .reauthorized, .refresh_failed, .needs_reauthorization, .recovered, .scope_mismatch, .deleted), signed per the Standard Webhooks specification: verify " <code>"webhook-signature"</code> " with your signing secret."</p>
+            {new_secret.map(|secret| view! {
+                <div class="panel panel-highlight" data-testid="new-webhook-secret">
+                    <h3>"Copy your signing secret now"</h3>
+                    <p>"This is the only time it is shown."</p>
+                    <CopyField value=secret label="Webhook signing secret" testid="webhook-secret-value" />
+                </div>
+            })}
+            <FormError error=feedback.error("") />
+            <form method="post" action=action.clone() class="form">
+                <CsrfField token=csrf.clone() />
+                <input type="hidden" name="_action" value="webhook" />
+                <TextField
+                    label="Endpoint URL"
+                    name="webhook_url"
+                    value=Some(value)
+                    error=feedback.error("webhook_url")
+                    hint="https:// on a public host. Leave empty to stop sending webhooks."
+                    placeholder=Some("https://app.example.com/webhooks/oauth-vault".to_string())
+                    required=false
+                    maxlength=500
+                />
+                <div><button type="submit" class="btn btn-primary">"Save endpoint"</button></div>
+            </form>
+            <div class="row">
+                <form method="post" action=action.clone()>
+                    <CsrfField token=csrf.clone() />
+                    <input type="hidden" name="_action" value="rotate_secret" />
+                    <button type="submit" class="btn">{if page.has_webhook_secret { "Rotate signing secret" } else { "Generate signing secret" }}</button>
+                </form>
+                <form method="post" action=action>
+                    <CsrfField token=csrf />
+                    <input type="hidden" name="_action" value="test_event" />
+                    <button type="submit" class="btn" disabled=page.webhook_url.is_none()>"Send test event"</button>
+                </form>
+            </div>
+            <h3>"Deliveries"</h3>
+            <DeliveryLog attempts=page.attempts />
+        </section>
+    }
+}
+
+#[component]
+fn DeliveryLog(attempts: Vec<WebhookAttempt>) -> impl IntoView {
+    if attempts.is_empty() {
+        return view! { <p class="muted" data-testid="no-deliveries">"No deliveries yet."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap"><table data-testid="deliveries">
+            <thead><tr><th>"Time"</th><th>"Event"</th><th>"Attempt"</th><th>"Result"</th></tr></thead>
+            <tbody>
+                {attempts.into_iter().map(|a| view! {
+                    <tr>
+                        <td>{crate::util::time::display(a.at)}</td>
+                        <td><code>{a.event_type}</code></td>
+                        <td>{a.attempt}</td>
+                        <td>{match (a.status_code, a.error) {
+                            (Some(code), _) => format!("HTTP {code}"),
+                            (None, Some(e)) => e,
+                            (None, None) => "—".to_string(),
+                        }}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
 }
 
 /// An app's settings, for the router.
