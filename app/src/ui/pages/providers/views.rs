@@ -53,64 +53,19 @@ pub fn AddProvider() -> impl IntoView {
 /// The fields of a Custom OAuth 2.0 configuration.
 #[component]
 fn CustomFields(feedback: FormFeedback, existing: Option<ConfigView>) -> impl IntoView {
-    let custom = existing.as_ref().and_then(|c| c.custom.clone());
-    let pick = |field: &str, current: Option<String>| {
-        if feedback.has_errors() {
-            feedback.value(field)
-        } else {
-            current
-        }
-    };
-    let slug = pick("slug", existing.as_ref().map(|c| c.slug.clone()));
-    let name = pick(
-        "display_name",
-        existing.as_ref().map(|c| c.display_name.clone()),
-    );
-    let auth_url = pick(
-        "authorization_url",
-        custom.as_ref().map(|c| c.authorization_url.clone()),
-    );
-    let token_url = pick("token_url", custom.as_ref().map(|c| c.token_url.clone()));
-    let revocation = pick(
-        "revocation_url",
-        custom.as_ref().and_then(|c| c.revocation_url.clone()),
-    );
-    let introspection = pick(
-        "introspection_url",
-        custom.as_ref().and_then(|c| c.introspection_url.clone()),
-    );
-    let userinfo = pick(
-        "userinfo_url",
-        custom.as_ref().and_then(|c| c.userinfo_url.clone()),
-    );
-    let scopes = pick("scope_list", existing.as_ref().map(|c| c.scopes.join(" ")));
-    let comma = pick(
-        "scope_separator",
-        custom.as_ref().map(|c| {
-            if c.scope_separator == "," {
-                "comma".into()
-            } else {
-                "space".into()
-            }
-        }),
-    )
-    .is_some_and(|s| s == "comma");
-    let basic = pick(
-        "client_auth",
-        custom.as_ref().map(|c| {
-            if c.client_auth == ClientAuth::Basic {
-                "basic".into()
-            } else {
-                "body".into()
-            }
-        }),
-    )
-    .is_some_and(|s| s == "basic");
-    let pkce = if feedback.has_errors() {
-        feedback.value("pkce").is_some()
-    } else {
-        custom.as_ref().map(|c| c.pkce).unwrap_or(true)
-    };
+    let CustomValues {
+        slug,
+        name,
+        auth_url,
+        token_url,
+        revocation,
+        introspection,
+        userinfo,
+        scopes,
+        comma,
+        basic,
+        pkce,
+    } = custom_values(&feedback, existing.as_ref());
     view! {
         <TextField label="Name" name="display_name" value=name error=feedback.error("display_name")
             hint="Shown to your end users, e.g. Acme Identity." maxlength=80 />
@@ -152,6 +107,93 @@ fn CustomFields(feedback: FormFeedback, existing: Option<ConfigView>) -> impl In
             <input type="checkbox" id="field-pkce" name="pkce" value="on" checked=pkce />
             <span>"Use PKCE (S256)"</span>
         </label>
+    }
+}
+
+/// What the custom provider form shows: the values just submitted when the
+/// submission failed, else the stored configuration's.
+struct CustomValues {
+    slug: Option<String>,
+    name: Option<String>,
+    auth_url: Option<String>,
+    token_url: Option<String>,
+    revocation: Option<String>,
+    introspection: Option<String>,
+    userinfo: Option<String>,
+    scopes: Option<String>,
+    comma: bool,
+    basic: bool,
+    pkce: bool,
+}
+
+fn custom_values(feedback: &FormFeedback, existing: Option<&ConfigView>) -> CustomValues {
+    let custom = existing.and_then(|c| c.custom.clone());
+    let pick = |field: &str, current: Option<String>| {
+        if feedback.has_errors() {
+            feedback.value(field)
+        } else {
+            current
+        }
+    };
+    let slug = pick("slug", existing.map(|c| c.slug.clone()));
+    let name = pick("display_name", existing.map(|c| c.display_name.clone()));
+    let auth_url = pick(
+        "authorization_url",
+        custom.as_ref().map(|c| c.authorization_url.clone()),
+    );
+    let token_url = pick("token_url", custom.as_ref().map(|c| c.token_url.clone()));
+    let revocation = pick(
+        "revocation_url",
+        custom.as_ref().and_then(|c| c.revocation_url.clone()),
+    );
+    let introspection = pick(
+        "introspection_url",
+        custom.as_ref().and_then(|c| c.introspection_url.clone()),
+    );
+    let userinfo = pick(
+        "userinfo_url",
+        custom.as_ref().and_then(|c| c.userinfo_url.clone()),
+    );
+    let scopes = pick("scope_list", existing.map(|c| c.scopes.join(" ")));
+    let comma = pick(
+        "scope_separator",
+        custom.as_ref().map(|c| {
+            if c.scope_separator == "," {
+                "comma".into()
+            } else {
+                "space".into()
+            }
+        }),
+    )
+    .is_some_and(|s| s == "comma");
+    let basic = pick(
+        "client_auth",
+        custom.as_ref().map(|c| {
+            if c.client_auth == ClientAuth::Basic {
+                "basic".into()
+            } else {
+                "body".into()
+            }
+        }),
+    )
+    .is_some_and(|s| s == "basic");
+    let pkce = if feedback.has_errors() {
+        feedback.value("pkce").is_some()
+    } else {
+        custom.as_ref().map(|c| c.pkce).unwrap_or(true)
+    };
+    CustomValues {
+        slug,
+        name,
+        auth_url,
+        token_url,
+        revocation,
+        introspection,
+        userinfo,
+        scopes,
+        comma,
+        basic,
+        pkce,
     }
 }
 
@@ -326,23 +368,7 @@ pub fn ProviderDetail() -> impl IntoView {
                                     {config.status.label()}
                                 </span>
                             </p>
-                            <section class="panel">
-                                {match page.definition.clone() {
-                                    Some(d) => view! { <PropertyTable def=d redirect_uri=page.redirect_uri.clone() /> }.into_any(),
-                                    None => view! {
-                                        <table class="props"><tbody>
-                                            <tr><th scope="row">"Provider ID"</th><td><code>{config.slug.clone()}</code></td></tr>
-                                            <tr><th scope="row">"Category"</th><td>"Custom OAuth 2.0"</td></tr>
-                                            <tr><th scope="row">"Redirect URI"</th><td><CopyField value=page.redirect_uri.clone() label="Redirect URI" testid="redirect-uri" /></td></tr>
-                                        </tbody></table>
-                                    }.into_any(),
-                                }}
-                                <table class="props"><tbody>
-                                    <tr><th scope="row">"Client ID"</th><td><code data-testid="client-id">{config.client_id.clone()}</code></td></tr>
-                                    <tr><th scope="row">"Client Secret"</th><td><code data-testid="client-secret">{format!("••••{}", config.secret_last4)}</code></td></tr>
-                                    <tr><th scope="row">"Scopes"</th><td data-testid="selected-scopes">{config.scopes.join(" ")}</td></tr>
-                                </tbody></table>
-                            </section>
+                            <ConfigProperties config=config.clone() definition=page.definition.clone() redirect_uri=page.redirect_uri.clone() />
                             <section class="panel">
                                 <h2>"Test connection"</h2>
                                 <p class="muted">"Run the connect flow yourself, exactly as your end users will: you sign in at the provider, and the connection appears under Connections."</p>
@@ -362,40 +388,83 @@ pub fn ProviderDetail() -> impl IntoView {
                                     <div><button type="submit" class="btn btn-primary">"Save"</button></div>
                                 </form>
                             </section>
-                            <section class="panel">
-                                <h2>{if active { "Disable" } else { "Enable" }}</h2>
-                                <p class="muted">{if active {
-                                    "A disabled provider accepts no new connections and serves no tokens until you enable it again."
-                                } else {
-                                    "Enable the provider to accept connections and serve tokens again."
-                                }}</p>
-                                <form method="post" action=action.clone()>
-                                    <CsrfField token=csrf.clone() />
-                                    <input type="hidden" name="_action" value=if active { "disable" } else { "enable" } />
-                                    <button type="submit" class="btn">{if active { "Disable provider" } else { "Enable provider" }}</button>
-                                </form>
-                            </section>
-                            <section class="panel">
-                                <h2>"Delete"</h2>
-                                <p data-testid="delete-impact">{if connections == 0 {
-                                    "Deleting removes this configuration and its client secret. It has no connections.".to_string()
-                                } else {
-                                    format!("Deleting removes this configuration and its client secret, and disconnects its {connections} connection{}.", if connections == 1 { "" } else { "s" })
-                                }}</p>
-                                <FormError error=delete.error("") />
-                                <form method="post" action=action>
-                                    <CsrfField token=csrf.clone() />
-                                    <input type="hidden" name="_action" value="delete" />
-                                    <label class="check" for="confirm-delete">
-                                        <input type="checkbox" id="confirm-delete" name="confirm" value="yes" required=true />
-                                        <span>"I understand this cannot be undone."</span>
-                                    </label>
-                                    <p><button type="submit" class="btn btn-danger">"Delete provider"</button></p>
-                                </form>
-                            </section>
+                            <LifecycleActions action=action csrf=csrf active=active connections=connections delete=delete />
                         </PortalPage>
                     }.into_any()
     })
+}
+
+/// A configuration's properties: the catalogue's (or a custom provider's)
+/// and the client credentials, the secret only by its last four characters.
+#[component]
+fn ConfigProperties(
+    config: ConfigView,
+    definition: Option<ProviderDefinition>,
+    redirect_uri: String,
+) -> impl IntoView {
+    view! {
+        <section class="panel">
+            {match definition {
+                Some(d) => view! { <PropertyTable def=d redirect_uri=redirect_uri.clone() /> }.into_any(),
+                None => view! {
+                    <table class="props"><tbody>
+                        <tr><th scope="row">"Provider ID"</th><td><code>{config.slug.clone()}</code></td></tr>
+                        <tr><th scope="row">"Category"</th><td>"Custom OAuth 2.0"</td></tr>
+                        <tr><th scope="row">"Redirect URI"</th><td><CopyField value=redirect_uri.clone() label="Redirect URI" testid="redirect-uri" /></td></tr>
+                    </tbody></table>
+                }.into_any(),
+            }}
+            <table class="props"><tbody>
+                <tr><th scope="row">"Client ID"</th><td><code data-testid="client-id">{config.client_id.clone()}</code></td></tr>
+                <tr><th scope="row">"Client Secret"</th><td><code data-testid="client-secret">{format!("••••{}", config.secret_last4)}</code></td></tr>
+                <tr><th scope="row">"Scopes"</th><td data-testid="selected-scopes">{config.scopes.join(" ")}</td></tr>
+            </tbody></table>
+        </section>
+    }
+}
+
+/// Disable or enable, and delete, a configuration.
+#[component]
+fn LifecycleActions(
+    action: String,
+    csrf: String,
+    active: bool,
+    connections: i64,
+    delete: FormFeedback,
+) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <h2>{if active { "Disable" } else { "Enable" }}</h2>
+            <p class="muted">{if active {
+                "A disabled provider accepts no new connections and serves no tokens until you enable it again."
+            } else {
+                "Enable the provider to accept connections and serve tokens again."
+            }}</p>
+            <form method="post" action=action.clone()>
+                <CsrfField token=csrf.clone() />
+                <input type="hidden" name="_action" value=if active { "disable" } else { "enable" } />
+                <button type="submit" class="btn">{if active { "Disable provider" } else { "Enable provider" }}</button>
+            </form>
+        </section>
+        <section class="panel">
+            <h2>"Delete"</h2>
+            <p data-testid="delete-impact">{if connections == 0 {
+                "Deleting removes this configuration and its client secret. It has no connections.".to_string()
+            } else {
+                format!("Deleting removes this configuration and its client secret, and disconnects its {connections} connection{}.", if connections == 1 { "" } else { "s" })
+            }}</p>
+            <FormError error=delete.error("") />
+            <form method="post" action=action>
+                <CsrfField token=csrf.clone() />
+                <input type="hidden" name="_action" value="delete" />
+                <label class="check" for="confirm-delete">
+                    <input type="checkbox" id="confirm-delete" name="confirm" value="yes" required=true />
+                    <span>"I understand this cannot be undone."</span>
+                </label>
+                <p><button type="submit" class="btn btn-danger">"Delete provider"</button></p>
+            </form>
+        </section>
+    }
 }
 
 /// The public documentation page of a catalogue provider.
