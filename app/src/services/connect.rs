@@ -162,7 +162,7 @@ async fn exchange(
     }
     oauth::token_request(
         &state.http,
-        &profile,
+        profile,
         &ClientCredentials {
             client_id: &config.client_id,
             client_secret: &secret,
