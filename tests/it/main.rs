@@ -11,7 +11,9 @@ mod common;
 
 mod accounts;
 mod admin;
+mod api;
 mod apps;
+mod audit_trail;
 mod cli;
 mod connect;
 mod fake_attio;
@@ -21,4 +23,7 @@ mod layers;
 mod operator;
 mod pages;
 mod providers;
+mod proxy;
 mod refresh;
+mod rotation;
+mod webhooks;
