@@ -661,6 +661,13 @@ async fn run(args: Args) -> Result<(Vec<Measured>, Vec<String>, report::Context)
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "--help" || a == "-h")
+    {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
