@@ -661,10 +661,7 @@ async fn run(args: Args) -> Result<(Vec<Measured>, Vec<String>, report::Context)
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if std::env::args()
-        .skip(1)
-        .any(|a| a == "--help" || a == "-h")
-    {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }

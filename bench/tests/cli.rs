@@ -17,7 +17,10 @@ fn help_prints_the_usage() {
     let out = bench(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("usage: oauth-vault-bench --server PATH"), "{text}");
+    assert!(
+        text.starts_with("usage: oauth-vault-bench --server PATH"),
+        "{text}"
+    );
 }
 
 #[test]

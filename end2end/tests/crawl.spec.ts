@@ -246,45 +246,59 @@ test("every internal link of the portal works, clicked and loaded cold", async (
     await coldLoad(start);
   }
   while (queue.length > 0) {
-    const item = queue.shift()!;
+    // the links found on one page, in the order found
+    const from = queue[0].from;
+    const group = queue.filter((i) => i.from === from);
+    queue.splice(0, queue.length, ...queue.filter((i) => i.from !== from));
 
-    // (a) click it on the page where it was found
-    Object.assign(at, { from: item.from, link: `${item.text || "(no text)"} → ${item.key}`, how: "click" });
-    await page.goto(item.from);
-    await settle();
-    const link = page.locator(`a[href=${JSON.stringify(item.raw)}]`).filter({ visible: true }).first();
-    if ((await link.count()) === 0) {
-      fail("link not found on the page");
-    } else {
+    // (a) click each on the page where it was found; the browser's Back
+    // button returns there (client-side) for the next one
+    for (const item of group) {
+      Object.assign(at, { from, link: `${item.text || "(no text)"} → ${item.key}`, how: "click" });
+      if (keyOf(page.url(), origin) !== from) {
+        await page.goto(from);
+        await settle();
+      }
+      const link = page.locator(`a[href=${JSON.stringify(item.raw)}]`).filter({ visible: true }).first();
+      if ((await link.count()) === 0) {
+        fail("link not found on the page");
+        continue;
+      }
       await page.evaluate(() => ((window as unknown as { __crawlMark: boolean }).__crawlMark = true));
       clicked += 1;
       await link.click({ timeout: 5_000 }).catch((e: Error) => fail(`click failed: ${e.message.split("\n")[0]}`));
-      await page.waitForURL((u) => u.pathname + u.search !== item.from || item.key === item.from, { timeout: 10_000 }).catch(() => {});
+      await page.waitForURL((u) => u.pathname + u.search !== from || item.key === from, { timeout: 10_000 }).catch(() => {});
       await settle();
       if (keyOf(page.url(), origin) !== item.key) fail(`landed on ${keyOf(page.url(), origin)}`);
       if (await page.evaluate(() => (window as unknown as { __crawlMark?: boolean }).__crawlMark === true)) clientSide += 1;
       // the links of a "not found" page are not the links of the page asked for
       if (await checkFound()) enqueue(item.key, await linksOnPage());
+      if (item.key !== from) {
+        await page.goBack().catch(() => {});
+        await settle();
+      }
     }
 
-    // (b) load it cold
-    Object.assign(at, { how: "load" });
-    const found = await coldLoad(item.key);
+    // (b) load each cold
+    for (const item of group) {
+      Object.assign(at, { from, link: `${item.text || "(no text)"} → ${item.key}`, how: "load" });
+      const found = await coldLoad(item.key);
 
-    // pages with filters are also visited filtered, by submitting their form
-    const path = new URL(item.key, origin).pathname;
-    if (found && FILTERS[path] && !filtered.has(path)) {
-      filtered.add(path);
-      Object.assign(at, { from: item.key, link: `filter form of ${path}`, how: "submit" });
-      await FILTERS[path](page).catch((e: Error) => fail(`filtering failed: ${e.message.split("\n")[0]}`));
-      await page.waitForURL((u) => u.pathname === path && u.search !== "", { timeout: 10_000 }).catch(() => fail("the filter form did not navigate"));
-      await settle();
-      const key = keyOf(page.url(), origin);
-      if (await checkFound()) enqueue(key, await linksOnPage());
-      if (!seen.has(key)) {
-        seen.add(key);
-        Object.assign(at, { from: item.key, link: key, how: "load" });
-        await coldLoad(key);
+      // pages with filters are also visited filtered, by submitting their form
+      const path = new URL(item.key, origin).pathname;
+      if (found && FILTERS[path] && !filtered.has(path)) {
+        filtered.add(path);
+        Object.assign(at, { from: item.key, link: `filter form of ${path}`, how: "submit" });
+        await FILTERS[path](page).catch((e: Error) => fail(`filtering failed: ${e.message.split("\n")[0]}`));
+        await page.waitForURL((u) => u.pathname === path && u.search !== "", { timeout: 10_000 }).catch(() => fail("the filter form did not navigate"));
+        await settle();
+        const key = keyOf(page.url(), origin);
+        if (await checkFound()) enqueue(key, await linksOnPage());
+        if (!seen.has(key)) {
+          seen.add(key);
+          Object.assign(at, { from: item.key, link: key, how: "load" });
+          await coldLoad(key);
+        }
       }
     }
   }
