@@ -6,12 +6,31 @@ import { defineConfig, devices } from "@playwright/test";
 const baseURL = process.env.BASE_URL ?? "http://127.0.0.1:3000";
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
+const browser = {
+  ...devices["Desktop Chrome"],
+  launchOptions: {
+    executablePath,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  },
+};
+
 export default defineConfig({
   testDir: "./tests",
   timeout: 30_000,
   expect: { timeout: 10_000 },
+  // Spec files run two at a time (each test makes its own account and app);
+  // the tests of one file run in order.
   fullyParallel: false,
-  workers: 1,
+  workers: Number(process.env.PW_WORKERS ?? 2),
   retries: 0,
   forbidOnly: !!process.env.CI,
   reporter: [["list"], ["json", { outputFile: process.env.PW_JSON ?? "test-results/results.json" }]],
@@ -21,24 +40,10 @@ export default defineConfig({
     screenshot: "only-on-failure",
   },
   projects: [
-    {
-      name: "chromium",
-      use: {
-        ...devices["Desktop Chrome"],
-        launchOptions: {
-          executablePath,
-          args: [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-          ],
-        },
-      },
-    },
+    // every flow, two spec files at a time
+    { name: "chromium", testIgnore: /crawl\.spec\.ts/, use: browser },
+    // then the link crawl alone: it walks the whole instance, including what
+    // the other tests made, which must not change under it
+    { name: "crawl", testMatch: /crawl\.spec\.ts/, dependencies: ["chromium"], use: browser },
   ],
 });
