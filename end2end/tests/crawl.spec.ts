@@ -159,7 +159,7 @@ test("every internal link of the portal works, clicked and loaded cold", async (
     let quietSince = Date.now();
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
       if (inflight.size > 0) quietSince = Date.now();
-      else if (Date.now() - quietSince >= 200) break;
+      else if (Date.now() - quietSince >= 100) break;
       await page.waitForTimeout(25);
     }
     await page
