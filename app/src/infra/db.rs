@@ -208,3 +208,81 @@ mod tests {
         assert_eq!(DbKind::from_url("nonsense"), None);
     }
 }
+
+/// A value bound to a [`Where`] clause.
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+/// Conditions added one by one from optional filters: each call appends a
+/// clause whose `?` all stand for that call's value, numbered `$n` in order,
+/// and [`Where::bind`] binds the values in the same order. Values never
+/// enter the SQL text.
+#[derive(Default)]
+pub struct Where {
+    sql: String,
+    values: Vec<Bound>,
+}
+
+impl Where {
+    fn push(&mut self, clause: &str, value: Bound) {
+        self.values.push(value);
+        let placeholder = format!("${}", self.values.len());
+        self.sql.push_str(&clause.replace('?', &placeholder));
+    }
+
+    /// Appends `clause` (e.g. `" AND c.status = ?"`) for a text value.
+    pub fn text(&mut self, clause: &str, value: impl Into<String>) {
+        self.push(clause, Bound::Text(value.into()));
+    }
+
+    /// Appends `clause` for an integer value.
+    pub fn int(&mut self, clause: &str, value: i64) {
+        self.push(clause, Bound::Int(value));
+    }
+
+    /// Appends SQL that binds nothing.
+    pub fn raw(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+
+    /// The conditions, to follow `WHERE 1 = 1`.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Binds the values to `query`, made from SQL that includes [`Self::sql`].
+    pub fn bind<'q>(
+        self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for value in self.values {
+            query = match value {
+                Bound::Text(v) => query.bind(v),
+                Bound::Int(v) => query.bind(v),
+            };
+        }
+        query
+    }
+}
+
+#[cfg(test)]
+mod where_tests {
+    use super::Where;
+
+    #[test]
+    fn placeholders_are_numbered_in_order_and_shared_within_a_clause() {
+        let mut w = Where::default();
+        w.text(" AND a = ?", "x");
+        w.raw(" AND b IS NULL");
+        w.text(" AND (c = ? OR d = ?)", "y");
+        w.int(" AND e < ?", 5);
+        assert_eq!(
+            w.sql(),
+            " AND a = $1 AND b IS NULL AND (c = $2 OR d = $2) AND e < $3"
+        );
+        assert_eq!(w.values.len(), 3);
+        assert!(!w.sql().contains('x'), "values never enter the SQL");
+    }
+}

@@ -5,7 +5,7 @@
 use crate::{
     catalogue::loader::Catalogue,
     domain::admin::{AdminConnection, ConnectionQuery, DeliveryRow, Overview},
-    infra::db::{now_ms, Db},
+    infra::db::{now_ms, Db, Where},
     store::connections::connection_columns,
 };
 use sqlx::Row;
@@ -60,62 +60,45 @@ pub async fn connections(
     } else {
         "created_at"
     };
-    let mut sql = format!("{} WHERE 1 = 1", SELECT);
-    let mut text: Vec<String> = Vec::new();
-    let mut clause = |sql: &mut String, template: &str, value: String| {
-        text.push(value);
-        sql.push_str(&template.replace('?', &format!("${}", text.len())));
-    };
+    let mut conditions = Where::default();
     if let Some(v) = &query.status {
-        clause(&mut sql, " AND c.status = ?", v.clone());
+        conditions.text(" AND c.status = ?", v);
     }
     if let Some(v) = &query.provider {
-        clause(&mut sql, " AND p.slug = ?", v.clone());
+        conditions.text(" AND p.slug = ?", v);
     }
     if let Some(v) = &query.organisation {
-        clause(&mut sql, " AND a.organisation_id = ?", v.clone());
+        conditions.text(" AND a.organisation_id = ?", v);
     }
     if let Some(v) = &query.app {
-        clause(&mut sql, " AND c.app_id = ?", v.clone());
+        conditions.text(" AND c.app_id = ?", v);
     }
     if let Some(v) = &query.q {
         let like = format!("%{}%", v.to_lowercase().replace(['%', '_'], ""));
-        clause(
-            &mut sql,
+        conditions.text(
             " AND (LOWER(c.end_user_id) LIKE ? OR LOWER(COALESCE(c.end_user_name, '')) LIKE ? OR LOWER(COALESCE(c.end_user_email, '')) LIKE ? OR LOWER(COALESCE(c.account_name, '')) LIKE ?)",
             like,
         );
     }
     if query.mismatch {
-        sql.push_str(" AND c.granted_scopes IS NOT NULL AND c.granted_scopes <> p.scopes");
+        conditions.raw(" AND c.granted_scopes IS NOT NULL AND c.granted_scopes <> p.scopes");
     }
-    let mut after = None;
     if let Some((at, id)) = query
         .after
         .as_deref()
         .and_then(|a| a.split_once(':'))
         .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
     {
-        let n = text.len();
-        sql.push_str(&format!(
-            " AND (c.{sort} < ${} OR (c.{sort} = ${} AND c.id < ${}))",
-            n + 1,
-            n + 2,
-            n + 3
-        ));
-        after = Some((at, id));
+        conditions.int(&format!(" AND (c.{sort} < ?"), at);
+        conditions.int(&format!(" OR (c.{sort} = ?"), at);
+        conditions.text(" AND c.id < ?))", id);
     }
-    sql.push_str(&format!(
-        " ORDER BY c.{sort} DESC, c.id DESC LIMIT {}",
+    let sql = format!(
+        "{SELECT} WHERE 1 = 1{} ORDER BY c.{sort} DESC, c.id DESC LIMIT {}",
+        conditions.sql(),
         limit + 1
-    ));
-    let mut q = sqlx::query(&sql);
-    for t in text {
-        q = q.bind(t);
-    }
-    if let Some((at, id)) = after {
-        q = q.bind(at).bind(at).bind(id);
-    }
+    );
+    let q = conditions.bind(sqlx::query(&sql));
     let mut found = rows(catalogue, q.fetch_all(db.pool()).await?)?;
     let next = if found.len() as i64 > limit {
         found.truncate(limit as usize);

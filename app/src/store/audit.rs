@@ -1,7 +1,7 @@
 use crate::domain::audit::AuditView;
 use crate::{
     domain::users::{CurrentUser, Role},
-    infra::db::{new_id, now_ms, Db},
+    infra::db::{new_id, now_ms, Db, Where},
 };
 use sqlx::Row;
 
@@ -176,69 +176,40 @@ pub async fn list(
     limit: i64,
     before: Option<(i64, String)>,
 ) -> Result<Vec<AuditView>, sqlx::Error> {
-    let mut sql = String::from(
-        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason FROM audit_events WHERE 1 = 1",
-    );
-    let mut text: Vec<String> = Vec::new();
-    let mut push = |sql: &mut String, clause: &str, value: String| {
-        text.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", text.len())));
-    };
+    let mut conditions = Where::default();
     if let Some(v) = &filter.organisation_id {
-        push(&mut sql, " AND organisation_id = ?", v.clone());
+        conditions.text(" AND organisation_id = ?", v);
     }
     if let Some(v) = &filter.app_id {
-        push(&mut sql, " AND app_id = ?", v.clone());
+        conditions.text(" AND app_id = ?", v);
     }
     if let Some(v) = &filter.actor {
-        push(
-            &mut sql,
+        conditions.text(
             " AND (actor_label = ? OR actor_id = ? OR actor_type = ?)",
-            v.clone(),
+            v,
         );
     }
     if let Some(v) = &filter.action {
-        push(&mut sql, " AND action = ?", v.clone());
+        conditions.text(" AND action = ?", v);
     }
-    let mut numbers: Vec<i64> = Vec::new();
-    let base = text.len();
-    let mut number = |sql: &mut String, clause: &str, value: i64| {
-        numbers.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", base + numbers.len())));
-    };
     if let Some(v) = filter.from {
-        number(&mut sql, " AND at >= ?", v);
+        conditions.int(" AND at >= ?", v);
     }
     if let Some(v) = filter.to {
-        number(&mut sql, " AND at < ?", v);
+        conditions.int(" AND at < ?", v);
     }
-    let mut before_id = None;
     if let Some((at, id)) = before {
-        let n = base + numbers.len();
-        sql.push_str(&format!(
-            " AND (at < ${} OR (at = ${} AND id < ${}))",
-            n + 1,
-            n + 2,
-            n + 3
-        ));
-        numbers.push(at);
-        numbers.push(at);
-        before_id = Some(id);
+        conditions.int(" AND (at < ?", at);
+        conditions.int(" OR (at = ?", at);
+        conditions.text(" AND id < ?))", id);
     }
-    sql.push_str(&format!(
-        " ORDER BY at DESC, id DESC LIMIT {}",
+    let sql = format!(
+        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason \
+         FROM audit_events WHERE 1 = 1{} ORDER BY at DESC, id DESC LIMIT {}",
+        conditions.sql(),
         limit.clamp(1, 10_000)
-    ));
-    let mut query = sqlx::query(&sql);
-    for v in text {
-        query = query.bind(v);
-    }
-    for v in numbers {
-        query = query.bind(v);
-    }
-    if let Some(id) = before_id {
-        query = query.bind(id);
-    }
+    );
+    let query = conditions.bind(sqlx::query(&sql));
     query
         .fetch_all(db.pool())
         .await?
