@@ -33,6 +33,8 @@ Commands:
   admin create --email EMAIL     create an administrator (password from a prompt or stdin)
   admin grant --email EMAIL      make an existing user an administrator
   admin revoke --email EMAIL     remove administrator rights (never the last administrator)
+  admin reset-password EMAIL     print a one-time link (valid 24 hours) that sets a new
+                                 password for the account; every session of it ends
   keys generate                  print a new key for OAUTH_VAULT_KEYS or a key file
   keys rotate [--wait-secs N]    add a new active key to the key file and re-seal every
                                  secret under it, online (servers reload the key file)
@@ -48,6 +50,9 @@ pub async fn run(args: &[&str]) -> Result<Option<String>, String> {
         ["admin", "create", "--email", email] => admin_create(email).await.map(Some),
         ["admin", "grant", "--email", email] => set_admin(email, true).await.map(Some),
         ["admin", "revoke", "--email", email] => set_admin(email, false).await.map(Some),
+        ["admin", "reset-password", email] | ["admin", "reset-password", "--email", email] => {
+            reset_password(email).await.map(Some)
+        }
         ["keys", "generate"] => Ok(Some(Keyring::generate_entry().expose_secret().to_string())),
         ["keys", "rotate"] => rotate(None, None).await.map(Some),
         ["keys", "rotate", "--wait-secs", secs] => {
@@ -124,7 +129,7 @@ async fn admin_create(email: &str) -> Result<String, String> {
     let password = read_password()?;
     let hash = password::hash(password).await.map_err(|e| e.to_string())?;
     let db = database(&config).await?;
-    let created = store::create_account(&db, &email, &hash, true).await;
+    let created = store::create_account(&db, &email, &hash, store::Joining::Operator).await;
     db.close().await;
     match created {
         Ok(_) => Ok(format!("administrator {email} created; sign in at the portal")),
@@ -135,12 +140,33 @@ async fn admin_create(email: &str) -> Result<String, String> {
     }
 }
 
+async fn reset_password(email: &str) -> Result<String, String> {
+    use app::infra::tokens::random_token;
+    let email = normalise_email(email).map_err(|e| format!("EMAIL: {e}"))?;
+    let config = load_config()?;
+    let public_url = match &config.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_string(),
+        None => crate::config::derive_public_url(config.bind),
+    };
+    let db = database(&config).await?;
+    let token = random_token();
+    let created = app::store::account_links::create_reset(&db, &email, &token).await;
+    db.close().await;
+    match created {
+        Ok(Some(_)) => Ok(format!(
+            "A one-time link that sets a new password for {email} (valid 24 hours; earlier links stop working):\n\n  {public_url}/reset/{token}\n\nHand it to its owner over a channel you trust."
+        )),
+        Ok(None) => Err(format!("no account with the email {email}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 async fn set_admin(email: &str, admin: bool) -> Result<String, String> {
     let email = normalise_email(email).map_err(|e| format!("--email: {e}"))?;
     let config = load_config()?;
     let db = database(&config).await?;
     let result = async {
-        let mut tx = db.pool().begin().await.map_err(|e| e.to_string())?;
+        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
         let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(&email)
             .fetch_optional(&mut *tx)

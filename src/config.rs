@@ -2,6 +2,8 @@
 //! defaults that run out of the box on localhost. Every wrong value fails fast
 //! with a message that names the variable and says how to fix it.
 
+use app::domain::users::SignupMode;
+use app::infra::net::Cidr;
 use secrecy::SecretString;
 use std::{fmt, net::SocketAddr, path::PathBuf};
 use url::Url;
@@ -62,6 +64,14 @@ pub struct Config {
     pub site_root: PathBuf,
     pub log_format: LogFormat,
     pub token_care: app::services::tokens::TokenCare,
+    /// `OAUTH_VAULT_SIGNUP`: who may create an account (default `invite`).
+    pub signup: SignupMode,
+    /// `OAUTH_VAULT_TRUSTED_PROXIES`: reverse proxies whose
+    /// `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// `OAUTH_VAULT_SIGNUPS_PER_ADDRESS`: sign-ups per client address per
+    /// 15 minutes.
+    pub signups_per_address: i64,
 }
 
 impl fmt::Debug for Config {
@@ -84,6 +94,9 @@ impl fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("log_format", &self.log_format)
             .field("token_care", &self.token_care)
+            .field("signup", &self.signup)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("signups_per_address", &self.signups_per_address)
             .finish()
     }
 }
@@ -160,6 +173,23 @@ impl Config {
                 LogFormat::Text,
             )?,
             token_care: token_care(&env)?,
+            signup: env.choice(
+                "OAUTH_VAULT_SIGNUP",
+                &[
+                    ("invite", SignupMode::Invite),
+                    ("open", SignupMode::Open),
+                    ("closed", SignupMode::Closed),
+                ],
+                SignupMode::Invite,
+            )?,
+            trusted_proxies: env
+                .get("OAUTH_VAULT_TRUSTED_PROXIES")
+                .map(|text| parse_trusted_proxies(&text))
+                .transpose()?
+                .unwrap_or_default(),
+            signups_per_address: env
+                .number("OAUTH_VAULT_SIGNUPS_PER_ADDRESS", 1..=100_000)?
+                .unwrap_or(DEFAULT_SIGNUPS_PER_ADDRESS),
             data_dir,
         })
     }
@@ -355,6 +385,18 @@ fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
 
 /// Hosts (optionally `host:port`) that outbound OAuth requests may reach even
 /// when they resolve to private addresses or use plain http.
+/// Sign-ups per client address per 15 minutes, unless configured.
+pub const DEFAULT_SIGNUPS_PER_ADDRESS: i64 = 10;
+
+/// A comma-separated list of address ranges (`10.0.0.0/8, ::1`).
+fn parse_trusted_proxies(text: &str) -> Result<Vec<Cidr>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<Cidr>().map_err(|e| err("OAUTH_VAULT_TRUSTED_PROXIES", e)))
+        .collect()
+}
+
 fn parse_allowed_hosts(text: &str) -> Result<Vec<String>, ConfigError> {
     text.split(',')
         .map(str::trim)

@@ -63,6 +63,14 @@ async fn serve() -> Result<(), String> {
         "OAuth Vault is running at {}",
         application.state().settings.public_url
     );
+    if let Some(link) = application.setup_link() {
+        // its own lines, easy to spot among the log
+        println!();
+        println!("  No administrator yet. Create the first one with this one-time link:");
+        println!();
+        println!("  {link}");
+        println!();
+    }
     application
         .run_until_stopped(shutdown_signal())
         .await

@@ -47,6 +47,9 @@ pub struct Application {
     state: AppState,
     /// Watched for rotations while the server runs.
     key_file: Option<PathBuf>,
+    /// The one-time link that creates the first administrator, while the
+    /// instance has none.
+    setup_link: Option<String>,
 }
 
 impl Application {
@@ -99,6 +102,9 @@ impl Application {
                     secure_cookies: secure,
                     token_care: config.token_care.clone(),
                     durable_read_audit: config.durable_read_audit,
+                    signup: config.signup,
+                    trusted_proxies: config.trusted_proxies.clone(),
+                    signups_per_address: config.signups_per_address,
                 }),
                 catalogue: Arc::new(catalogue),
                 http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
@@ -107,13 +113,20 @@ impl Application {
                 caches: Arc::new(Caches::new(config.api_cache_ttl)),
             },
         });
+        let setup_link = setup_link(&state).await?;
         let router = router(state.clone(), secure);
         Ok(Self {
             listener,
             router,
             state,
             key_file,
+            setup_link,
         })
+    }
+
+    /// The link that creates the first administrator, while there is none.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -181,6 +194,24 @@ fn load_keys(
         ),
     }
     Ok((keyring, key_file))
+}
+
+/// A new setup link when the instance has no administrator yet: nobody
+/// becomes administrator by signing up, only its holder.
+async fn setup_link(state: &AppState) -> Result<Option<String>, StartupError> {
+    use app::infra::tokens::{hash_token, random_token};
+    use app::store::accounts;
+    if !accounts::setup_needed(&state.db).await.map_err(DbError::from)? {
+        return Ok(None);
+    }
+    let token = random_token();
+    accounts::add_setup_token(&state.db, &hash_token(&token))
+        .await
+        .map_err(DbError::from)?;
+    tracing::warn!(
+        "this instance has no administrator yet: open the setup link printed on standard output to create one"
+    );
+    Ok(Some(format!("{}/setup/{token}", state.settings.public_url)))
 }
 
 /// The database, migrated.
@@ -271,5 +302,10 @@ fn router(state: AppState, hsts: bool) -> Router {
                 .make_span_with(trace::make_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        // before the log line, which names the client
+        .layer(middleware::from_fn_with_state(
+            state.settings.clone(),
+            app::web::client::layer,
+        ))
         .with_state(state)
 }

@@ -8,7 +8,7 @@ use app::{
     domain::provider_form::ConfigInput,
     infra::crypto::Keyring,
     infra::db::{new_id, now_ms, Db},
-    store::accounts::create_account,
+    store::accounts::{create_account, Joining},
     store::api_keys,
     store::audit::Actor,
     store::connections::{access_aad, refresh_aad},
@@ -37,7 +37,7 @@ pub async fn tenant(db: &Db, keys: &Keyring) -> Result<Tenant, String> {
     db.migrate().await.map_err(|e| fail("migrations", &e))?;
     let email = format!("{}@bench.example", new_id("dev"));
     // Nobody signs in: the stored hash matches no password.
-    let account = create_account(db, &email, "!bench", false)
+    let account = create_account(db, &email, "!bench", Joining::SignUp)
         .await
         .map_err(|e| fail("the account", &e))?;
     let organisation_id: String =
@@ -219,7 +219,7 @@ pub async fn connections(
                 ))
                 .bind(now);
         }
-        let mut tx = db.pool().begin().await.map_err(|e| fail(&e))?;
+        let mut tx = db.begin().await.map_err(|e| fail(&e))?;
         query.execute(&mut *tx).await.map_err(|e| fail(&e))?;
         events.execute(&mut *tx).await.map_err(|e| fail(&e))?;
         tx.commit().await.map_err(|e| fail(&e))?;

@@ -11,7 +11,7 @@ use axum::{
 };
 
 /// Path prefixes of the signed-in portal.
-const PORTAL: &[&str] = &["/apps"];
+const PORTAL: &[&str] = &["/apps", "/account"];
 
 fn is_portal(path: &str) -> bool {
     PORTAL.iter().any(|p| {

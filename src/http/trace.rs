@@ -12,7 +12,12 @@ pub fn make_span(request: &Request<Body>) -> Span {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
-    tracing::info_span!("http", method = %request.method(), route = %route)
+    let client = request
+        .extensions()
+        .get::<app::web::client::ClientAddress>()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    tracing::info_span!("http", method = %request.method(), route = %route, client = %client)
 }
 
 /// Largest error answer of a server function that is logged.

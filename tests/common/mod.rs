@@ -60,6 +60,8 @@ pub struct TestApp {
     /// Dropped with the app: drops the PostgreSQL database.
     _database: Option<TestDatabase>,
     vars: HashMap<String, String>,
+    /// The setup link the server printed (a fresh instance has no administrator).
+    pub setup_link: Option<String>,
 }
 
 impl TestApp {
@@ -212,11 +214,15 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         // Tests rewrite rows behind the server's back (to make time pass);
         // the API's read cache is tested on its own (tests/refresh.rs).
         ("OAUTH_VAULT_API_CACHE_TTL_MS".into(), "0".into()),
+        // Most tests sign up freely, many times from one address; the
+        // invitation-only default and the sign-up limit have their own tests.
+        ("OAUTH_VAULT_SIGNUP".into(), "open".into()),
+        ("OAUTH_VAULT_SIGNUPS_PER_ADDRESS".into(), "10000".into()),
     ]);
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
-    let (address, state, shutdown, server) = start_server(&vars).await;
+    let (address, state, shutdown, server, setup_link) = start_server(&vars).await;
     Some(TestApp {
         address,
         client: browser_client(),
@@ -226,6 +232,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         server: Some(server),
         _database: database,
         vars,
+        setup_link,
     })
 }
 
@@ -234,6 +241,7 @@ type Running = (
     AppState,
     oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
+    Option<String>,
 );
 
 async fn start_server(vars: &HashMap<String, String>) -> Running {
@@ -245,11 +253,12 @@ async fn start_server(vars: &HashMap<String, String>) -> Running {
         .expect("application starts");
     let addr = application.local_addr().unwrap();
     let state = application.state().clone();
+    let setup_link = application.setup_link().map(str::to_string);
     let (tx, rx) = oneshot::channel::<()>();
     let server = server_runtime().spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
-    (format!("http://{addr}"), state, tx, server)
+    (format!("http://{addr}"), state, tx, server, setup_link)
 }
 
 /// A cookie jar that follows no redirects.
@@ -298,7 +307,7 @@ impl TestApp {
     /// A second server process on the same database and keys, as in a
     /// scaled-out deployment. It stops with the returned value.
     pub async fn another_instance(&self) -> TestApp {
-        let (address, state, shutdown, server) = start_server(&self.vars).await;
+        let (address, state, shutdown, server, setup_link) = start_server(&self.vars).await;
         TestApp {
             address,
             client: browser_client(),
@@ -308,6 +317,7 @@ impl TestApp {
             server: Some(server),
             _database: None,
             vars: self.vars.clone(),
+            setup_link,
         }
     }
 
@@ -329,6 +339,18 @@ impl TestApp {
 
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
         self.browser().sign_in(email, password).await
+    }
+
+    /// Creates the first administrator with the setup link the server
+    /// printed, signed in in this app's browser.
+    pub async fn set_up_admin(&self, email: &str, password: &str) -> reqwest::Response {
+        let link = self.setup_link.clone().expect("a fresh instance prints a setup link");
+        let path = link.trim_start_matches(&self.address).to_string();
+        let res = self
+            .submit(&path, &path, &[("email", email), ("password", password)])
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "setup answers");
+        res
     }
 
     pub async fn sign_out(&self) -> reqwest::Response {

@@ -5,7 +5,7 @@ use common::TestApp;
 use reqwest::StatusCode;
 
 on_both_databases!(
-    first_account_is_admin_and_gets_a_session,
+    signing_up_makes_a_developer_never_an_administrator,
     bad_sign_up_input_is_rejected_and_kept,
     sign_in_and_out,
     wrong_password_is_refused_without_saying_why,
@@ -103,7 +103,7 @@ async fn a_new_session_id_is_issued_at_sign_in(app: TestApp) {
     assert_eq!(sessions, 1);
 }
 
-async fn first_account_is_admin_and_gets_a_session(app: TestApp) {
+async fn signing_up_makes_a_developer_never_an_administrator(app: TestApp) {
     let res = app
         .sign_up("First@Example.com", "correct horse battery")
         .await;
@@ -123,7 +123,8 @@ async fn first_account_is_admin_and_gets_a_session(app: TestApp) {
             .fetch_one(app.state.db.pool())
             .await
             .unwrap();
-    assert_eq!(role, "admin");
+    // not even the first account of an instance: only the setup link makes one
+    assert_eq!(role, "developer");
 
     let other = app.second_browser();
     let res = other

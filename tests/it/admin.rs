@@ -16,9 +16,9 @@ on_both_databases!(
 
 const PASSWORD: &str = "correct horse battery";
 
-/// The admin (first account) and a developer with an Attio app.
+/// The admin (made with the setup link) and a developer with an Attio app.
 async fn setup(app: &TestApp) -> (Browser, String, String) {
-    app.sign_up("admin@example.com", PASSWORD).await;
+    app.set_up_admin("admin@example.com", PASSWORD).await;
     let dev = app.second_browser();
     dev.sign_up("dev@example.com", PASSWORD).await;
     let res = dev.submit("/apps", "/apps", &[("name", "Dev App")]).await;
@@ -52,7 +52,7 @@ async fn setup(app: &TestApp) -> (Browser, String, String) {
 /// Inserts `n` connections: every 10th needs re-authorization, every 7th
 /// has an error, the rest are active; end users `user-0000`…
 async fn seed(app: &TestApp, app_id: &str, config_id: &str, n: usize) {
-    let mut tx = app.state.db.pool().begin().await.unwrap();
+    let mut tx = app.state.db.begin().await.unwrap();
     let now = app::infra::db::now_ms();
     for i in 0..n {
         let status = if i % 10 == 0 {

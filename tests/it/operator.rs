@@ -42,7 +42,7 @@ async fn role(app: &TestApp, email: &str) -> String {
 }
 
 async fn administrators_are_managed_from_the_cli(app: TestApp) {
-    app.sign_up("first@example.com", "correct horse battery")
+    app.set_up_admin("first@example.com", "correct horse battery")
         .await;
     app.second_browser()
         .sign_up("dev@example.com", "correct horse battery")

@@ -30,6 +30,50 @@ impl Role {
     }
 }
 
+/// Who may create an account (`OAUTH_VAULT_SIGNUP`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    /// Only with an invitation from an administrator (the default).
+    #[default]
+    Invite,
+    /// Anyone; each new account gets its own organisation and nothing more.
+    Open,
+    /// Nobody; administrators use the operator's command line.
+    Closed,
+}
+
+impl SignupMode {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "invite" => Some(Self::Invite),
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invite => "invite",
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Why a sign-up without an invitation is refused, or `None` when it
+    /// is not.
+    pub fn refusal(self) -> Option<&'static str> {
+        match self {
+            Self::Open => None,
+            Self::Invite => Some(
+                "This instance is invitation-only. Ask an administrator for an invitation link.",
+            ),
+            Self::Closed => Some("Sign-up is closed on this instance. Ask its operator for an account."),
+        }
+    }
+}
+
 /// The signed-in developer, as pages see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {

@@ -157,6 +157,17 @@ impl Db {
         &self.pool
     }
 
+    /// Begins a transaction that may write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`): a deferred transaction that reads
+    /// and then writes fails with "database is locked" when another
+    /// connection wrote in between, whatever the busy timeout.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DbKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn kind(&self) -> DbKind {
         self.kind
     }

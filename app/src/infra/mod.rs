@@ -4,6 +4,7 @@ pub mod cache;
 pub mod crypto;
 pub mod db;
 pub mod failure;
+pub mod net;
 pub mod outbound;
 pub mod password;
 pub mod tokens;

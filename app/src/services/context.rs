@@ -23,6 +23,12 @@ pub struct Settings {
     /// The token API answers only after its audit entry is committed
     /// (see [`crate::services::usage`]).
     pub durable_read_audit: bool,
+    /// Who may create an account.
+    pub signup: crate::domain::users::SignupMode,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::infra::net::Cidr>,
+    /// Sign-ups allowed per client address in the throttling window.
+    pub signups_per_address: i64,
 }
 
 impl Settings {

@@ -91,7 +91,7 @@ pub async fn disconnect(
     } else {
         revoke_now(state, app_id, &held).await?
     };
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let mut tx = state.db.begin().await.map_err(internal)?;
     if let (Outcome::Later(_), Some(token)) = (&outcome, &held.token) {
         queue_retry(&mut tx, state, app_id, id, &held, token).await?;
     }
@@ -362,7 +362,7 @@ async fn retry(state: &Context, queued: &Queued) -> Result<bool, CareError> {
         )),
         Outcome::Later(_) => None,
     };
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let mut tx = state.db.begin().await.map_err(internal)?;
     let settled = message.is_some();
     match message {
         Some(message) => {

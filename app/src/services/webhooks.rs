@@ -92,7 +92,7 @@ pub async fn set_endpoint(
     url: Option<&str>,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query("UPDATE apps SET webhook_url = $1, updated_at = $2 WHERE id = $3")
         .bind(url)
         .bind(now_ms())
@@ -119,7 +119,7 @@ pub async fn rotate_secret(
         .keyring
         .encrypt_str(secret.expose_secret(), secret_aad(app_id))?;
     let done = async {
-        let mut tx = state.db.pool().begin().await?;
+        let mut tx = state.db.begin().await?;
         sqlx::query("UPDATE apps SET webhook_secret = $1, updated_at = $2 WHERE id = $3")
             .bind(sealed)
             .bind(now_ms())
@@ -187,7 +187,7 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), InternalErro
             (false, Some(_)) => "pending",
             (false, None) => "failed",
         };
-        let mut tx = state.db.pool().begin().await?;
+        let mut tx = state.db.begin().await?;
         sqlx::query(
             "INSERT INTO webhook_attempts (id, delivery_id, app_id, attempt, at, status_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

@@ -33,7 +33,7 @@ pub async fn create(
 ) -> Result<(String, SecretString), sqlx::Error> {
     let key = format!("{KEY_PREFIX}{}", random_token());
     let id = new_id("key");
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO api_keys (id, app_id, name, prefix, key_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -87,7 +87,7 @@ pub async fn revoke(
     key_id: &str,
     actor: &Actor,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND app_id = $3 AND revoked_at IS NULL",
     )

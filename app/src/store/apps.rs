@@ -51,7 +51,7 @@ pub async fn find(db: &Db, org: &str, id: &str) -> Result<Option<AppSummary>, sq
 pub async fn create(db: &Db, actor: &Actor, org: &str, name: &str) -> Result<String, sqlx::Error> {
     let id = new_id("app");
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO apps (id, organisation_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -79,7 +79,7 @@ pub async fn rename(
     app_id: &str,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3 AND organisation_id = $4",
     )
@@ -109,7 +109,7 @@ pub async fn delete(
     org: &str,
     app: &AppSummary,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM apps WHERE id = $1 AND organisation_id = $2")
         .bind(&app.id)
         .bind(org)
@@ -133,7 +133,7 @@ pub async fn set_return_urls(
     app_id: &str,
     urls: &[String],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE apps SET return_urls = $1, updated_at = $2 WHERE id = $3")
         .bind(urls.join("\n"))
         .bind(now_ms())

@@ -79,6 +79,8 @@ pub struct Entry<'a> {
     pub target_id: Option<&'a str>,
     pub detail: Option<&'a str>,
     pub reason: Option<&'a str>,
+    /// The client address of the request, as the logs show it.
+    pub client_address: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {
@@ -110,6 +112,11 @@ impl<'a> Entry<'a> {
         self.reason = Some(reason);
         self
     }
+
+    pub fn from_address(mut self, address: &'a str) -> Self {
+        self.client_address = Some(address);
+        self
+    }
 }
 
 /// Appends an entry on `conn` (inside the caller's transaction). When
@@ -130,8 +137,8 @@ pub async fn record(
         (None, None) => None,
     };
     sqlx::query(
-        "INSERT INTO audit_events (id, at, actor_type, actor_id, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO audit_events (id, at, actor_type, actor_id, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason, client_address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(new_id("aud"))
     .bind(now_ms())
@@ -145,6 +152,7 @@ pub async fn record(
     .bind(entry.target_id)
     .bind(entry.detail)
     .bind(entry.reason)
+    .bind(entry.client_address)
     .execute(&mut *conn)
     .await?;
     Ok(())

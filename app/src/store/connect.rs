@@ -44,7 +44,7 @@ pub async fn create_session(
     let id = new_id("cs");
     let now = now_ms();
     let expires_at = now + SESSION_TTL_MS;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO connect_sessions (id, app_id, token_hash, end_user_id, end_user_name, end_user_email, providers, return_url, created_at, expires_at, reconnect_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

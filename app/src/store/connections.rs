@@ -330,7 +330,7 @@ pub async fn save_authorized(
     keys: &Keyring,
     a: &Authorized<'_>,
 ) -> Result<(String, bool), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let existing = existing_connection(&mut tx, a).await?;
     let now = now_ms();
     let reconnect = existing.is_some();

@@ -2,6 +2,7 @@
 //! takes what it needs (`&Db`, `&Keyring`, a connection inside the caller's
 //! transaction) and returns domain types.
 
+pub mod account_links;
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;

@@ -54,7 +54,7 @@ pub async fn create(
         .transpose()
         .map_err(|_| SaveError::Encode)?;
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO provider_configs (id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11)",
@@ -99,7 +99,7 @@ pub async fn update(
         .map(serde_json::to_string)
         .transpose()
         .map_err(|_| SaveError::Encode)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = sqlx::query(
         "SELECT app_id, slug, display_name, client_id, scopes, custom_settings FROM provider_configs WHERE id = $1",
     )
@@ -174,7 +174,7 @@ pub async fn set_status(
     status: ConfigStatus,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE provider_configs SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(status.as_str())
         .bind(now_ms())
@@ -202,7 +202,7 @@ pub async fn delete(
     config_id: &str,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM provider_configs WHERE id = $1")
         .bind(config_id)
         .execute(&mut *tx)

@@ -47,7 +47,7 @@ pub async fn apply(
     target_id: &str,
     action: UserAction,
 ) -> Result<UserChange, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let target: Option<(String, String)> =
         sqlx::query_as("SELECT email, role FROM users WHERE id = $1")
             .bind(target_id)

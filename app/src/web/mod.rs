@@ -4,6 +4,8 @@
 //! for the browser too.
 
 #[cfg(feature = "ssr")]
+pub mod client;
+#[cfg(feature = "ssr")]
 pub mod connect;
 #[cfg(feature = "ssr")]
 pub mod csrf;

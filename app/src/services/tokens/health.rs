@@ -142,7 +142,7 @@ async fn record_healthy(
     let before = missing_scopes(configured, before_granted.as_deref(), definition);
     let granted = identity.scopes;
     let after = missing_scopes(configured, granted.as_deref(), definition);
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let mut tx = state.db.begin().await.map_err(internal)?;
     sqlx::query(
         "UPDATE connections SET last_checked_at = $1, next_check_at = $2, granted_scopes = COALESCE($3, granted_scopes) WHERE id = $4",
     )

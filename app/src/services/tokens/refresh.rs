@@ -348,7 +348,7 @@ async fn store_refreshed(
         .map(|s| s.join(" "))
         .or_else(|| row.granted_scopes.clone());
     let recovered = row.failure_count > 0 || row.status == "error";
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let mut tx = state.db.begin().await.map_err(internal)?;
     let done = sqlx::query(
         "UPDATE connections SET access_token = $1, refresh_token = $2, token_type = $3, expires_at = $4, granted_scopes = $5, \
          version = version + 1, last_refreshed_at = $6, updated_at = $7, status = 'active', failure_count = 0, first_failure_at = NULL, \
@@ -413,7 +413,7 @@ async fn record_failure(
     let failures = row.failure_count + 1;
     let wait = Backoff::refresh(care.backoff_ms).delay_ms(failures, retry_after_ms, random_u64());
     let to_error = failures >= care.failures_before_error && row.status != "error";
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let mut tx = state.db.begin().await.map_err(internal)?;
     sqlx::query(
         "UPDATE connections SET failure_count = $1, first_failure_at = $2, next_attempt_at = $3, last_error = $4, \
          status = CASE WHEN $5 = 1 THEN 'error' ELSE status END, updated_at = $6 WHERE id = $7",
@@ -454,7 +454,7 @@ pub(crate) async fn mark_needs_reauthorization(
     row: &TokenRow,
     why: &str,
 ) -> Result<(), CareError> {
-    let mut tx = state.db.pool().begin().await.map_err(internal)?;
+    let mut tx = state.db.begin().await.map_err(internal)?;
     let done = sqlx::query(
         "UPDATE connections SET status = 'needs_reauthorization', updated_at = $1 WHERE id = $2 AND version = $3 \
          AND status <> 'needs_reauthorization' AND status <> 'revoked'",

@@ -57,7 +57,7 @@ pub fn PortalPage(
                 <a href="/apps">"Apps"</a>
             </nav>
             <div class="site-nav">
-                <span class="muted" data-testid="account-email">{email}</span>
+                <a class="muted" href="/account" title="Your account" data-testid="account-email">{email}</a>
                 <form method="post" action="/logout">
                     <input type="hidden" name="csrf" value=csrf />
                     <button type="submit" class="btn btn-ghost">"Sign out"</button>

@@ -1,0 +1,275 @@
+//! One-time account links: invitations to sign up (made by an administrator)
+//! and password resets (made by the operator's command line). The token is
+//! stored as a SHA-256 hash; a link is used up in the same transaction as
+//! what it does.
+
+use crate::domain::users::CurrentUser;
+use crate::infra::db::{new_id, now_ms, Db};
+use crate::infra::tokens::hash_token;
+use crate::store::accounts::{use_link, LinkError};
+use crate::store::audit::{self, Actor, Entry};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// How long an invitation stays valid.
+pub const INVITATION_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// How long a password reset link stays valid.
+pub const RESET_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// What a link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Invitation,
+    PasswordReset,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Invitation => "invitation",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// A link as its page sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Live { id: String, email: String, user_id: Option<String> },
+    Used,
+    Revoked,
+    Expired,
+    Unknown,
+}
+
+/// The state of the link of `token`.
+pub async fn find(db: &Db, purpose: Purpose, token: &str) -> Result<LinkState, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, email, user_id, expires_at, used_at, revoked_at FROM account_links WHERE token_hash = $1 AND purpose = $2",
+    )
+    .bind(hash_token(token))
+    .bind(purpose.as_str())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(LinkState::Unknown);
+    };
+    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+        return Ok(LinkState::Used);
+    }
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Ok(LinkState::Revoked);
+    }
+    if row.try_get::<i64, _>("expires_at")? <= now_ms() {
+        return Ok(LinkState::Expired);
+    }
+    Ok(LinkState::Live {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        user_id: row.try_get("user_id")?,
+    })
+}
+
+/// An invitation as the administrator's list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub invited_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Creates an invitation for `email`, with its audit entry; the caller
+/// shows `token` once.
+pub async fn create_invitation(
+    db: &Db,
+    by: &CurrentUser,
+    email: &str,
+    token: &str,
+) -> Result<String, sqlx::Error> {
+    let id = new_id("inv");
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO account_links (id, token_hash, purpose, email, created_by, created_at, expires_at) VALUES ($1, $2, 'invitation', $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(hash_token(token))
+    .bind(email)
+    .bind(&by.id)
+    .bind(now)
+    .bind(now + INVITATION_TTL_MS)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor::user(by),
+        Entry::new("invitation.created")
+            .target("invitation", &id)
+            .detail(email),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The most recent invitations, newest first.
+pub async fn invitations(db: &Db) -> Result<Vec<InvitationRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT l.id, l.email, u.email AS invited_by, l.created_at, l.expires_at, l.used_at, l.revoked_at \
+         FROM account_links l LEFT JOIN users u ON u.id = l.created_by \
+         WHERE l.purpose = 'invitation' ORDER BY l.created_at DESC, l.id DESC LIMIT 200",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InvitationRow {
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                invited_by: r.try_get("invited_by")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                used_at: r.try_get("used_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes a live invitation: false if there is none by that id.
+pub async fn revoke_invitation(db: &Db, by: &CurrentUser, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND purpose = 'invitation' AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::record(
+        &mut tx,
+        &Actor::user(by),
+        Entry::new("invitation.revoked").target("invitation", id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Creates a password reset link for the account `email` (the operator's
+/// command line): `None` if there is no such account. Earlier live reset
+/// links of the account stop working.
+pub async fn create_reset(db: &Db, email: &str, token: &str) -> Result<Option<String>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let user: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(user_id) = user else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE account_links SET revoked_at = $1 WHERE purpose = 'password_reset' AND user_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&user_id)
+    .execute(&mut *tx)
+    .await?;
+    let id = new_id("rst");
+    sqlx::query(
+        "INSERT INTO account_links (id, token_hash, purpose, email, user_id, created_at, expires_at) VALUES ($1, $2, 'password_reset', $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(hash_token(token))
+    .bind(email)
+    .bind(&user_id)
+    .bind(now)
+    .bind(now + RESET_TTL_MS)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor::operator(),
+        Entry::new("user.password_reset_link_created").target("user", &user_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(user_id))
+}
+
+/// Sets a new password with a reset link, in one transaction: the link is
+/// used up, the password replaced and every session of the account ended.
+pub async fn complete_reset(
+    db: &Db,
+    link_id: &str,
+    user_id: &str,
+    password_hash: &str,
+    client_address: &str,
+) -> Result<(), LinkError> {
+    let mut tx = db.begin().await?;
+    use_link(&mut tx, link_id).await?;
+    replace_password(&mut tx, user_id, password_hash, None).await?;
+    audit::record(
+        &mut tx,
+        &Actor {
+            kind: "developer",
+            id: Some(user_id.to_string()),
+            label: None,
+        },
+        Entry::new("user.password_reset")
+            .target("user", user_id)
+            .from_address(client_address),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes the password of a signed-in user, in one transaction: every other
+/// session of the account ends; the one with `keep_session_hash` stays.
+pub async fn change_password(
+    db: &Db,
+    user: &CurrentUser,
+    password_hash: &str,
+    keep_session_hash: &str,
+    client_address: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    replace_password(&mut tx, &user.id, password_hash, Some(keep_session_hash)).await?;
+    audit::record(
+        &mut tx,
+        &Actor::user(user),
+        Entry::new("user.password_changed")
+            .target("user", &user.id)
+            .from_address(client_address),
+    )
+    .await?;
+    tx.commit().await
+}
+
+async fn replace_password(
+    tx: &mut sqlx::AnyConnection,
+    user_id: &str,
+    password_hash: &str,
+    keep_session_hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+        .bind(user_id)
+        .bind(keep_session_hash.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
