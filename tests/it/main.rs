@@ -18,6 +18,7 @@ mod cli;
 mod connect;
 mod fake_attio;
 mod fake_oauth;
+mod hardening;
 mod health;
 mod layers;
 mod operator;

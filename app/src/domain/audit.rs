@@ -20,3 +20,86 @@ pub struct AuditView {
     pub detail: Option<String>,
     pub reason: Option<String>,
 }
+
+/// The first line of the CSV export.
+pub const CSV_HEADER: &str =
+    "time,actor_type,actor,action,organisation_id,app_id,target_type,target_id,detail,reason\n";
+
+/// One CSV field: quoted, quotes doubled, and never read as a spreadsheet
+/// formula — a value starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return gets a `'` in front (OWASP, CSV injection).
+pub fn csv_field(value: &str) -> String {
+    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    format!("\"{}\"", guarded.replace('"', "\"\""))
+}
+
+/// An entry as one CSV line, with its newline, in [`CSV_HEADER`]'s order.
+pub fn csv_line(entry: &AuditView) -> String {
+    let fields = [
+        crate::util::time::rfc3339(entry.at),
+        entry.actor_type.clone(),
+        entry.actor_label.clone().unwrap_or_default(),
+        entry.action.clone(),
+        entry.organisation_id.clone().unwrap_or_default(),
+        entry.app_id.clone().unwrap_or_default(),
+        entry.target_type.clone().unwrap_or_default(),
+        entry.target_id.clone().unwrap_or_default(),
+        entry.detail.clone().unwrap_or_default(),
+        entry.reason.clone().unwrap_or_default(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_never_start_a_formula() {
+        for value in ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"] {
+            let field = csv_field(value);
+            assert_eq!(field, format!("\"'{value}\""), "{value:?}");
+        }
+        assert_eq!(csv_field("plain"), "\"plain\"");
+        assert_eq!(csv_field("a \"b\" c"), "\"a \"\"b\"\" c\"");
+        assert_eq!(
+            csv_field("1-1"),
+            "\"1-1\"",
+            "only the first character counts"
+        );
+    }
+
+    #[test]
+    fn csv_lines_follow_the_header() {
+        let entry = AuditView {
+            id: "aud_1".into(),
+            at: 0,
+            actor_type: "developer".into(),
+            actor_label: Some("dev@example.com".into()),
+            action: "app.created".into(),
+            organisation_id: None,
+            app_id: Some("app_1".into()),
+            target_type: None,
+            target_id: None,
+            detail: Some("=HYPERLINK(\"x\")".into()),
+            reason: None,
+        };
+        let line = csv_line(&entry);
+        assert!(line.ends_with('\n'));
+        assert_eq!(
+            line.trim_end().split("\",\"").count(),
+            CSV_HEADER.trim_end().split(',').count()
+        );
+        assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
+    }
+}
