@@ -380,7 +380,26 @@ fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
             format!("'{text}' must not carry credentials, a query or a fragment"),
         ));
     }
+    if url.scheme() == "http" && !is_loopback_host(&url) {
+        return Err(err(
+            VAR,
+            format!("'{text}' must use https:// (put TLS in front of the vault); plain http:// is only for localhost, 127.0.0.0/8 and [::1]"),
+        ));
+    }
     Ok(url)
+}
+
+/// `localhost` (or a name under it), `127.0.0.0/8` or `::1`.
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Hosts (optionally `host:port`) that outbound OAuth requests may reach even
@@ -568,5 +587,41 @@ mod tests {
         );
         let url = parse_public_url("https://vault.example.com/").unwrap();
         assert_eq!(public_base(&url), "https://vault.example.com");
+        // the derived default of a wildcard bind address is accepted too
+        assert!(parse_public_url(&derive_public_url("0.0.0.0:8080".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn plain_http_public_urls_are_only_for_loopback() {
+        for ok in [
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://vault.localhost:8080/",
+            "http://127.0.0.1:3000",
+            "http://127.8.9.10",
+            "http://[::1]:3000",
+            "https://vault.example.com",
+            "https://203.0.113.7",
+        ] {
+            assert!(parse_public_url(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://vault.example.com",
+            "http://203.0.113.7:3000",
+            "http://10.0.0.5",
+            "http://0.0.0.0:3000",
+            "http://[::]:3000",
+            "http://localhost.example.com",
+            "http://[2001:db8::1]",
+        ] {
+            let error = parse_public_url(refused).err().unwrap();
+            assert_eq!(error.var, "OAUTH_VAULT_PUBLIC_URL");
+            assert!(error.message.contains("https://"), "{error}");
+            assert!(error.message.contains("TLS"), "{error}");
+        }
+        let error = load(&[("OAUTH_VAULT_PUBLIC_URL", "http://vault.example.com")])
+            .err()
+            .unwrap();
+        assert_eq!(error.var, "OAUTH_VAULT_PUBLIC_URL");
     }
 }
