@@ -125,6 +125,9 @@ struct RefreshToken {
 
 struct Inner {
     expires_in: Option<i64>,
+    /// Sent as `expires_in` instead of [`Inner::expires_in`], which still
+    /// decides when the tokens expire here.
+    expires_in_sent: Option<serde_json::Value>,
     rotate: bool,
     refresh_token_in_response: bool,
     refresh_failure: Option<RefreshFailure>,
@@ -147,6 +150,7 @@ impl Inner {
     fn new() -> Self {
         Inner {
             expires_in: Some(3600),
+            expires_in_sent: None,
             rotate: true,
             refresh_token_in_response: true,
             refresh_failure: None,
@@ -207,6 +211,13 @@ impl Inner {
             retired: false,
         });
         token
+    }
+
+    /// The `expires_in` of a token answer.
+    fn expires_in_answer(&self) -> Option<serde_json::Value> {
+        self.expires_in_sent
+            .clone()
+            .or_else(|| self.expires_in.map(|s| json!(s)))
     }
 
     /// The failure the next refresh request meets, if any is left.
@@ -337,6 +348,13 @@ scopes = [
     /// left out and the tokens do not expire.
     pub fn set_expires_in(&self, secs: Option<i64>) {
         self.inner().expires_in = secs;
+    }
+
+    /// Token answers carry this JSON value as `expires_in` (any number or
+    /// string, however absurd); the tokens still expire as
+    /// [`Self::set_expires_in`] says. `None` restores the true value.
+    pub fn send_expires_in(&self, value: Option<serde_json::Value>) {
+        self.inner().expires_in_sent = value;
     }
 
     /// Default true: each refresh issues a new refresh token and retires the
@@ -687,7 +705,7 @@ fn known_scopes(requested: &str) -> Option<String> {
 
 fn token_answer(
     access_token: String,
-    expires_in: Option<i64>,
+    expires_in: Option<serde_json::Value>,
     refresh_token: Option<String>,
     scope: &str,
 ) -> Response {
@@ -917,7 +935,12 @@ fn code_exchange(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String
     });
     let access_token = inner.issue_access(grant, &scope);
     let refresh_token = inner.issue_refresh(grant);
-    token_answer(access_token, inner.expires_in, Some(refresh_token), &scope)
+    token_answer(
+        access_token,
+        inner.expires_in_answer(),
+        Some(refresh_token),
+        &scope,
+    )
 }
 
 fn refresh(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String)]) -> Response {
@@ -980,7 +1003,12 @@ fn refresh(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String)]) ->
             Some(inner.issue_refresh(grant))
         }
     };
-    token_answer(access_token, inner.expires_in, refresh_token, &scope)
+    token_answer(
+        access_token,
+        inner.expires_in_answer(),
+        refresh_token,
+        &scope,
+    )
 }
 
 async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

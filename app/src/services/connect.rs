@@ -2,7 +2,7 @@
 //! authorization at the callback (issuer check, code exchange with PKCE,
 //! identity, storing the connection). Any failure leaves nothing behind.
 
-use crate::domain::grants::TokenSet;
+use crate::domain::grants::{expiry_ms, TokenSet};
 use crate::{
     domain::connect::ConnectFailure,
     domain::provider_configs::{ConfigStatus, ConfigView},
@@ -68,13 +68,16 @@ pub async fn complete(
         None => crate::domain::grants::AccountIdentity::default(),
     };
     let granted = account.scopes.clone().or_else(|| tokens.scopes.clone());
-    let expires_at = tokens.expires_in.map(|s| now_ms() + s * 1000).or_else(|| {
-        // A token that must be refreshed but names no lifetime gets the
-        // definition's fallback; a long-lived one none.
-        (profile.tokens.lifecycle != crate::catalogue::TokenLifecycle::LongLived
-            && tokens.refresh_token.is_some())
-        .then(|| now_ms() + profile.tokens.fallback_lifetime_secs as i64 * 1000)
-    });
+    let expires_at = tokens
+        .expires_in
+        .map(|s| expiry_ms(now_ms(), s))
+        .or_else(|| {
+            // A token that must be refreshed but names no lifetime gets the
+            // definition's fallback; a long-lived one none.
+            (profile.tokens.lifecycle != crate::catalogue::TokenLifecycle::LongLived
+                && tokens.refresh_token.is_some())
+            .then(|| expiry_ms(now_ms(), profile.fallback_lifetime_secs()))
+        });
     let (id, _) = save_authorized(
         &state.db,
         &state.keyring,

@@ -12,7 +12,7 @@ use crate::{
         loader::Catalogue, ClientAuth, IdentitySpec, OAuthSpec, ProviderDefinition, TokenLifecycle,
         TokenSpec,
     },
-    domain::grants::{AccountIdentity, TokenSet},
+    domain::grants::{AccountIdentity, TokenSet, MAX_LIFETIME_SECS},
     domain::provider_configs::ConfigView,
     infra::outbound::{Fetched, Outbound, OutboundError},
 };
@@ -35,6 +35,11 @@ pub struct ProviderProfile {
 }
 
 impl ProviderProfile {
+    /// The definition's lifetime for tokens whose answer names none.
+    pub fn fallback_lifetime_secs(&self) -> i64 {
+        i64::try_from(self.tokens.fallback_lifetime_secs).unwrap_or(i64::MAX)
+    }
+
     /// The profile of `config`, or `None` if its catalogue provider is gone.
     pub fn of(config: &ConfigView, catalogue: &Catalogue) -> Option<Self> {
         if let Some(custom) = &config.custom {
@@ -242,7 +247,11 @@ pub fn parse_token_response(body: &[u8]) -> Result<TokenSet, TokenError> {
         access_token: SecretString::from(access_token.to_string()),
         refresh_token,
         token_type,
-        expires_in: number_or_string(value.get("expires_in")).filter(|s| *s > 0),
+        // whatever the provider sent: a positive number of seconds, at most
+        // ten years
+        expires_in: number_or_string(value.get("expires_in"))
+            .filter(|s| *s > 0)
+            .map(|s| s.min(MAX_LIFETIME_SECS)),
         scopes: scope_list(value.get("scope")),
     })
 }

@@ -42,11 +42,10 @@ async fn run_pass(state: &Context, burst_start: i64) -> Result<WorkReport, CareE
     let horizon = care.refresh_margin_ms.max(care.worker_interval_ms * 2);
     let due: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM connections WHERE status IN ('active', 'error') AND refresh_token IS NOT NULL AND expires_at IS NOT NULL \
-         AND expires_at - $1 <= $2 AND (next_attempt_at IS NULL OR next_attempt_at <= $3) AND (lease_owner IS NULL OR lease_until < $4) \
-         AND (last_refreshed_at IS NULL OR last_refreshed_at < $5) ORDER BY expires_at LIMIT $6",
+         AND expires_at <= $1 AND (next_attempt_at IS NULL OR next_attempt_at <= $2) AND (lease_owner IS NULL OR lease_until < $3) \
+         AND (last_refreshed_at IS NULL OR last_refreshed_at < $4) ORDER BY expires_at LIMIT $5",
     )
-    .bind(now)
-    .bind(horizon)
+    .bind(now.saturating_add(horizon))
     .bind(now)
     .bind(now)
     .bind(burst_start)

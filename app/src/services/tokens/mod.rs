@@ -163,7 +163,7 @@ impl TokenRow {
     /// Refresh when closer to expiry than this.
     fn margin(&self, care: &TokenCare) -> i64 {
         let lifetime = match (self.expires_at, self.last_refreshed_at) {
-            (Some(e), Some(r)) if e > r => e - r,
+            (Some(e), Some(r)) if e > r => e.saturating_sub(r),
             _ => 0,
         };
         care.refresh_margin_ms.max(lifetime / 10)
@@ -175,7 +175,7 @@ impl TokenRow {
 
     fn due(&self, care: &TokenCare, now: i64) -> bool {
         self.expires_at
-            .is_some_and(|e| e - now <= self.margin(care))
+            .is_some_and(|e| e.saturating_sub(now) <= self.margin(care))
     }
 
     /// An event of this connection's history.

@@ -6,6 +6,7 @@ use super::*;
 use crate::{
     domain::backoff::Backoff,
     domain::events::EventKind,
+    domain::grants::{expiry_ms, retry_after_ms},
     domain::provider_configs::ConfigStatus,
     infra::crypto::Aad,
     infra::db::{new_id, now_ms},
@@ -296,7 +297,7 @@ async fn call_provider(
             let retry_after_ms = match &e {
                 TokenError::Unavailable {
                     retry_after_secs, ..
-                } => retry_after_secs.map(|s| s as i64 * 1000),
+                } => retry_after_secs.map(retry_after_ms),
                 _ => None,
             };
             Err(Failure::Transient {
@@ -336,12 +337,12 @@ async fn store_refreshed(
         .transpose()
         .map_err(internal)?
         .or_else(|| row.refresh_token.clone());
-    let expires_at = Some(
-        now + tokens
+    let expires_at = Some(expiry_ms(
+        now,
+        tokens
             .expires_in
-            .unwrap_or(profile.tokens.fallback_lifetime_secs as i64)
-            * 1000,
-    );
+            .unwrap_or_else(|| profile.fallback_lifetime_secs()),
+    ));
     let granted = tokens
         .scopes
         .as_ref()
