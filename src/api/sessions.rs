@@ -169,11 +169,18 @@ async fn reconnect_target(
     let found = app::store::connections::find(&state.db, &state.catalogue, &caller.app_id, id)
         .await
         .map_err(ApiError::internal)?;
-    if found.is_none() {
-        errors.push(FieldError {
+    match &found {
+        None => errors.push(FieldError {
             field: "connection_id".into(),
             message: "No connection with this id in this app".into(),
-        });
+        }),
+        Some(c) if c.status == app::domain::connections::ConnectionStatus::Revoked => {
+            errors.push(FieldError {
+                field: "connection_id".into(),
+                message: "This connection was disconnected; leave out connection_id to let the end user connect again".into(),
+            })
+        }
+        Some(_) => {}
     }
     Ok(found)
 }

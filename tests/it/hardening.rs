@@ -7,7 +7,10 @@
 //! the audit export has every row.
 use crate::common;
 
-use common::{fake_oauth::RefreshFailure, Setup, TestApp, World};
+use common::{
+    fake_attio::Workspace, fake_oauth::RefreshFailure, location, query_value, sent, Browser, Setup,
+    TestApp, World,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -16,6 +19,8 @@ on_both_databases!(the_audit_export_has_every_row);
 with_world!(
     SETUP;
     absurd_provider_numbers_give_sane_expiries,
+    a_connect_link_completes_once,
+    an_old_reconnect_link_cannot_revive_a_disconnected_connection,
 );
 
 /// Attio and the fake RFC 6749 provider.
@@ -127,4 +132,127 @@ async fn absurd_provider_numbers_give_sane_expiries(w: World) {
     assert!(next <= app::infra::db::now_ms() + DAY_MS, "{next}");
     // the worker passes over it without a fuss
     app::services::worker::run_once(&w.app.state).await.unwrap();
+}
+
+/// The end user opens `path` and clicks Connect Attio in `browser`, once
+/// more (another tab), and agrees at Attio: the callback URL to go to.
+async fn authorize_in(w: &World, browser: &Browser, path: &str) -> String {
+    let res = browser
+        .submit(path, path, &[("provider_config", &w.attio_config)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let authorize = location(&res);
+    w.attio.consent(&browser.client, &authorize, true).await
+}
+
+fn workspace(n: u32) -> Workspace {
+    Workspace {
+        id: format!("ws_{n:04}"),
+        name: format!("Workspace {n}"),
+        slug: format!("ws{n}"),
+    }
+}
+
+async fn a_connect_link_completes_once(w: World) {
+    // two tabs of one link, each authorized, with different workspaces
+    let path = w.connect_path(json!({ "end_user_id": "user-1" })).await;
+    let browser = w.app.second_browser();
+    w.attio.set_workspace(workspace(1));
+    let first = authorize_in(&w, &browser, &path).await;
+    w.attio.set_workspace(workspace(2));
+    let second = authorize_in(&w, &browser, &path).await;
+    let res = sent(browser.client.get(&first).send().await).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("connect-success"));
+    let res = sent(browser.client.get(&second).send().await).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("This connect link was already used"),
+        "{html}"
+    );
+    assert!(html.contains("session_used"), "{html}");
+    assert_eq!(w.app.count("connections").await, 1);
+    assert_eq!(
+        w.app
+            .count("connections WHERE account_id = 'ws_0001'")
+            .await,
+        1
+    );
+
+    // both tabs at once: one connects, the other is told, with a return URL
+    let path = w
+        .connect_path(json!({ "end_user_id": "user-2", "return_url": w.return_url }))
+        .await;
+    let browser = w.app.second_browser();
+    w.attio.set_workspace(workspace(3));
+    let first = authorize_in(&w, &browser, &path).await;
+    w.attio.set_workspace(workspace(4));
+    let second = authorize_in(&w, &browser, &path).await;
+    let (a, b) = tokio::join!(
+        browser.client.get(&first).send(),
+        browser.client.get(&second).send()
+    );
+    let mut outcomes: Vec<String> = [sent(a).await, sent(b).await]
+        .iter()
+        .map(|res| {
+            let back = location(res);
+            query_value(&back, "error").unwrap_or_else(|| query_value(&back, "status").unwrap())
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["session_used", "success"]);
+    assert_eq!(
+        w.app
+            .count("connections WHERE end_user_id = 'user-2'")
+            .await,
+        1
+    );
+}
+
+async fn an_old_reconnect_link_cannot_revive_a_disconnected_connection(w: World) {
+    let id = w.connected("user-1").await;
+    let reconnect = json!({ "connection_id": id, "return_url": w.return_url });
+    // one link not opened yet, one whose authorization is under way
+    let unopened = w.connect_path(reconnect.clone()).await;
+    let started = w.connect_path(reconnect.clone()).await;
+    let browser = w.app.second_browser();
+    let callback = authorize_in(&w, &browser, &started).await;
+
+    let (status, _) = w
+        .json(Method::DELETE, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(w.status(&id).await, "revoked");
+
+    let res = w.app.get(&unopened).await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("session-withdrawn"));
+    let res = sent(browser.client.get(&callback).send().await).await;
+    let back = location(&res);
+    assert_eq!(
+        query_value(&back, "error").as_deref(),
+        Some("connection_revoked"),
+        "{back}"
+    );
+    assert_eq!(w.status(&id).await, "revoked", "not re-activated");
+    assert_eq!(w.events(&id, "reconnected").await, 0);
+    // no new reconnect links for it either
+    let res = w.session(reconnect).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = format!("/apps/{}/connections/{id}", w.app_id);
+    let res = w
+        .app
+        .submit(&page, &page, &[("_action", "reconnect")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("cannot bring it back"));
+
+    // a new, ordinary link: the end user connects the same account again,
+    // and the connection comes back with its id
+    let again = w.connected("user-1").await;
+    assert_eq!(again, id);
+    assert_eq!(w.status(&id).await, "active");
+    let (status, _) = w.token(&id).await;
+    assert_eq!(status, StatusCode::OK);
 }

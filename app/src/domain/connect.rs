@@ -111,6 +111,11 @@ pub enum ConnectFailure {
     ProviderDisabled,
     TokenExchangeFailed,
     IdentityFailed,
+    /// Another authorization started from the same connect link finished
+    /// first: a link connects once.
+    SessionUsed,
+    /// A reconnect link of a connection the developer disconnected since.
+    ConnectionRevoked,
     ServerError,
 }
 
@@ -128,6 +133,8 @@ impl ConnectFailure {
             Self::ProviderDisabled => "provider_disabled",
             Self::TokenExchangeFailed => "token_exchange_failed",
             Self::IdentityFailed => "identity_failed",
+            Self::SessionUsed => "session_used",
+            Self::ConnectionRevoked => "connection_revoked",
             Self::ServerError => "server_error",
         }
     }
@@ -145,6 +152,8 @@ impl ConnectFailure {
             Self::ProviderDisabled => ("This connection is not available", "The app has switched this provider off. Contact the app's support."),
             Self::TokenExchangeFailed => ("The provider did not complete the sign-in", "Nothing was connected. Try again in a moment."),
             Self::IdentityFailed => ("The provider did not confirm the account", "Nothing was connected. Try again in a moment."),
+            Self::SessionUsed => ("This connect link was already used", "Each connect link works for one connection, and another sign-in with it finished first. Nothing more was connected. Go back to the app to connect again."),
+            Self::ConnectionRevoked => ("This connection was disconnected", "The app disconnected this connection after the link was made, so the link no longer works. Nothing was connected. Go back to the app to connect again."),
             Self::ServerError => ("Something went wrong on our side", "Nothing was connected. Try again in a moment."),
         }
     }

@@ -11,7 +11,7 @@ use crate::{
     services::context::Context,
     services::oauth::{self, ClientCredentials, IdentityError, ProviderProfile, TokenError},
     store::connect::{OpenSession, Transaction},
-    store::connections::{save_authorized, Authorized},
+    store::connections::{save_authorized, Authorized, StoreError},
     store::provider_configs::{self as configs},
 };
 use secrecy::ExposeSecret;
@@ -96,7 +96,11 @@ pub async fn complete(
         },
     )
     .await
-    .map_err(|e| server_error(&e))?;
+    .map_err(|e| match e {
+        StoreError::SessionUsed => ConnectFailure::SessionUsed,
+        StoreError::ConnectionRevoked => ConnectFailure::ConnectionRevoked,
+        e => server_error(&e),
+    })?;
     state.caches.connection_changed(&id);
     Ok(id)
 }

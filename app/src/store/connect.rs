@@ -120,6 +120,8 @@ pub enum SessionLookup {
     Unknown,
     Expired,
     Used,
+    /// A reconnect link whose connection was disconnected since.
+    Withdrawn,
     Open(Box<OpenSession>),
 }
 
@@ -139,7 +141,8 @@ fn open_session(row: &sqlx::any::AnyRow) -> Result<OpenSession, sqlx::Error> {
 }
 
 const SESSION_SELECT: &str = "SELECT s.id, s.app_id, a.name AS app_name, s.end_user_id, s.end_user_name, s.end_user_email, \
-    s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at FROM connect_sessions s JOIN apps a ON a.id = s.app_id";
+    s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at, c.status AS reconnect_status \
+    FROM connect_sessions s JOIN apps a ON a.id = s.app_id LEFT JOIN connections c ON c.id = s.reconnect_id";
 
 pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::Error> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
@@ -159,6 +162,10 @@ pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::E
     }
     if expires <= now_ms() {
         return Ok(SessionLookup::Expired);
+    }
+    let reconnect_status: Option<String> = row.try_get("reconnect_status")?;
+    if reconnect_status.as_deref() == Some("revoked") {
+        return Ok(SessionLookup::Withdrawn);
     }
     Ok(SessionLookup::Open(Box::new(open_session(&row)?)))
 }

@@ -27,6 +27,13 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Crypto(#[from] crate::infra::crypto::CryptoError),
+    /// The connect session was completed already (another authorization
+    /// of the same link got there first).
+    #[error("the connect session was already used")]
+    SessionUsed,
+    /// A reconnect session's connection was disconnected since.
+    #[error("the connection to re-authorize was disconnected")]
+    ConnectionRevoked,
 }
 
 /// Configured scopes that `granted` does not cover; a read-write scope
@@ -323,16 +330,31 @@ pub struct Authorized<'a> {
 
 /// Stores an authorized connection in one transaction: the same end
 /// user, configuration and account keep their connection id (a
-/// reconnect); the connect session is marked used; the event recorded.
-/// Returns the id and whether it was a reconnect.
+/// reconnect); the connect session is marked used — once: of several
+/// authorizations one link started, only the first to finish stores a
+/// connection, the others fail with [`StoreError::SessionUsed`]; the event
+/// recorded. A reconnect session whose connection was disconnected since
+/// fails with [`StoreError::ConnectionRevoked`]. Returns the id and whether
+/// it was a reconnect.
 pub async fn save_authorized(
     db: &Db,
     keys: &Keyring,
     a: &Authorized<'_>,
 ) -> Result<(String, bool), StoreError> {
     let mut tx = db.begin().await?;
-    let existing = existing_connection(&mut tx, a).await?;
     let now = now_ms();
+    // First, so that a second completion of the same session waits for
+    // the first (row lock) and then finds the session used.
+    let claimed =
+        sqlx::query("UPDATE connect_sessions SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(a.session_id)
+            .execute(&mut *tx)
+            .await?;
+    if claimed.rows_affected() != 1 {
+        return Err(StoreError::SessionUsed);
+    }
+    let existing = existing_connection(&mut tx, a).await?;
     let reconnect = existing.is_some();
     let id = existing.unwrap_or_else(|| new_id("conn"));
     let sealed = Sealed {
@@ -350,8 +372,7 @@ pub async fn save_authorized(
     } else {
         insert_authorized(&mut tx, &id, a, sealed, now).await?;
     }
-    sqlx::query("UPDATE connect_sessions SET used_at = $1, connection_id = $2 WHERE id = $3")
-        .bind(now)
+    sqlx::query("UPDATE connect_sessions SET connection_id = $1 WHERE id = $2")
         .bind(&id)
         .bind(a.session_id)
         .execute(&mut *tx)
@@ -387,33 +408,37 @@ pub async fn save_authorized(
 }
 
 /// The connection this authorization renews, if any: the reconnect
-/// session's own, else the one of the same end user, configuration and
-/// provider account.
+/// session's own — never one that was disconnected since the link was
+/// made — else the one of the same end user, configuration and provider
+/// account (a fresh connect session may bring back a disconnected one: the
+/// developer just asked for it).
 async fn existing_connection(
     tx: &mut sqlx::AnyConnection,
     a: &Authorized<'_>,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, StoreError> {
     if let Some(id) = a.reconnect_id {
         let found: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM connections WHERE id = $1 AND app_id = $2 AND provider_config_id = $3",
+            "SELECT status FROM connections WHERE id = $1 AND app_id = $2 AND provider_config_id = $3",
         )
         .bind(id)
         .bind(a.app_id)
         .bind(a.provider_config_id)
         .fetch_optional(&mut *tx)
         .await?;
-        if found.is_some() {
-            return Ok(found);
+        match found.as_deref() {
+            Some("revoked") => return Err(StoreError::ConnectionRevoked),
+            Some(_) => return Ok(Some(id.to_string())),
+            None => {}
         }
     }
-    sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "SELECT id FROM connections WHERE provider_config_id = $1 AND end_user_id = $2 AND account_id = $3",
     )
     .bind(a.provider_config_id)
     .bind(a.end_user_id)
     .bind(&a.account.id)
     .fetch_optional(&mut *tx)
-    .await
+    .await?)
 }
 
 /// The tokens sealed to their row, and the granted scopes.

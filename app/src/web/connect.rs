@@ -139,6 +139,12 @@ fn session_problem_page(lookup: &SessionLookup) -> Response {
             "Each connect link works for one connection. Go back to the app to connect again.",
             "session-used",
         ),
+        SessionLookup::Withdrawn => message_page(
+            StatusCode::GONE,
+            "This connection was disconnected",
+            "The app disconnected this connection after the link was made, so the link no longer works. Go back to the app to connect again.",
+            "session-withdrawn",
+        ),
         _ => message_page(
             StatusCode::NOT_FOUND,
             "This connect link is not valid",

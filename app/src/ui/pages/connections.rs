@@ -209,12 +209,14 @@ pub fn Connection() -> impl IntoView {
         |(app, id)| connection_page(app, id),
     );
     let disconnect = use_feedback("disconnect");
+    let reconnect = use_feedback("reconnect");
     let reconnect_link = use_shown_once();
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let c = page.connection.clone();
         let action = format!("/apps/{}/connections/{}", page.app.id, c.id);
         let disconnect = disconnect.clone();
+        let reconnect = reconnect.clone();
         let reconnect_link = reconnect_link.clone();
         let csrf = csrf.clone();
         view! {
@@ -244,11 +246,20 @@ pub fn Connection() -> impl IntoView {
                     {reconnect_link.map(|link| view! {
                         <CopyField value=link label="Reconnect link" testid="reconnect-link" />
                     })}
-                    <form method="post" action=action.clone()>
-                        <CsrfField token=csrf.clone() />
-                        <input type="hidden" name="_action" value="reconnect" />
-                        <button type="submit" class="btn">"Create reconnect link"</button>
-                    </form>
+                    <FormError error=reconnect.error("") />
+                    {if c.status == ConnectionStatus::Revoked {
+                        view! {
+                            <p data-testid="reconnect-revoked">"This connection was disconnected, and reconnect links made before no longer work. To connect the end user again, create a connect session for them: the same account gets this connection back, with its id."</p>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <form method="post" action=action.clone()>
+                                <CsrfField token=csrf.clone() />
+                                <input type="hidden" name="_action" value="reconnect" />
+                                <button type="submit" class="btn">"Create reconnect link"</button>
+                            </form>
+                        }.into_any()
+                    }}
                 </section>
                 <section class="panel">
                     <h2>"History"</h2>
@@ -288,6 +299,7 @@ pub fn ConnectionRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::{
+        domain::connections::ConnectionStatus,
         store::audit::Actor,
         store::connect::{create_session, NewSession},
         web::form_post::app_form,
@@ -324,6 +336,14 @@ pub mod ssr {
                 Ok(None) => return not_found(),
                 Err(e) => return server_error(e),
             };
+            if connection.status == ConnectionStatus::Revoked {
+                let mut feedback = FormFeedback::new("reconnect");
+                feedback.add_error(
+                    "",
+                    "This connection was disconnected: a reconnect link cannot bring it back. Create a connect session for the end user instead.",
+                );
+                return rerender(&state, form.parts, feedback).await;
+            }
             let session = NewSession {
                 end_user_id: connection.end_user_id.clone(),
                 end_user_name: connection.end_user_name.clone(),
