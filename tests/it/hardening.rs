@@ -21,6 +21,7 @@ with_world!(
     absurd_provider_numbers_give_sane_expiries,
     a_connect_link_completes_once,
     an_old_reconnect_link_cannot_revive_a_disconnected_connection,
+    the_browser_binding_is_fresh_for_every_authorization,
 );
 
 /// Attio and the fake RFC 6749 provider.
@@ -255,4 +256,100 @@ async fn an_old_reconnect_link_cannot_revive_a_disconnected_connection(w: World)
     assert_eq!(w.status(&id).await, "active");
     let (status, _) = w.token(&id).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+async fn the_browser_binding_is_fresh_for_every_authorization(w: World) {
+    // someone planted binding cookies in the end user's browser
+    let planted = "P".repeat(43);
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let vault = url::Url::parse(&w.app.address).unwrap();
+    for name in ["ov_oauth", "__Host-ov_oauth", "__Secure-ov_oauth"] {
+        jar.add_cookie_str(&format!("{name}={planted}; Path=/"), &vault);
+    }
+    let browser = Browser {
+        address: w.app.address.clone(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar)
+            .build()
+            .unwrap(),
+    };
+    // two links in two tabs of this browser, both under way at once
+    let mut callbacks = Vec::new();
+    let mut values = Vec::new();
+    for user in ["user-a", "user-b"] {
+        let path = w.connect_path(json!({ "end_user_id": user })).await;
+        let res = browser
+            .submit(&path, &path, &[("provider_config", &w.attio_config)])
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let cookies: Vec<String> = set_cookies(&res)
+            .into_iter()
+            .filter(|c| c.starts_with("ov_oauth"))
+            .collect();
+        assert_eq!(cookies.len(), 1, "{cookies:?}");
+        let cookie = &cookies[0];
+        assert!(
+            !cookie.contains(&planted),
+            "a planted value is never adopted"
+        );
+        assert!(
+            cookie.starts_with("ov_oauth_"),
+            "one per transaction: {cookie}"
+        );
+        assert!(cookie.contains("; Path=/oauth/callback;"), "{cookie}");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        assert!(cookie.contains("Max-Age=600"), "{cookie}");
+        values.push(cookie.split(';').next().unwrap().to_string());
+        callbacks.push(
+            w.attio
+                .consent(&browser.client, &location(&res), true)
+                .await,
+        );
+    }
+    assert_ne!(values[0], values[1]);
+    assert_ne!(
+        values[0].split('=').next(),
+        values[1].split('=').next(),
+        "two cookies, not one overwritten"
+    );
+    for callback in callbacks.iter().rev() {
+        let res = sent(browser.client.get(callback).send().await).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("connect-success"));
+    }
+    assert_eq!(w.app.count("connections").await, 2);
+
+    // a browser with only the planted cookies cannot finish an
+    // authorization it did not start
+    let path = w.connect_path(json!({ "end_user_id": "user-c" })).await;
+    let (_, authorize) = w.click_connect(&path).await;
+    let stranger = Browser {
+        address: w.app.address.clone(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let callback = w.attio.consent(&stranger.client, &authorize, true).await;
+    let res = sent(
+        stranger
+            .client
+            .get(&callback)
+            .header("cookie", format!("ov_oauth={planted}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("browser_mismatch"));
 }

@@ -11,7 +11,7 @@ use crate::{
         OpenSession, SessionLookup,
     },
     store::connections::{record_event, Event},
-    store::sessions::{cookie_value, set_cookie},
+    store::sessions::cookie_value,
     web::form_post::Submission,
     web::state::AppState,
 };
@@ -26,13 +26,33 @@ use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
-/// The cookie that binds an authorization to the browser that started it.
-pub fn browser_cookie_name(secure: bool) -> &'static str {
+/// The cookie that binds authorization transaction `tx_id` to the browser
+/// that started it: one per transaction (so parallel authorizations in one
+/// browser each keep theirs), named after a short digest of the transaction
+/// id.
+pub fn browser_cookie_name(secure: bool, tx_id: &str) -> String {
+    let short = &hash_token(tx_id)[..16];
     if secure {
-        "__Host-ov_oauth"
+        format!("__Secure-ov_oauth_{short}")
     } else {
-        "ov_oauth"
+        format!("ov_oauth_{short}")
     }
+}
+
+/// Where the binding cookie is sent: the callback only (`/oauth/callback`
+/// and anything under it).
+const BROWSER_COOKIE_PATH: &str = "/oauth/callback";
+
+/// The binding cookie: `HttpOnly`, `SameSite=Lax` (the provider's redirect
+/// is a top-level navigation), sent to the callback only, gone with the
+/// transaction.
+fn browser_cookie(name: &str, value: &str, secure: bool) -> Result<HeaderValue, Response> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={BROWSER_COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        TRANSACTION_TTL_MS / 1000
+    ))
+    .map_err(internal)
 }
 
 // ---- pages -------------------------------------------------------------
@@ -302,13 +322,16 @@ pub async fn post_connect(
             Ok(a) => a,
             Err(e) => return internal(e),
         };
-    // One binding cookie per browser; parallel authorizations share it.
+    // A fresh binding value for every authorization, in a cookie of its
+    // own: never a value the browser brought along (it may have been
+    // planted), and parallel authorizations do not share one.
     let secure = state.settings.secure_cookies;
-    let cookie_name = browser_cookie_name(secure);
-    let browser = cookie_value(&form.parts.headers, cookie_name)
-        .filter(|v| v.len() == 43)
-        .unwrap_or_else(random_token);
+    let browser = random_token();
     let id = new_id("tx");
+    let cookie = match browser_cookie(&browser_cookie_name(secure, &id), &browser, secure) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let verifier = match authorization.pkce_verifier.as_ref().map(|v| {
         state.keyring.encrypt_str(
             v.expose_secret(),
@@ -343,10 +366,7 @@ pub async fn post_connect(
         Err(e) => return internal(e),
     };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(cookie_name, &browser, secure, TRANSACTION_TTL_MS / 1000),
-    );
+    headers.append(header::SET_COOKIE, cookie);
     response
 }
 
@@ -407,7 +427,7 @@ pub async fn callback(
         return failure_page(ConnectFailure::StateUsed);
     }
     let secure = state.settings.secure_cookies;
-    let bound = cookie_value(&headers, browser_cookie_name(secure))
+    let bound = cookie_value(&headers, &browser_cookie_name(secure, &tx.id))
         .map(|c| bool::from(hash_token(&c).as_bytes().ct_eq(tx.browser_hash.as_bytes())))
         .unwrap_or(false);
     if !bound {
