@@ -3,7 +3,7 @@
 
 use crate::{
     config::{self, Config},
-    http::{csrf, health, portal_guard, security_headers, trace},
+    http::{cache_control, csrf, health, portal_guard, security_headers, trace},
     keys::{self, KeyError, KeyOrigin},
 };
 use app::{
@@ -289,6 +289,10 @@ fn router(state: AppState, hsts: bool) -> Router {
             portal_guard::layer,
         ))
         .layer(middleware::from_fn(trace::server_fn_failures))
+        .layer(middleware::from_fn_with_state(
+            state.settings.secure_cookies,
+            cache_control::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.settings.clone(),
             csrf::layer,

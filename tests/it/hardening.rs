@@ -14,7 +14,7 @@ use common::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-on_both_databases!(the_audit_export_has_every_row);
+on_both_databases!(the_audit_export_has_every_row, portal_pages_are_not_cached,);
 
 with_world!(
     SETUP;
@@ -352,4 +352,49 @@ async fn the_browser_binding_is_fresh_for_every_authorization(w: World) {
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("browser_mismatch"));
+}
+
+fn cache_control(res: reqwest::Response) -> Option<String> {
+    res.headers()
+        .get("cache-control")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+async fn portal_pages_are_not_cached(app: TestApp) {
+    // a static asset is left alone
+    let pkg = app.data_dir.path().join("site").join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("probe.css"), "body {}").unwrap();
+    let res = app.get("/pkg/probe.css").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(cache_control(res), None);
+    // public pages, signed out: stored only if checked each time
+    for page in ["/", "/login", "/docs/providers/attio"] {
+        let res = app.get(page).await;
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        assert_eq!(cache_control(res).as_deref(), Some("no-cache"), "{page}");
+    }
+
+    app.sign_up("dev@example.com", PASSWORD).await;
+    for page in ["/", "/apps", "/account", "/docs/providers/attio"] {
+        let res = app.get(page).await;
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        assert_eq!(cache_control(res).as_deref(), Some("no-store"), "{page}");
+    }
+    // a form shown again with its errors
+    let res = app.submit("/apps", "/apps", &[("name", "")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(cache_control(res).as_deref(), Some("no-store"));
+    // a server function
+    let res = sent(
+        app.client
+            .post(app.url("/api/apps/list"))
+            .header("origin", &app.address)
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(cache_control(res).as_deref(), Some("no-store"));
 }
