@@ -46,13 +46,16 @@ const BROWSER_COOKIE_PATH: &str = "/oauth/callback";
 /// The binding cookie: `HttpOnly`, `SameSite=Lax` (the provider's redirect
 /// is a top-level navigation), sent to the callback only, gone with the
 /// transaction.
-fn browser_cookie(name: &str, value: &str, secure: bool) -> Result<HeaderValue, Response> {
+fn browser_cookie(
+    name: &str,
+    value: &str,
+    secure: bool,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={BROWSER_COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         TRANSACTION_TTL_MS / 1000
     ))
-    .map_err(internal)
 }
 
 // ---- pages -------------------------------------------------------------
@@ -330,7 +333,7 @@ pub async fn post_connect(
     let id = new_id("tx");
     let cookie = match browser_cookie(&browser_cookie_name(secure, &id), &browser, secure) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return internal(e),
     };
     let verifier = match authorization.pkce_verifier.as_ref().map(|v| {
         state.keyring.encrypt_str(
