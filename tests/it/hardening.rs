@@ -8,13 +8,15 @@
 use crate::common;
 
 use common::{
-    fake_attio::Workspace, fake_oauth::RefreshFailure, location, query_value, sent, Browser, Setup,
-    TestApp, World,
+    fake_attio::Workspace,
+    fake_oauth::{RefreshFailure, PROVIDER_ID},
+    fake_server::Served,
+    location, query_value, sent, Backend, Browser, Setup, TestApp, World,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-on_both_databases!(the_audit_export_has_every_row, portal_pages_are_not_cached,);
+on_both_databases!(the_audit_export_has_every_row, portal_pages_are_not_cached);
 
 with_world!(
     SETUP;
@@ -22,7 +24,24 @@ with_world!(
     a_connect_link_completes_once,
     an_old_reconnect_link_cannot_revive_a_disconnected_connection,
     the_browser_binding_is_fresh_for_every_authorization,
+    deleting_an_app_revokes_its_connections_at_the_provider,
+    deleting_a_provider_revokes_its_connections_at_once,
+    bad_connections_do_not_hold_up_the_others with ONE_AT_A_TIME,
 );
+
+/// The worker takes 4 connections per pass.
+const ONE_AT_A_TIME: &[(&str, &str)] = &[("OAUTH_VAULT_REFRESH_CONCURRENCY", "1")];
+
+mod one_bad_row_stops_no_worker_pass {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::one_bad_row_stops_no_worker_pass(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::one_bad_row_stops_no_worker_pass(super::Backend::Postgres).await;
+    }
+}
 
 /// Attio and the fake RFC 6749 provider.
 const SETUP: Setup = Setup {
@@ -397,4 +416,382 @@ async fn portal_pages_are_not_cached(app: TestApp) {
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(cache_control(res).as_deref(), Some("no-store"));
+}
+
+/// Waits (at most 10 s) until `done` holds.
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting: {what}");
+}
+
+/// Whether the fake received a revocation of `token`.
+fn revoked_at_fake(w: &World, token: &str) -> bool {
+    w.oauth
+        .revocations()
+        .iter()
+        .any(|form| form.contains(&("token".into(), token.to_string())))
+}
+
+async fn deleting_an_app_revokes_its_connections_at_the_provider(w: World) {
+    // a revocation queued before revocations carried their endpoint: the
+    // provider was down at the disconnect
+    let older = w.connect_oauth("user-old").await;
+    let older_token = w.oauth.current_refresh_token().unwrap();
+    w.oauth.fail_revocation(Some(503));
+    let (status, _) = w
+        .json(Method::DELETE, &format!("/v1/connections/{older}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    w.sql(
+        "UPDATE revocations SET revocation_url = NULL, client_auth = NULL, client_id = NULL, client_secret = NULL",
+    )
+    .await;
+    let id = w.connect_oauth("user-1").await;
+    let token = w.oauth.current_refresh_token().unwrap();
+    w.connected("user-2").await;
+
+    // the developer deletes the app while the provider is down
+    let page = format!("/apps/{}", w.app_id);
+    let html = w.app.get(&page).await.text().await.unwrap();
+    assert!(
+        html.contains("revoked at its provider"),
+        "the confirmation says so"
+    );
+    let res = w
+        .app
+        .submit(
+            &page,
+            &page,
+            &[("_action", "delete"), ("confirm", "Acme CRM Sync")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(w.app.count("apps").await, 0);
+    assert_eq!(w.app.count("connections").await, 0);
+    // the first try, right after the deletion, fails: both wait
+    eventually("the first try", || async {
+        revoked_at_fake(&w, &token) && w.app.count("revocations WHERE attempts >= 1").await == 2
+    })
+    .await;
+    assert_eq!(w.app.count("revocations").await, 2, "Attio offers none");
+    assert_eq!(
+        w.app
+            .count("revocations WHERE revocation_url IS NOT NULL AND client_secret IS NOT NULL")
+            .await,
+        2,
+        "both carry what they need"
+    );
+    assert!(!w.oauth.grant_revoked());
+
+    // the provider is back: a worker pass revokes both
+    w.oauth.fail_revocation(None);
+    w.sql("UPDATE revocations SET next_attempt_at = 0").await;
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
+    assert_eq!(report.revocations_settled, 2);
+    assert_eq!(w.app.count("revocations").await, 0);
+    assert!(
+        w.oauth.current_refresh_token().is_none(),
+        "every grant revoked"
+    );
+    for (connection, token) in [(&id, &token), (&older, &older_token)] {
+        assert!(revoked_at_fake(&w, token));
+        assert_eq!(
+            w.app
+                .count(&format!(
+                    "audit_events WHERE action = 'connection.revocation' AND target_id = '{connection}' \
+                     AND detail = 'Revoked at the provider (retry succeeded)'"
+                ))
+                .await,
+            1,
+            "{connection}"
+        );
+    }
+    assert_eq!(
+        w.app
+            .count("audit_events WHERE action = 'app.deleted' AND detail LIKE '%1 connection(s) queued%'")
+            .await,
+        1
+    );
+}
+
+async fn deleting_a_provider_revokes_its_connections_at_once(w: World) {
+    let id = w.connect_oauth("user-1").await;
+    let token = w.oauth.current_refresh_token().unwrap();
+    let kept = w.connected("user-2").await;
+    let page = format!("/apps/{}/providers/{}", w.app_id, w.oauth_config);
+    let html = w.app.get(&page).await.text().await.unwrap();
+    assert!(
+        html.contains("revoked at the provider"),
+        "the confirmation says so"
+    );
+    let res = w
+        .app
+        .submit(&page, &page, &[("_action", "delete"), ("confirm", "yes")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    eventually("the revocation", || async {
+        revoked_at_fake(&w, &token) && w.app.count("revocations").await == 0
+    })
+    .await;
+    assert!(w.oauth.grant_revoked());
+    assert_eq!(
+        w.app.count(&format!("connections WHERE id = '{id}'")).await,
+        0
+    );
+    assert_eq!(w.status(&kept).await, "active", "another provider's stays");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "audit_events WHERE action = 'connection.revocation' AND target_id = '{id}'"
+            ))
+            .await,
+        1
+    );
+}
+
+/// A webhook endpoint that records the bodies it receives and answers 204.
+async fn hook_receiver() -> (Served, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = received.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let served = Served::start(([127, 0, 0, 1], 0).into(), router)
+        .await
+        .unwrap();
+    (served, received)
+}
+
+/// The app's webhook endpoint and a signing secret, set in the portal.
+async fn set_webhook(w: &World, app_id: &str, hook: &str) {
+    let settings = format!("/apps/{app_id}/settings");
+    let res = w
+        .app
+        .submit(
+            &settings,
+            &settings,
+            &[("_action", "webhook"), ("webhook_url", hook)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = w
+        .app
+        .submit(&settings, &settings, &[("_action", "rotate_secret")])
+        .await;
+    assert!(res.status().is_success());
+}
+
+/// Connects `user` to the fake RFC 6749 provider in the app of `key`.
+async fn connect_oauth_in(w: &World, key: &str, config: &str, user: &str) -> String {
+    let res = sent(
+        w.app
+            .client
+            .post(w.app.url("/v1/connect/sessions"))
+            .bearer_auth(key)
+            .json(&json!({ "end_user_id": user, "providers": [PROVIDER_ID], "return_url": w.return_url }))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let session: serde_json::Value = res.json().await.unwrap();
+    let path = session["connect_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&w.app.address)
+        .to_string();
+    let browser = w.app.second_browser();
+    let res = browser
+        .submit(&path, &path, &[("provider_config", config)])
+        .await;
+    let res = sent(browser.client.get(location(&res)).send().await).await;
+    let res = sent(browser.client.get(location(&res)).send().await).await;
+    query_value(&location(&res), "connection_id").unwrap()
+}
+
+async fn one_bad_row_stops_no_worker_pass(backend: Backend) {
+    let (receiver, received) = hook_receiver().await;
+    let Some(w) = World::start(backend, &SETUP, &[], &receiver.host()).await else {
+        return;
+    };
+    let other = World::new_app(&w.app.browser(), "Other Tenant", &SETUP).await;
+    let hook = format!("{}/hook", receiver.address);
+    set_webhook(&w, &w.app_id, &hook).await;
+    set_webhook(&w, &other.app_id, &hook).await;
+    // each tenant disconnects a connection while the provider is down
+    let mine = w.connect_oauth("user-1").await;
+    let theirs = connect_oauth_in(&w, &other.key, &other.oauth_config, "user-1").await;
+    let their_token = w.oauth.current_refresh_token().unwrap();
+    w.oauth.fail_revocation(Some(503));
+    let (status, _) = w
+        .json(Method::DELETE, &format!("/v1/connections/{mine}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let res = sent(
+        w.app
+            .client
+            .delete(w.app.url(&format!("/v1/connections/{theirs}")))
+            .bearer_auth(&other.key)
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    w.oauth.fail_revocation(None);
+    assert_eq!(w.app.count("revocations").await, 2);
+
+    // this tenant's rows break, and come first
+    let garbage = vec![1u8, 2, 3, 4, 5, 6, 7, 8];
+    for statement in [
+        "UPDATE revocations SET token = $1 WHERE app_id = $2",
+        "UPDATE apps SET webhook_secret = $1 WHERE id = $2",
+    ] {
+        sqlx::query(statement)
+            .bind(garbage.clone())
+            .bind(&w.app_id)
+            .execute(w.app.state.db.pool())
+            .await
+            .unwrap();
+    }
+    w.sql(&format!(
+        "UPDATE revocations SET next_attempt_at = CASE WHEN app_id = '{}' THEN 0 ELSE 1 END",
+        w.app_id
+    ))
+    .await;
+    w.sql(&format!(
+        "UPDATE webhook_deliveries SET next_attempt_at = CASE WHEN app_id = '{}' THEN 0 ELSE 1 END",
+        w.app_id
+    ))
+    .await;
+    let pending =
+        |app: &str| format!("webhook_deliveries WHERE status = 'pending' AND app_id = '{app}'");
+    let theirs_pending = w.app.count(&pending(&other.app_id)).await;
+    assert!(theirs_pending >= 2, "created and deleted");
+
+    let report = app::services::worker::run_once(&w.app.state).await.unwrap();
+    // the other tenant's revocation and webhooks went through
+    assert!(revoked_at_fake(&w, &their_token));
+    assert_eq!(
+        report.revocations_settled, 2,
+        "the broken one is settled too"
+    );
+    assert_eq!(w.app.count("revocations").await, 0);
+    assert_eq!(w.events(&theirs, "revocation").await, 1);
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "connection_events WHERE connection_id = '{mine}' AND kind = 'revocation' \
+                 AND message LIKE '%could not be decrypted%'"
+            ))
+            .await,
+        1
+    );
+    assert_eq!(w.app.count(&pending(&other.app_id)).await, 0);
+    assert_eq!(report.webhooks_delivered as i64, theirs_pending);
+    let delivered = received.lock().unwrap().clone();
+    assert!(
+        delivered.iter().all(|b| b.contains(&other.app_id)),
+        "{delivered:?}"
+    );
+    // this tenant's messages wait for a signing secret that opens
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "webhook_attempts WHERE app_id = '{}' AND error = 'the signing secret is invalid'",
+                w.app_id
+            ))
+            .await,
+        report.webhooks_failed as i64
+    );
+    assert!(report.webhooks_failed >= 2);
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "webhook_deliveries WHERE app_id = '{}' AND status = 'pending' AND next_attempt_at > 1000",
+                w.app_id
+            ))
+            .await,
+        report.webhooks_failed as i64,
+        "backed off"
+    );
+}
+
+async fn bad_connections_do_not_hold_up_the_others(w: World) {
+    // four connections whose refresh token no longer opens expire first,
+    // a healthy one after them: one pass takes four
+    let mut broken = Vec::new();
+    for i in 0..4 {
+        broken.push(w.connect_oauth(&format!("broken-{i}")).await);
+    }
+    let healthy = w.connect_oauth("healthy").await;
+    for (i, id) in broken.iter().enumerate() {
+        sqlx::query("UPDATE connections SET refresh_token = $1, expires_at = $2 WHERE id = $3")
+            .bind(vec![9u8; 40])
+            .bind(1000 + i as i64)
+            .bind(id)
+            .execute(w.app.state.db.pool())
+            .await
+            .unwrap();
+    }
+    w.sql(&format!(
+        "UPDATE connections SET expires_at = 2000 WHERE id = '{healthy}'"
+    ))
+    .await;
+    let first = app::services::worker::run_once(&w.app.state).await.unwrap();
+    assert_eq!(first.refresh_failed, 4);
+    let second = app::services::worker::run_once(&w.app.state).await.unwrap();
+    assert_eq!(second.refreshed, 1, "the healthy one gets its turn");
+    let expires: Option<i64> =
+        sqlx::query_scalar("SELECT expires_at FROM connections WHERE id = $1")
+            .bind(&healthy)
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(expires.unwrap() > app::infra::db::now_ms());
+
+    // the same for health checks of Attio's long-lived tokens
+    let mut broken = Vec::new();
+    for i in 0..4 {
+        broken.push(w.connected(&format!("attio-broken-{i}")).await);
+    }
+    let healthy = w.connected("attio-healthy").await;
+    for (i, id) in broken.iter().enumerate() {
+        sqlx::query("UPDATE connections SET access_token = $1, next_check_at = $2 WHERE id = $3")
+            .bind(vec![9u8; 40])
+            .bind(1000 + i as i64)
+            .bind(id)
+            .execute(w.app.state.db.pool())
+            .await
+            .unwrap();
+    }
+    w.sql(&format!(
+        "UPDATE connections SET next_check_at = 2000, last_checked_at = 0 WHERE id = '{healthy}'"
+    ))
+    .await;
+    let first = app::services::worker::run_once(&w.app.state).await.unwrap();
+    assert_eq!(first.checked, 4);
+    app::services::worker::run_once(&w.app.state).await.unwrap();
+    let checked: Option<i64> =
+        sqlx::query_scalar("SELECT last_checked_at FROM connections WHERE id = $1")
+            .bind(&healthy)
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(checked.unwrap() > 0, "the healthy one gets its turn");
 }

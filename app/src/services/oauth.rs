@@ -285,12 +285,24 @@ pub async fn client_post(
     url: &str,
     profile: &ProviderProfile,
     client: &ClientCredentials<'_>,
+    form: Vec<(&str, &str)>,
+) -> Result<Fetched, OutboundError> {
+    client_post_as(http, url, profile.oauth.client_auth, client, form).await
+}
+
+/// [`client_post`] with the client authentication named, for calls that
+/// outlive their provider configuration (queued revocations).
+pub async fn client_post_as(
+    http: &Outbound,
+    url: &str,
+    client_auth: ClientAuth,
+    client: &ClientCredentials<'_>,
     mut form: Vec<(&str, &str)>,
 ) -> Result<Fetched, OutboundError> {
     let mut request = http
         .request(Method::POST, url)?
         .header(header::ACCEPT, "application/json");
-    match profile.oauth.client_auth {
+    match client_auth {
         ClientAuth::Basic => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
             let id: String =

@@ -18,6 +18,7 @@ pub const SEALED: &[(&str, &str)] = &[
     ("connections", "access_token"),
     ("connections", "refresh_token"),
     ("revocations", "token"),
+    ("revocations", "client_secret"),
     ("apps", "webhook_secret"),
     ("oauth_transactions", "code_verifier"),
 ];

@@ -151,7 +151,10 @@ pub async fn send_test(state: &Context, app_id: &str) -> Result<Option<String>, 
     .await
 }
 
-/// Delivers due webhooks; returns (delivered, failed attempts).
+/// Delivers due webhooks; returns (delivered, failed attempts). A message
+/// that cannot be handled (its app's secret does not open, its row is
+/// broken) is logged, counted as a failed attempt and backed off; the
+/// other apps' messages go on.
 pub async fn deliver_due(state: &Context) -> Result<(usize, usize), InternalError> {
     let now = now_ms();
     let due = sqlx::query(
@@ -160,67 +163,107 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), InternalErro
     )
     .bind(now)
     .fetch_all(state.db.pool())
-    .await
-    ?;
+    .await?;
     let (mut delivered, mut failed) = (0, 0);
     for row in due {
-        let id: String = row.try_get("id")?;
-        let app_id: String = row.try_get("app_id")?;
-        let payload: String = row.try_get("payload")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let attempt = attempts + 1;
-        let outcome = match endpoint(state, &app_id).await? {
-            Some((url, Some(secret))) => post(state, &url, &secret, &id, &payload).await,
-            Some((_, None)) => Err(DeliveryFailure::NoSecret),
-            None => Err(DeliveryFailure::NoEndpoint),
-        };
-        let now = now_ms();
-        let (code, error) = match &outcome {
-            Ok(code) => (Some(*code), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        let success = code.is_some_and(|c| (200..300).contains(&c));
-        let next_delay = (attempt < MAX_ATTEMPTS)
-            .then(|| Backoff::WEBHOOKS.delay_ms(attempt, None, random_u64()));
-        let status = match (success, next_delay) {
-            (true, _) => "delivered",
-            (false, Some(_)) => "pending",
-            (false, None) => "failed",
-        };
-        let mut tx = state.db.begin().await?;
+        match deliver(state, &row).await {
+            Ok(true) => delivered += 1,
+            Ok(false) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                let id: String = row.try_get("id").unwrap_or_default();
+                tracing::error!(delivery_id = %id, error = %e, "a webhook delivery failed on our side; it is backed off");
+                let attempts: i64 = row.try_get("attempts").unwrap_or(MAX_ATTEMPTS);
+                let failure = Err("failed on our side; see the server log".to_string());
+                if let Err(e) = record_attempt(state, &id, None, attempts, failure).await {
+                    tracing::error!(delivery_id = %id, error = %e, "backing off a webhook delivery failed");
+                }
+            }
+        }
+    }
+    Ok((delivered, failed))
+}
+
+/// One attempt at one message; true when it was delivered.
+async fn deliver(state: &Context, row: &sqlx::any::AnyRow) -> Result<bool, InternalError> {
+    let id: String = row.try_get("id")?;
+    let app_id: String = row.try_get("app_id")?;
+    let payload: String = row.try_get("payload")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let outcome = match endpoint(state, &app_id).await {
+        Ok(Some((url, Some(secret)))) => post(state, &url, &secret, &id, &payload).await,
+        Ok(Some((_, None))) => Err(DeliveryFailure::NoSecret),
+        Ok(None) => Err(DeliveryFailure::NoEndpoint),
+        Err(InternalError::Crypto(_)) => Err(DeliveryFailure::BadSecret),
+        Err(e) => return Err(e),
+    };
+    let outcome = match outcome {
+        Ok(code) => Ok(code),
+        Err(e) => Err(e.to_string()),
+    };
+    record_attempt(state, &id, Some(&app_id), attempts, outcome).await
+}
+
+/// Logs attempt `attempts + 1` of message `id` and sets its status and
+/// next attempt; true when it was delivered.
+async fn record_attempt(
+    state: &Context,
+    id: &str,
+    app_id: Option<&str>,
+    attempts: i64,
+    outcome: Result<u16, String>,
+) -> Result<bool, InternalError> {
+    let attempt = attempts + 1;
+    let now = now_ms();
+    let (code, error) = match outcome {
+        Ok(code) => (Some(code), None),
+        Err(e) => (None, Some(e)),
+    };
+    let success = code.is_some_and(|c| (200..300).contains(&c));
+    let next_delay =
+        (attempt < MAX_ATTEMPTS).then(|| Backoff::WEBHOOKS.delay_ms(attempt, None, random_u64()));
+    let status = match (success, next_delay) {
+        (true, _) => "delivered",
+        (false, Some(_)) => "pending",
+        (false, None) => "failed",
+    };
+    let mut tx = state.db.begin().await?;
+    let app_id: Option<String> = match app_id {
+        Some(app) => Some(app.to_string()),
+        None => {
+            sqlx::query_scalar("SELECT app_id FROM webhook_deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+    };
+    if let Some(app_id) = &app_id {
         sqlx::query(
             "INSERT INTO webhook_attempts (id, delivery_id, app_id, attempt, at, status_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new_id("wa"))
-        .bind(&id)
-        .bind(&app_id)
+        .bind(id)
+        .bind(app_id)
         .bind(attempt)
         .bind(now)
         .bind(code.map(i64::from))
         .bind(error.as_deref())
         .execute(&mut *tx)
-        .await
-        ?;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status_code = $4, delivered_at = $5 WHERE id = $6",
-        )
-        .bind(status)
-        .bind(attempt)
-        .bind(now + next_delay.unwrap_or(0))
-        .bind(code.map(i64::from))
-        .bind(success.then_some(now))
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        ?;
-        tx.commit().await?;
-        if success {
-            delivered += 1;
-        } else {
-            failed += 1;
-        }
+        .await?;
     }
-    Ok((delivered, failed))
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status_code = $4, delivered_at = $5 WHERE id = $6",
+    )
+    .bind(status)
+    .bind(attempt)
+    .bind(now + next_delay.unwrap_or(0))
+    .bind(code.map(i64::from))
+    .bind(success.then_some(now))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(success)
 }
 
 async fn post(

@@ -32,8 +32,40 @@ pub async fn run_once(state: &Context) -> Result<WorkReport, CareError> {
 
 /// [`run_once`], leaving out connections refreshed since `burst_start`: a
 /// run of back-to-back passes refreshes each connection once at most, even
-/// when a provider's tokens live shorter than the refresh horizon.
+/// when a provider's tokens live shorter than the refresh horizon. Each kind
+/// of work runs whatever became of the others: a failure is logged and the
+/// pass goes on (and within each, a row that fails is backed off and the
+/// others go on).
 async fn run_pass(state: &Context, burst_start: i64) -> Result<WorkReport, CareError> {
+    let mut report = WorkReport::default();
+    match refresh_due(state, burst_start, &mut report).await {
+        Ok(()) => {}
+        Err(e) => tracing::error!(error = %e, "listing the refreshes due failed"),
+    }
+    match check_due(state).await {
+        Ok(checked) => report.checked = checked,
+        Err(e) => tracing::error!(error = %e, "listing the health checks due failed"),
+    }
+    match crate::services::revocation::retry_due(state).await {
+        Ok(settled) => report.revocations_settled = settled,
+        Err(e) => tracing::error!(error = %e, "retrying queued revocations failed"),
+    }
+    match crate::services::webhooks::deliver_due(state).await {
+        Ok((delivered, failed)) => {
+            report.webhooks_delivered = delivered;
+            report.webhooks_failed = failed;
+        }
+        Err(e) => tracing::error!(error = %e, "delivering webhooks failed"),
+    }
+    Ok(report)
+}
+
+/// Refreshes what is about to expire, the most urgent first.
+async fn refresh_due(
+    state: &Context,
+    burst_start: i64,
+    report: &mut WorkReport,
+) -> Result<(), CareError> {
     use futures_util::{stream, StreamExt};
     let care = &state.settings.token_care;
     let now = now_ms();
@@ -60,13 +92,20 @@ async fn run_pass(state: &Context, burst_start: i64) -> Result<WorkReport, CareE
         .collect()
         .await;
     let count = |kind: Listed| results.iter().filter(|r| **r == kind).count();
-    let mut report = WorkReport {
-        refreshed: count(Listed::Refreshed),
-        refresh_failed: count(Listed::Failed),
-        ..WorkReport::default()
-    };
+    report.refreshed = count(Listed::Refreshed);
+    report.refresh_failed = count(Listed::Failed);
     // A full batch with progress: more are probably due right now.
     report.more_due = listed == batch && report.refreshed > 0;
+    Ok(())
+}
+
+/// Health-checks long-lived tokens that are due; returns how many.
+async fn check_due(state: &Context) -> Result<usize, CareError> {
+    use futures_util::{stream, StreamExt};
+    let care = &state.settings.token_care;
+    let now = now_ms();
+    let concurrency = care.refresh_concurrency.max(1);
+    let batch = concurrency * 4;
     let checks: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM connections WHERE status IN ('active', 'error') AND refresh_token IS NULL AND expires_at IS NULL \
          AND COALESCE(next_check_at, COALESCE(last_checked_at, 0) + $1) <= $2 ORDER BY COALESCE(next_check_at, 0) LIMIT $3",
@@ -85,14 +124,7 @@ async fn run_pass(state: &Context, burst_start: i64) -> Result<WorkReport, CareE
     // Checks do not continue a burst: a check that cannot run (no check
     // defined) leaves its connection listed, and a pass every interval
     // already covers a 100,000-connection estate well within 6 hours.
-    report.checked = checked.len();
-    report.revocations_settled = crate::services::revocation::retry_due(state).await?;
-    let (delivered, failed) = crate::services::webhooks::deliver_due(state)
-        .await
-        .map_err(internal)?;
-    report.webhooks_delivered = delivered;
-    report.webhooks_failed = failed;
-    Ok(report)
+    Ok(checked.len())
 }
 
 /// Runs [`run_once`] every `worker_interval_ms` until `stop` fires.

@@ -100,30 +100,35 @@ pub async fn rename(
     tx.commit().await
 }
 
-/// Deletes the app; its provider configurations (and their sealed secrets),
-/// keys and connections go with it through `ON DELETE CASCADE`, in one
-/// statement.
+/// Deletes the app, in the caller's transaction (which first queued the
+/// revocation of its connections, `revoking` of them:
+/// `services::revocation::delete_app`); its provider configurations (and
+/// their sealed secrets), keys and connections go with it through
+/// `ON DELETE CASCADE`, in one statement.
 pub async fn delete(
-    db: &Db,
+    tx: &mut sqlx::AnyConnection,
     actor: &Actor,
     org: &str,
     app: &AppSummary,
+    revoking: usize,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM apps WHERE id = $1 AND organisation_id = $2")
         .bind(&app.id)
         .bind(org)
         .execute(&mut *tx)
         .await?;
+    let detail = format!(
+        "{}; {revoking} connection(s) queued for revocation at the provider",
+        app.name
+    );
     audit::record(
-        &mut tx,
+        tx,
         actor,
         Entry::new("app.deleted")
             .app(Some(org), &app.id)
-            .detail(&app.name),
+            .detail(&detail),
     )
-    .await?;
-    tx.commit().await
+    .await
 }
 
 /// Replaces the return URLs connect sessions may send end users back to.

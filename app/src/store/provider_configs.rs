@@ -196,26 +196,32 @@ pub async fn set_status(
     tx.commit().await
 }
 
+/// Deletes the configuration and, through `ON DELETE CASCADE`, its
+/// connections, in the caller's transaction (which first queued the
+/// revocation of its connections, `revoking` of them:
+/// `services::revocation::delete_config`).
 pub async fn delete(
-    db: &Db,
+    tx: &mut sqlx::AnyConnection,
     app_id: &str,
     config_id: &str,
     actor: &Actor,
+    revoking: usize,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM provider_configs WHERE id = $1")
+    sqlx::query("DELETE FROM provider_configs WHERE id = $1 AND app_id = $2")
         .bind(config_id)
+        .bind(app_id)
         .execute(&mut *tx)
         .await?;
+    let detail = format!("{revoking} connection(s) queued for revocation at the provider");
     audit::record(
-        &mut tx,
+        tx,
         actor,
         Entry::new("provider.deleted")
             .app(None, app_id)
-            .target("provider_config", config_id),
+            .target("provider_config", config_id)
+            .detail(&detail),
     )
-    .await?;
-    tx.commit().await
+    .await
 }
 
 /// The client secret, for the token exchange.

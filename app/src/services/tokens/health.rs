@@ -21,6 +21,22 @@ use secrecy::ExposeSecret;
 /// shortfall against the configured scopes is recorded.
 pub async fn health_check(state: &Context, id: &str) -> Result<(), CareError> {
     let result = check_health(state, id).await;
+    if let Err(e @ (CareError::Internal(_) | CareError::Unavailable { .. })) = &result {
+        // Not the token's fault (a token that does not open, the
+        // configuration switched off or broken): logged, and checked again
+        // later, so that it does not take a place in every pass.
+        tracing::error!(connection_id = %id, error = %e, "health check could not be run; checking again later");
+        let care = &state.settings.token_care;
+        let later = now_ms().saturating_add(care.health_check_interval_ms.min(15 * 60 * 1000));
+        let backed_off = sqlx::query("UPDATE connections SET next_check_at = $1 WHERE id = $2")
+            .bind(later)
+            .bind(id)
+            .execute(state.db.pool())
+            .await;
+        if let Err(e) = backed_off {
+            tracing::error!(connection_id = %id, error = %e, "postponing a health check failed");
+        }
+    }
     // granted scopes, status or the next check may have changed
     state.caches.connection_changed(id);
     result

@@ -113,7 +113,10 @@ pub(crate) async fn refresh_listed(state: &Context, id: &str, horizon_ms: i64) -
         }
     };
     let now = now_ms();
-    let due = row.due(care, now) || row.expires_at.is_some_and(|e| e - now <= horizon_ms);
+    let due = row.due(care, now)
+        || row
+            .expires_at
+            .is_some_and(|e| e.saturating_sub(now) <= horizon_ms);
     if row.check_status().is_err()
         || row.refresh_token.is_none()
         || !due
@@ -243,7 +246,28 @@ pub(crate) async fn refresh_holding_lease(
             }
         }
         Err(Failure::Internal(e)) => {
-            let _ = release_lease(&state.db, &row.id, owner).await;
+            // Something on our side (a token that does not open, the
+            // configuration switched off or broken): logged, and the
+            // connection waits a while, so that it does not take a place in
+            // every pass of the worker.
+            tracing::error!(connection_id = %row.id, error = %e, "refresh could not be attempted; backing off");
+            let care = &state.settings.token_care;
+            let wait = Backoff::refresh(care.backoff_ms).delay_ms(
+                row.failure_count + 1,
+                None,
+                random_u64(),
+            );
+            let backed_off = sqlx::query(
+                "UPDATE connections SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND lease_owner = $3",
+            )
+            .bind(now_ms().saturating_add(wait))
+            .bind(&row.id)
+            .bind(owner)
+            .execute(state.db.pool())
+            .await;
+            if backed_off.is_err() {
+                let _ = release_lease(&state.db, &row.id, owner).await;
+            }
             Err(e)
         }
     }

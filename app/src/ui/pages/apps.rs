@@ -188,7 +188,7 @@ pub fn AppPage() -> impl IntoView {
                             </section>
                             <section class="panel">
                                 <h2>"Delete this app"</h2>
-                                <p>"Deleting removes its provider configurations and connections and wipes their secrets. This cannot be undone."</p>
+                                <p data-testid="delete-impact">"Deleting removes its provider configurations and connections and wipes their secrets. Every connection is revoked at its provider (where the provider offers revocation; retried in the background if the provider is down). This cannot be undone."</p>
                                 <FormError error=delete.error("") />
                                 <form method="post" action=action class="form">
                                     <CsrfField token=csrf />
@@ -298,10 +298,11 @@ pub mod ssr {
                     feedback.add_error("confirm", e);
                     return rerender(&state, form.parts, feedback).await;
                 }
-                let deleted = apps::delete(&state.db, &actor, org, &app).await;
+                let deleted =
+                    crate::services::revocation::delete_app(&state, &actor, org, &app).await;
                 state.caches.app_deleted(&app.id);
                 match deleted {
-                    Ok(()) => see_other("/apps"),
+                    Ok(_) => see_other("/apps"),
                     Err(e) => server_error(e),
                 }
             }

@@ -156,7 +156,10 @@ async fn change(
                 feedback.add_error("", "Tick the box to confirm the deletion");
                 return rerender(state, form.parts, feedback).await;
             }
-            configs::delete(&state.db, &app.id, &config.id, actor).await
+            crate::services::revocation::delete_config(state, &app.id, &config.id, actor)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         _ => {
             let status = if action == "disable" {
@@ -164,7 +167,9 @@ async fn change(
             } else {
                 ConfigStatus::Active
             };
-            configs::set_status(&state.db, &app.id, &config.id, status, actor).await
+            configs::set_status(&state.db, &app.id, &config.id, status, actor)
+                .await
+                .map_err(|e| e.to_string())
         }
     };
     state.caches.configuration_changed();

@@ -451,7 +451,7 @@ fn LifecycleActions(
             <p data-testid="delete-impact">{if connections == 0 {
                 "Deleting removes this configuration and its client secret. It has no connections.".to_string()
             } else {
-                format!("Deleting removes this configuration and its client secret, and disconnects its {connections} connection{}.", if connections == 1 { "" } else { "s" })
+                format!("Deleting removes this configuration and its client secret, and disconnects its {connections} connection{}: each is revoked at the provider (where it offers revocation; retried in the background if the provider is down).", if connections == 1 { "" } else { "s" })
             }}</p>
             <FormError error=delete.error("") />
             <form method="post" action=action>
