@@ -228,6 +228,30 @@ async fn a_connect_link_completes_once(w: World) {
             .await,
         1
     );
+
+    // the grant of the sign-in that lost is revoked at the provider, not
+    // left behind
+    let path = w
+        .connect_path(json!({ "end_user_id": "user-3", "providers": [PROVIDER_ID] }))
+        .await;
+    let browser = w.app.second_browser();
+    let mut callbacks = Vec::new();
+    for _ in 0..2 {
+        let res = browser
+            .submit(&path, &path, &[("provider_config", &w.oauth_config)])
+            .await;
+        let res = sent(browser.client.get(location(&res)).send().await).await;
+        callbacks.push(location(&res));
+    }
+    let res = sent(browser.client.get(&callbacks[0]).send().await).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let kept = w.oauth.issued_refresh_tokens().last().unwrap().clone();
+    let res = sent(browser.client.get(&callbacks[1]).send().await).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let unkept = w.oauth.issued_refresh_tokens().last().unwrap().clone();
+    assert_ne!(kept, unkept);
+    eventually("the revocation", || async { revoked_at_fake(&w, &unkept) }).await;
+    assert!(!revoked_at_fake(&w, &kept));
 }
 
 async fn an_old_reconnect_link_cannot_revive_a_disconnected_connection(w: World) {

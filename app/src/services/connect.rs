@@ -78,7 +78,7 @@ pub async fn complete(
                 && tokens.refresh_token.is_some())
             .then(|| expiry_ms(now_ms(), profile.fallback_lifetime_secs()))
         });
-    let (id, _) = save_authorized(
+    let saved = save_authorized(
         &state.db,
         &state.keyring,
         &Authorized {
@@ -95,14 +95,23 @@ pub async fn complete(
             reconnect_id: session.reconnect_id.as_deref(),
         },
     )
-    .await
-    .map_err(|e| match e {
-        StoreError::SessionUsed => ConnectFailure::SessionUsed,
-        StoreError::ConnectionRevoked => ConnectFailure::ConnectionRevoked,
-        e => server_error(&e),
-    })?;
-    state.caches.connection_changed(&id);
-    Ok(id)
+    .await;
+    let failure = match saved {
+        Ok((id, _)) => {
+            state.caches.connection_changed(&id);
+            return Ok(id);
+        }
+        Err(StoreError::SessionUsed) => ConnectFailure::SessionUsed,
+        Err(StoreError::ConnectionRevoked) => ConnectFailure::ConnectionRevoked,
+        Err(e) => server_error(&e),
+    };
+    // Not kept: the grant is revoked at the provider, not left behind.
+    let (token, hint) = match &tokens.refresh_token {
+        Some(refresh) => (refresh.clone(), "refresh_token"),
+        None => (tokens.access_token.clone(), "access_token"),
+    };
+    crate::services::revocation::revoke_unkept(state, config, token, hint);
+    Err(failure)
 }
 
 /// The authorization code of the provider's answer, after checking who

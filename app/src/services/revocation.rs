@@ -326,6 +326,27 @@ async fn queue(
     Ok(rev_id)
 }
 
+/// Revokes, in the background and as best it can, a grant the vault
+/// obtained but did not keep (an authorization that another one of the same
+/// connect link beat): nothing is left behind at the provider where it
+/// offers revocation.
+pub fn revoke_unkept(state: &Context, config: ConfigView, token: SecretString, hint: &'static str) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let Some(endpoint) = Endpoint::of(&state, &config).await else {
+            return;
+        };
+        match revoke_at(&state, &endpoint, &token, hint).await {
+            Outcome::Done => {
+                tracing::info!(provider_config_id = %config.id, "a grant that was not kept was revoked at the provider")
+            }
+            _ => {
+                tracing::warn!(provider_config_id = %config.id, "a grant that was not kept could not be revoked at the provider")
+            }
+        }
+    });
+}
+
 // ---- deleting an app or a provider configuration ------------------------
 
 /// Deletes app `app` of organisation `org` with its configurations, keys
