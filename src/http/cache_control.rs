@@ -1,9 +1,11 @@
 //! `Cache-Control` for the portal's HTML. A page for a signed-in user — and
 //! every server-function answer under `/api/` — is `no-store`: no browser
-//! or proxy cache keeps it, and Back after signing out shows nothing. Public
-//! pages (landing, docs, sign-in) are `no-cache`: they may be stored but are
-//! checked each time. Answers that set their own (the `/v1` API, the connect
-//! pages, exports) keep it; static assets are left alone.
+//! or proxy cache keeps it, and Back after signing out shows nothing; so
+//! are the pages of one-time links (setup, invitation, password reset) and
+//! every answer to a form post. Public pages (landing, docs, sign-in) are
+//! `no-cache`: they may be stored but are checked each time. Answers that
+//! set their own (the `/v1` API, the connect pages, exports) keep it;
+//! static assets are left alone.
 
 use axum::{
     extract::{Request, State},
@@ -19,14 +21,17 @@ fn signed_in(request: &Request, secure: bool) -> bool {
         .is_some_and(|v| !v.is_empty())
 }
 
-/// The signed-in areas, by path prefix.
+/// The signed-in areas, and the pages of one-time links (whose token is
+/// in the path), by path prefix.
 fn private_path(path: &str) -> bool {
-    ["/apps", "/account", "/admin"].iter().any(|p| {
-        path == *p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
+    ["/apps", "/account", "/admin", "/setup", "/invite", "/reset"]
+        .iter()
+        .any(|p| {
+            path == *p
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// `secure`: the session cookie has its `__Host-` name.
@@ -59,7 +64,14 @@ mod tests {
 
     #[test]
     fn private_paths_are_the_signed_in_areas() {
-        for p in ["/apps", "/apps/app_1", "/account", "/admin/audit"] {
+        for p in [
+            "/apps",
+            "/apps/app_1",
+            "/account",
+            "/admin/audit",
+            "/setup/t",
+            "/reset/t",
+        ] {
             assert!(private_path(p), "{p}");
         }
         for p in [

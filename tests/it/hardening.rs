@@ -418,6 +418,12 @@ async fn portal_pages_are_not_cached(app: TestApp) {
         assert_eq!(cache_control(res).as_deref(), Some("no-cache"), "{page}");
     }
 
+    // a one-time link's page carries its token
+    let setup = app.setup_link.clone().unwrap();
+    let res = app.get(setup.trim_start_matches(&app.address)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(cache_control(res).as_deref(), Some("no-store"));
+
     app.sign_up("dev@example.com", PASSWORD).await;
     for page in ["/", "/apps", "/account", "/docs/providers/attio"] {
         let res = app.get(page).await;
