@@ -29,3 +29,7 @@ ALTER TABLE revocations ADD COLUMN client_id TEXT;
 ALTER TABLE revocations ADD COLUMN client_secret BYTEA;
 CREATE INDEX revocations_app ON revocations (app_id);
 CREATE INDEX revocations_provider_config ON revocations (provider_config_id);
+
+-- When a reconnect link stopped working because its connection was
+-- disconnected: it stays withdrawn even if the connection comes back.
+ALTER TABLE connect_sessions ADD COLUMN withdrawn_at BIGINT;

@@ -38,3 +38,7 @@ ALTER TABLE revocations_new RENAME TO revocations;
 CREATE INDEX revocations_next_attempt_at ON revocations (next_attempt_at);
 CREATE INDEX revocations_app ON revocations (app_id);
 CREATE INDEX revocations_provider_config ON revocations (provider_config_id);
+
+-- When a reconnect link stopped working because its connection was
+-- disconnected: it stays withdrawn even if the connection comes back.
+ALTER TABLE connect_sessions ADD COLUMN withdrawn_at BIGINT;

@@ -282,7 +282,7 @@ async fn an_old_reconnect_link_cannot_revive_a_disconnected_connection(w: World)
     assert_eq!(w.status(&id).await, "revoked", "not re-activated");
     assert_eq!(w.events(&id, "reconnected").await, 0);
     // no new reconnect links for it either
-    let res = w.session(reconnect).await;
+    let res = w.session(reconnect.clone()).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = format!("/apps/{}/connections/{id}", w.app_id);
     let res = w
@@ -299,6 +299,13 @@ async fn an_old_reconnect_link_cannot_revive_a_disconnected_connection(w: World)
     assert_eq!(w.status(&id).await, "active");
     let (status, _) = w.token(&id).await;
     assert_eq!(status, StatusCode::OK);
+    // the old links stay withdrawn though the connection is back
+    let res = w.app.get(&unopened).await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("session-withdrawn"));
+    // and new reconnect links work again
+    let res = w.session(reconnect).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
 }
 
 /// The `Set-Cookie` headers of a response.

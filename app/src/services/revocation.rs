@@ -590,6 +590,10 @@ async fn mark_revoked(
     .execute(&mut *tx)
     .await
     .map_err(internal)?;
+    // reconnect links made before stop working, for good
+    crate::store::connect::withdraw_reconnects(&mut *tx, id)
+        .await
+        .map_err(internal)?;
     let by = actor.label.clone().unwrap_or_else(|| match actor.kind {
         "api_key" => "the API".to_string(),
         other => other.replace('_', " "),

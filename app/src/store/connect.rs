@@ -141,7 +141,7 @@ fn open_session(row: &sqlx::any::AnyRow) -> Result<OpenSession, sqlx::Error> {
 }
 
 const SESSION_SELECT: &str = "SELECT s.id, s.app_id, a.name AS app_name, s.end_user_id, s.end_user_name, s.end_user_email, \
-    s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at, c.status AS reconnect_status \
+    s.providers, s.return_url, s.reconnect_id, s.expires_at, s.used_at, s.withdrawn_at, c.status AS reconnect_status \
     FROM connect_sessions s JOIN apps a ON a.id = s.app_id LEFT JOIN connections c ON c.id = s.reconnect_id";
 
 pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::Error> {
@@ -163,8 +163,9 @@ pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::E
     if expires <= now_ms() {
         return Ok(SessionLookup::Expired);
     }
+    let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
     let reconnect_status: Option<String> = row.try_get("reconnect_status")?;
-    if reconnect_status.as_deref() == Some("revoked") {
+    if withdrawn.is_some() || reconnect_status.as_deref() == Some("revoked") {
         return Ok(SessionLookup::Withdrawn);
     }
     Ok(SessionLookup::Open(Box::new(open_session(&row)?)))
@@ -250,6 +251,22 @@ pub async fn find_transaction(
         })
     })
     .transpose()
+}
+
+/// Withdraws the open reconnect links of connection `connection_id` (it
+/// was disconnected), on the caller's connection.
+pub async fn withdraw_reconnects(
+    conn: &mut sqlx::AnyConnection,
+    connection_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connect_sessions SET withdrawn_at = $1 WHERE reconnect_id = $2 AND used_at IS NULL AND withdrawn_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(connection_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks the transaction used; false if another request did first.

@@ -345,14 +345,23 @@ pub async fn save_authorized(
     let now = now_ms();
     // First, so that a second completion of the same session waits for
     // the first (row lock) and then finds the session used.
-    let claimed =
-        sqlx::query("UPDATE connect_sessions SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(a.session_id)
-            .execute(&mut *tx)
-            .await?;
+    let claimed = sqlx::query(
+        "UPDATE connect_sessions SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND withdrawn_at IS NULL",
+    )
+    .bind(now)
+    .bind(a.session_id)
+    .execute(&mut *tx)
+    .await?;
     if claimed.rows_affected() != 1 {
-        return Err(StoreError::SessionUsed);
+        let withdrawn: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT withdrawn_at FROM connect_sessions WHERE id = $1")
+                .bind(a.session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Err(match withdrawn.flatten() {
+            Some(_) => StoreError::ConnectionRevoked,
+            None => StoreError::SessionUsed,
+        });
     }
     let existing = existing_connection(&mut tx, a).await?;
     let reconnect = existing.is_some();
