@@ -393,7 +393,10 @@ fn parse_trusted_proxies(text: &str) -> Result<Vec<Cidr>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<Cidr>().map_err(|e| err("OAUTH_VAULT_TRUSTED_PROXIES", e)))
+        .map(|t| {
+            t.parse::<Cidr>()
+                .map_err(|e| err("OAUTH_VAULT_TRUSTED_PROXIES", e))
+        })
         .collect()
 }
 

@@ -201,7 +201,10 @@ fn load_keys(
 async fn setup_link(state: &AppState) -> Result<Option<String>, StartupError> {
     use app::infra::tokens::{hash_token, random_token};
     use app::store::accounts;
-    if !accounts::setup_needed(&state.db).await.map_err(DbError::from)? {
+    if !accounts::setup_needed(&state.db)
+        .await
+        .map_err(DbError::from)?
+    {
         return Ok(None);
     }
     let token = random_token();

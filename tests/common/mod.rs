@@ -344,12 +344,19 @@ impl TestApp {
     /// Creates the first administrator with the setup link the server
     /// printed, signed in in this app's browser.
     pub async fn set_up_admin(&self, email: &str, password: &str) -> reqwest::Response {
-        let link = self.setup_link.clone().expect("a fresh instance prints a setup link");
+        let link = self
+            .setup_link
+            .clone()
+            .expect("a fresh instance prints a setup link");
         let path = link.trim_start_matches(&self.address).to_string();
         let res = self
             .submit(&path, &path, &[("email", email), ("password", password)])
             .await;
-        assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "setup answers");
+        assert_eq!(
+            res.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "setup answers"
+        );
         res
     }
 
@@ -389,9 +396,10 @@ impl Browser {
         let html = res.text().await.unwrap();
         let marker = r#"name="csrf" value=""#;
         let start = html.find(marker).unwrap_or_else(|| {
+            let main = html.find("<main").unwrap_or(0);
             panic!(
                 "no CSRF field on {page} ({status}): {}",
-                &html[..html.len().min(600)]
+                &html[main..html.len().min(main + 1500)]
             )
         }) + marker.len();
         html[start..].split('"').next().unwrap().to_string()

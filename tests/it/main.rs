@@ -26,4 +26,5 @@ mod providers;
 mod proxy;
 mod refresh;
 mod rotation;
+mod setup;
 mod webhooks;

@@ -11,7 +11,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-const PASSWORD_HINT: &str = "12 to 128 characters. A passphrase of a few words is easy to remember.";
+const PASSWORD_HINT: &str =
+    "12 to 128 characters. A passphrase of a few words is easy to remember.";
 
 /// Who may sign up on this instance, the same on server and client.
 fn use_signup_mode() -> SignupMode {
@@ -202,7 +203,11 @@ fn LinkPageView(kind: &'static str) -> impl IntoView {
     let (title, what, button) = match kind {
         "setup" => ("Set up OAuth Vault", "setup", "Create administrator"),
         "invite" => ("Accept your invitation", "invitation", "Create account"),
-        _ => ("Choose a new password", "password reset", "Set new password"),
+        _ => (
+            "Choose a new password",
+            "password reset",
+            "Set new password",
+        ),
     };
     view! {
         <Title text=title />
@@ -534,7 +539,15 @@ pub mod ssr {
             &client.bucket(),
             state.settings.signups_per_address,
         )];
-        if let Err(r) = admit(&state, &form.parts, &feedback, &limits, "sign-ups from your address").await {
+        if let Err(r) = admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "sign-ups from your address",
+        )
+        .await
+        {
             return r;
         }
         let hash = match password::hash(SecretString::from(password_text)).await {
@@ -575,8 +588,12 @@ pub mod ssr {
         let address = client.to_string();
         // The attempt counts before the password is checked: parallel
         // guesses cannot all get past the limit.
-        let limits = [Limit::account(&email), Limit::sign_in_from(&client.bucket())];
-        let attempt = match admit(&state, &form.parts, &feedback, &limits, "failed sign-ins").await {
+        let limits = [
+            Limit::account(&email),
+            Limit::sign_in_from(&client.bucket()),
+        ];
+        let attempt = match admit(&state, &form.parts, &feedback, &limits, "failed sign-ins").await
+        {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -686,7 +703,15 @@ pub mod ssr {
         };
         let client = ClientAddress::of(&form.parts);
         let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(&state, &form.parts, &feedback, &limits, "attempts from your address").await {
+        let attempt = match admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+        {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -699,7 +724,14 @@ pub mod ssr {
                 } else {
                     LinkStatus::Unknown
                 };
-                return refuse(&state, form.parts, feedback, StatusCode::GONE, status.message("setup")).await;
+                return refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    status.message("setup"),
+                )
+                .await;
             }
             Err(e) => return server_error(e),
         }
@@ -716,13 +748,30 @@ pub mod ssr {
                 start_session(&state, &form.parts, &account.user_id).await
             }
             Err(SetupError::Done) => {
-                refuse(&state, form.parts, feedback, StatusCode::GONE, LinkStatus::Done.message("setup")).await
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Done.message("setup"),
+                )
+                .await
             }
             Err(SetupError::Unknown) => {
-                refuse(&state, form.parts, feedback, StatusCode::GONE, LinkStatus::Unknown.message("setup")).await
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Unknown.message("setup"),
+                )
+                .await
             }
             Err(SetupError::Account(store::AccountError::EmailTaken)) => {
-                feedback.add_error("email", "An account with this email already exists. Use another address.");
+                feedback.add_error(
+                    "email",
+                    "An account with this email already exists. Use another address.",
+                );
                 rerender(&state, form.parts, feedback).await
             }
             Err(SetupError::Account(e)) => server_error(e),
@@ -754,11 +803,20 @@ pub mod ssr {
         let feedback = FormFeedback::new("invite");
         let client = ClientAddress::of(&form.parts);
         let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(&state, &form.parts, &feedback, &limits, "attempts from your address").await {
+        let attempt = match admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+        {
             Ok(a) => a,
             Err(r) => return r,
         };
-        let (link_id, email) = match links::find(&state.db, Purpose::Invitation, token.trim()).await {
+        let (link_id, email) = match links::find(&state.db, Purpose::Invitation, token.trim()).await
+        {
             Ok(LinkState::Live { id, email, .. }) => (id, email),
             Ok(other) => {
                 let message = spent_message(other, "invitation");
@@ -767,21 +825,31 @@ pub mod ssr {
             Err(e) => return server_error(e),
         };
         let mut feedback = feedback;
-        let Some((email, password_text)) = new_credentials(&form, &mut feedback, Some(&email)) else {
+        let Some((email, password_text)) = new_credentials(&form, &mut feedback, Some(&email))
+        else {
             return rerender(&state, form.parts, feedback).await;
         };
         let hash = match password::hash(SecretString::from(password_text)).await {
             Ok(h) => h,
             Err(e) => return server_error(e),
         };
-        match store::join_by_invitation(&state.db, &link_id, &email, &hash, &client.to_string()).await {
+        match store::join_by_invitation(&state.db, &link_id, &email, &hash, &client.to_string())
+            .await
+        {
             Ok(account) => {
                 let _ = throttle::withdraw(&state.db, attempt).await;
                 tracing::info!(user_id = %account.user_id, "account created with an invitation");
                 start_session(&state, &form.parts, &account.user_id).await
             }
             Err(LinkError::Spent) => {
-                refuse(&state, form.parts, feedback, StatusCode::GONE, LinkStatus::Used.message("invitation")).await
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Used.message("invitation"),
+                )
+                .await
             }
             Err(LinkError::Account(store::AccountError::EmailTaken)) => {
                 refuse(
@@ -810,18 +878,31 @@ pub mod ssr {
         let mut feedback = FormFeedback::new("reset");
         let client = ClientAddress::of(&form.parts);
         let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(&state, &form.parts, &feedback, &limits, "attempts from your address").await {
+        let attempt = match admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+        {
             Ok(a) => a,
             Err(r) => return r,
         };
-        let (link_id, user_id) = match links::find(&state.db, Purpose::PasswordReset, token.trim()).await {
-            Ok(LinkState::Live { id, user_id: Some(user), .. }) => (id, user),
-            Ok(other) => {
-                let message = spent_message(other, "password reset");
-                return refuse(&state, form.parts, feedback, StatusCode::GONE, message).await;
-            }
-            Err(e) => return server_error(e),
-        };
+        let (link_id, user_id) =
+            match links::find(&state.db, Purpose::PasswordReset, token.trim()).await {
+                Ok(LinkState::Live {
+                    id,
+                    user_id: Some(user),
+                    ..
+                }) => (id, user),
+                Ok(other) => {
+                    let message = spent_message(other, "password reset");
+                    return refuse(&state, form.parts, feedback, StatusCode::GONE, message).await;
+                }
+                Err(e) => return server_error(e),
+            };
         let password_text = form.get("password");
         if let Err(e) = check_new_password(&password_text) {
             feedback.add_error("password", e);
@@ -831,14 +912,22 @@ pub mod ssr {
             Ok(h) => h,
             Err(e) => return server_error(e),
         };
-        match links::complete_reset(&state.db, &link_id, &user_id, &hash, &client.to_string()).await {
+        match links::complete_reset(&state.db, &link_id, &user_id, &hash, &client.to_string()).await
+        {
             Ok(()) => {
                 let _ = throttle::withdraw(&state.db, attempt).await;
                 tracing::info!(%user_id, "password reset with the operator's link");
                 see_other("/login?reset=1")
             }
             Err(LinkError::Spent) => {
-                refuse(&state, form.parts, feedback, StatusCode::GONE, LinkStatus::Used.message("password reset")).await
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Used.message("password reset"),
+                )
+                .await
             }
             Err(LinkError::Account(e)) => server_error(e),
         }
@@ -847,14 +936,20 @@ pub mod ssr {
     /// `POST /account/password`: changes the signed-in user's password; the
     /// current one is required, and every other session ends.
     pub async fn post_password(State(state): State<AppState>, request: Request<Body>) -> Response {
-        let (form, user) = match Submission::read_signed_in(&state, request).await {
+        let (mut form, user) = match Submission::read_signed_in(&state, request).await {
             Ok(f) => f,
             Err(r) => return r,
         };
+        // the form posts to its own address; the page it answers with is the account's
+        form.parts.uri = axum::http::Uri::from_static("/account");
         let mut feedback = FormFeedback::new("password");
         let client = ClientAddress::of(&form.parts);
-        let limits = [Limit::account(&user.email), Limit::sign_in_from(&client.bucket())];
-        let attempt = match admit(&state, &form.parts, &feedback, &limits, "failed attempts").await {
+        let limits = [
+            Limit::account(&user.email),
+            Limit::sign_in_from(&client.bucket()),
+        ];
+        let attempt = match admit(&state, &form.parts, &feedback, &limits, "failed attempts").await
+        {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -880,7 +975,15 @@ pub mod ssr {
         };
         let name = session::cookie_name(state.settings.secure_cookies);
         let current = session::cookie_value(&form.parts.headers, name).unwrap_or_default();
-        match links::change_password(&state.db, &user, &hash, &hash_token(&current), &client.to_string()).await {
+        match links::change_password(
+            &state.db,
+            &user,
+            &hash,
+            &hash_token(&current),
+            &client.to_string(),
+        )
+        .await
+        {
             Ok(()) => see_other("/account?changed=password"),
             Err(e) => server_error(e),
         }
