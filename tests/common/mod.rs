@@ -170,6 +170,8 @@ fn server_runtime() -> &'static tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("test-servers")
+            // as the server binary's (src/main.rs): large pages render deep
+            .thread_stack_size(8 * 1024 * 1024)
             .enable_all()
             .build()
             .unwrap()

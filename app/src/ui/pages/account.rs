@@ -394,7 +394,7 @@ pub mod ssr {
         state: &AppState,
         kind: &str,
         token: &str,
-    ) -> Result<LinkPage, sqlx::Error> {
+    ) -> Result<LinkPage, crate::infra::db::DbError> {
         let token = token.trim();
         if token.is_empty() || token.len() > 100 {
             return Ok(LinkPage {
