@@ -21,6 +21,7 @@ mod fake_oauth;
 mod health;
 mod layers;
 mod operator;
+mod outbound;
 mod pages;
 mod providers;
 mod proxy;
