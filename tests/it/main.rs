@@ -25,6 +25,7 @@ mod outbound;
 mod pages;
 mod providers;
 mod proxy;
+mod rate_limit;
 mod refresh;
 mod rotation;
 mod webhooks;
