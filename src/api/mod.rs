@@ -94,6 +94,11 @@ impl ApiError {
         self
     }
 
+    /// The error's stable code, e.g. `not_found`.
+    pub fn code(&self) -> &str {
+        &self.body.error.code
+    }
+
     pub fn with_retry_after(mut self, secs: Option<i64>) -> Self {
         self.retry_after_secs = secs;
         self
