@@ -354,14 +354,21 @@ async fn send(
     })
 }
 
-/// The provider's answer, streamed back without hop-by-hop headers.
+/// The provider's answer, streamed back without hop-by-hop headers. The
+/// provider's own `RateLimit-*` headers come back as `Provider-RateLimit-*`:
+/// the names are the vault's, for the API key's limit.
 fn stream_back(answer: app::infra::outbound::Streamed) -> Result<Response, ApiError> {
     let status = answer.status();
     let headers = answer.headers().clone();
     let listed = connection_listed(&headers);
     let mut response = Response::builder().status(status);
     for (name, value) in headers.iter() {
-        if forwardable(name, &listed) {
+        if !forwardable(name, &listed) {
+            continue;
+        }
+        if name.as_str().starts_with("ratelimit") {
+            response = response.header(format!("provider-{}", name.as_str()), value);
+        } else {
             response = response.header(name, value);
         }
     }

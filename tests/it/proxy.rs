@@ -170,6 +170,10 @@ async fn the_proxy_calls_the_api_base_with_the_token(w: World) {
         "yes",
         "the provider's headers come back"
     );
+    // the provider's rate limit under its own name, the key's under the
+    // standard one
+    assert_eq!(res.headers()["provider-ratelimit-remaining"], "99");
+    assert_ne!(res.headers()["ratelimit-remaining"], "99");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["path"], "/records/query");
     assert_eq!(body["method"], "POST");
