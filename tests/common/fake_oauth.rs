@@ -1085,10 +1085,17 @@ async fn api(
         return invalid_token();
     }
     (
-        [(
-            header::HeaderName::from_static("x-fake"),
-            HeaderValue::from_static("yes"),
-        )],
+        [
+            (
+                header::HeaderName::from_static("x-fake"),
+                HeaderValue::from_static("yes"),
+            ),
+            // the provider's own rate limit, as some providers send it
+            (
+                header::HeaderName::from_static("ratelimit-remaining"),
+                HeaderValue::from_static("99"),
+            ),
+        ],
         Json(json!({
             "ok": true,
             "method": method.as_str(),
