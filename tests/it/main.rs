@@ -20,6 +20,7 @@ mod fake_attio;
 mod fake_oauth;
 mod health;
 mod layers;
+mod mixup;
 mod operator;
 mod outbound;
 mod pages;
