@@ -1,13 +1,18 @@
 //! Runs the fake Attio (OAuth authorization server and API) on its own, for
-//! browser tests and manual trials of the vault.
+//! browser tests and manual trials of the vault, and beside it a generic,
+//! strict OAuth 2.0 server that publishes RFC 8414 metadata (for custom
+//! providers and Discover).
 //!
 //! `cargo run --example fake_attio -- [--port N] [--catalogue-dir DIR]`
 //!
 //! With `--catalogue-dir`, writes `DIR/attio.toml` pointing at the fake. Prints
-//! one line, `Fake Attio is running at http://127.0.0.1:PORT`, then serves until
-//! SIGTERM or Ctrl-C.
+//! `Fake Attio is running at http://127.0.0.1:PORT`, then
+//! `Fake OAuth is running at http://127.0.0.1:PORT2` (a free port), then serves
+//! until SIGTERM or Ctrl-C.
 #[path = "../tests/common/fake_attio.rs"]
 mod fake_attio;
+#[path = "../tests/common/fake_oauth.rs"]
+mod fake_oauth;
 #[path = "../tests/common/fake_server.rs"]
 mod fake_server;
 
@@ -97,10 +102,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let generic = match fake_oauth::FakeOAuth::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    {
+        Ok(fake) => fake,
+        Err(e) => {
+            eprintln!("cannot listen on 127.0.0.1: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "Fake Attio is running at {}", fake.address);
+    let _ = writeln!(stdout, "Fake OAuth is running at {}", generic.address);
     let _ = stdout.flush();
     stopped().await;
     drop(fake);
+    drop(generic);
     ExitCode::SUCCESS
 }

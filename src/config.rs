@@ -13,6 +13,11 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
 /// See `app::infra::cache` for what this trades.
 pub const DEFAULT_API_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Requests a minute per API key on `/v1`, per server process: 20 a second
+/// sustained, with bursts of a whole minute's worth — far above what a
+/// backend fetching a token before its provider calls needs, low enough
+/// that one runaway key cannot take the whole server.
+pub const DEFAULT_API_RATE_LIMIT: u32 = 1200;
 /// File name of the generated key file inside the data folder.
 pub const KEY_FILE_NAME: &str = "vault.keys";
 pub const DB_FILE_NAME: &str = "oauth-vault.db";
@@ -72,6 +77,9 @@ pub struct Config {
     /// `OAUTH_VAULT_SIGNUPS_PER_ADDRESS`: sign-ups per client address per
     /// 15 minutes.
     pub signups_per_address: i64,
+    /// `OAUTH_VAULT_API_RATE_LIMIT`: `/v1` requests a minute per API key
+    /// and process; 0: no limit.
+    pub api_rate_limit: u32,
 }
 
 impl fmt::Debug for Config {
@@ -97,6 +105,7 @@ impl fmt::Debug for Config {
             .field("signup", &self.signup)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("signups_per_address", &self.signups_per_address)
+            .field("api_rate_limit", &self.api_rate_limit)
             .finish()
     }
 }
@@ -190,6 +199,9 @@ impl Config {
             signups_per_address: env
                 .number("OAUTH_VAULT_SIGNUPS_PER_ADDRESS", 1..=100_000)?
                 .unwrap_or(DEFAULT_SIGNUPS_PER_ADDRESS),
+            api_rate_limit: env
+                .number("OAUTH_VAULT_API_RATE_LIMIT", 0..=1_000_000)?
+                .unwrap_or(DEFAULT_API_RATE_LIMIT),
             data_dir,
         })
     }
@@ -412,7 +424,10 @@ fn parse_trusted_proxies(text: &str) -> Result<Vec<Cidr>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<Cidr>().map_err(|e| err("OAUTH_VAULT_TRUSTED_PROXIES", e)))
+        .map(|t| {
+            t.parse::<Cidr>()
+                .map_err(|e| err("OAUTH_VAULT_TRUSTED_PROXIES", e))
+        })
         .collect()
 }
 
@@ -532,6 +547,9 @@ mod tests {
             ("OAUTH_VAULT_REFRESH_CONCURRENCY", "0"),
             ("OAUTH_VAULT_API_CACHE_TTL_MS", "61000"),
             ("OAUTH_VAULT_TOKEN_READ_AUDIT", "sometimes"),
+            ("OAUTH_VAULT_API_RATE_LIMIT", "-1"),
+            ("OAUTH_VAULT_API_RATE_LIMIT", "lots"),
+            ("OAUTH_VAULT_API_RATE_LIMIT", "1000001"),
         ] {
             let error = load(&[(var, value)]).err().unwrap();
             assert_eq!(error.var, var, "{value}");
@@ -563,6 +581,22 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"));
         assert!(!debug.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn api_rate_limit_is_configurable_and_zero_is_off() {
+        assert_eq!(load(&[]).unwrap().api_rate_limit, 1200);
+        let config = load(&[("OAUTH_VAULT_API_RATE_LIMIT", "60")]).unwrap();
+        assert_eq!(config.api_rate_limit, 60);
+        let config = load(&[("OAUTH_VAULT_API_RATE_LIMIT", "0")]).unwrap();
+        assert_eq!(config.api_rate_limit, 0);
+        let error = load(&[("OAUTH_VAULT_API_RATE_LIMIT", "fast")])
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "OAUTH_VAULT_API_RATE_LIMIT: 'fast' must be a whole number from 0 to 1000000"
+        );
     }
 
     #[test]

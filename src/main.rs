@@ -3,8 +3,25 @@
 use oauth_vault::{cli, config::Config, startup::Application, telemetry};
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack of each runtime thread. Rendering a large page walks deeply nested
+/// view types; a debug build needs more than the 2 MiB default for that.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("oauth-vault: error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
@@ -59,17 +76,31 @@ async fn serve() -> Result<(), String> {
         public_url = %application.state().settings.public_url,
         "OAuth Vault is listening"
     );
-    println!(
+    // Standard output may be a closed pipe (a supervisor that read the
+    // first line): what cannot be printed is not worth stopping for.
+    let mut lines = vec![format!(
         "OAuth Vault is running at {}",
         application.state().settings.public_url
-    );
+    )];
     if let Some(link) = application.setup_link() {
         // its own lines, easy to spot among the log
-        println!();
-        println!("  No administrator yet. Create the first one with this one-time link:");
-        println!();
-        println!("  {link}");
-        println!();
+        lines.extend([
+            String::new(),
+            "  No administrator yet. Create the first one with this one-time link:".into(),
+            String::new(),
+            format!("  {link}"),
+            String::new(),
+        ]);
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
+        }
+        let _ = out.flush();
     }
     application
         .run_until_stopped(shutdown_signal())

@@ -114,7 +114,7 @@ impl Application {
             },
         });
         let setup_link = setup_link(&state).await?;
-        let router = router(state.clone(), secure);
+        let router = router(state.clone(), secure, config.api_rate_limit);
         Ok(Self {
             listener,
             router,
@@ -201,7 +201,10 @@ fn load_keys(
 async fn setup_link(state: &AppState) -> Result<Option<String>, StartupError> {
     use app::infra::tokens::{hash_token, random_token};
     use app::store::accounts;
-    if !accounts::setup_needed(&state.db).await.map_err(DbError::from)? {
+    if !accounts::setup_needed(&state.db)
+        .await
+        .map_err(DbError::from)?
+    {
         return Ok(None);
     }
     let token = random_token();
@@ -267,7 +270,7 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
         .clone()
 }
 
-fn router(state: AppState, hsts: bool) -> Router {
+fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
     let routes = route_list();
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
@@ -276,7 +279,7 @@ fn router(state: AppState, hsts: bool) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(app::ui::server_routes())
-        .nest("/v1", crate::api::router(state.clone()))
+        .nest("/v1", crate::api::router(state.clone(), api_rate_limit))
         .leptos_routes_with_context(&state, routes, provide_state.clone(), move || {
             app::ui::shell(leptos_options.clone())
         })

@@ -64,6 +64,7 @@ pub async fn tenant(db: &Db, keys: &Keyring) -> Result<Tenant, String> {
         db,
         keys,
         &app_id,
+        None,
         &ConfigInput {
             provider: provider::PROVIDER_ID.into(),
             slug: provider::PROVIDER_ID.into(),

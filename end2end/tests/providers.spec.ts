@@ -19,8 +19,9 @@ async function addAttio(page: Page) {
   await expect(props).toContainText("CRM");
   await expect(props).toContainText("Supported");
   await expect(props).toContainText("Automatic");
-  const redirect = new URL("/oauth/callback", page.url()).toString();
-  await expect(page.getByTestId("redirect-uri")).toHaveValue(redirect);
+  // the configuration's own redirect URI, shown before the first save
+  const redirect = await page.getByTestId("redirect-uri").inputValue();
+  expect(redirect).toMatch(new RegExp(`^${new URL(page.url()).origin}/oauth/callback/pc_[0-9a-f]{32}$`));
   await expect(page.getByTestId("setup-steps")).toContainText(redirect);
 
   // submitting without credentials: errors next to the fields, input kept
@@ -36,7 +37,8 @@ async function addAttio(page: Page) {
     await page.locator(`input[name=scopes][value="${scope}"]`).check();
   }
   await page.getByRole("button", { name: "Save" }).click();
-  await expect(page).toHaveURL(/\/providers\/pc_[0-9a-f]+$/);
+  // saved under the id its redirect URI was shown with
+  await expect(page).toHaveURL(new RegExp(`/providers/${redirect.split("/").pop()}$`));
   return redirect;
 }
 
@@ -117,6 +119,44 @@ test("Custom OAuth 2.0 provider", async ({ page }) => {
   await page.getByRole("button", { name: "Save" }).click();
   await expect(page.getByTestId("provider-status")).toHaveText("Active");
   await expect(page.getByTestId("selected-scopes")).toHaveText("openid profile");
+});
+
+test("Custom OAuth 2.0 provider filled in by Discover", async ({ page }) => {
+  const issuer = process.env.FAKE_OAUTH_URL;
+  test.skip(!issuer, "FAKE_OAUTH_URL names a server with RFC 8414 metadata (scripts/test sets it)");
+  await signUp(page);
+  await createApp(page, "Discover App");
+  await page.getByRole("link", { name: "Add Provider" }).click();
+  await page.getByTestId("catalogue").locator("[data-provider=custom]").click();
+  await page.getByLabel("Name", { exact: true }).fill("Fake IdP");
+  // an issuer without metadata: the reason, next to the field, input kept
+  await page.getByLabel("Issuer", { exact: true }).fill(`${issuer}/no-such-tenant`);
+  await page.getByTestId("discover").click();
+  await expect(page.getByText("publishes no metadata")).toBeVisible();
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue("Fake IdP");
+  await page.getByLabel("Issuer", { exact: true }).fill(issuer!);
+  await page.getByTestId("discover").click();
+  await expect(page.getByTestId("discovered")).toContainText("Filled in from the issuer");
+  await expect(page.getByLabel("Authorization URL")).toHaveValue(`${issuer}/authorize`);
+  await expect(page.getByLabel("Token URL")).toHaveValue(`${issuer}/token`);
+  await expect(page.getByLabel("Revocation URL (optional)")).toHaveValue(`${issuer}/revoke`);
+  await expect(page.locator("input[name=authorization_response_iss]")).toBeChecked();
+  await expect(page.locator("input[name=pkce]")).toBeChecked();
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue("Fake IdP");
+  await page.getByLabel("Provider ID").fill("fake-idp");
+  await page.getByLabel("Scopes").fill("read");
+  await page.getByLabel("Client ID").fill("fake-oauth-client");
+  await page.getByLabel("Client Secret").fill("fake-oauth-secret-0123456789abcdef");
+  const redirect = await page.getByTestId("redirect-uri").inputValue();
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByTestId("provider-status")).toHaveText("Active");
+  await expect(page.getByTestId("redirect-uri")).toHaveValue(redirect);
+
+  // the end of the flow: the redirect URI shown is where the answer is accepted
+  await page.getByTestId("test-connection").click();
+  await page.getByRole("button", { name: /Connect Fake IdP/ }).click();
+  await expect(page).toHaveURL(/\/connections/);
+  await expect(page.getByText("Connected.")).toBeVisible();
 });
 
 test("the Attio docs page is public", async ({ page }) => {

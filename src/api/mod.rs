@@ -4,11 +4,16 @@
 //!
 //! Every answer carries `Cache-Control: no-store`; errors are
 //! `{"error": {"code", "message", "errors"?: [{"field", "message"}]}}` with
-//! stable codes. The OpenAPI 3 description is generated from this module
-//! and served at `/v1/openapi.json`.
+//! stable codes. Each key has a rate limit (`OAUTH_VAULT_API_RATE_LIMIT`,
+//! see [`rate_limit`]): every answer to an authenticated request carries
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`, and a key
+//! over its limit gets `429 rate_limited` with `Retry-After`. The OpenAPI 3
+//! description is generated from this module and served at
+//! `/v1/openapi.json`.
 
 mod connections;
 mod proxy;
+pub mod rate_limit;
 mod sessions;
 
 use app::{
@@ -23,7 +28,9 @@ use axum::{
     routing::{any, get, post},
     Json, Router,
 };
+use rate_limit::{Decision, RateLimiter};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi, ToSchema,
@@ -41,7 +48,7 @@ pub struct FieldError {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `not_found`,
     /// `validation_failed`, `needs_reauthorization`, `invalid_json`,
-    /// `internal_error`.
+    /// `rate_limited`, `internal_error`.
     pub code: String,
     /// For people: what went wrong and what to do.
     pub message: String,
@@ -85,6 +92,11 @@ impl ApiError {
     pub fn with_reconnect_url(mut self, url: String) -> Self {
         self.body.error.reconnect_url = Some(url);
         self
+    }
+
+    /// The error's stable code, e.g. `not_found`.
+    pub fn code(&self) -> &str {
+        &self.body.error.code
     }
 
     pub fn with_retry_after(mut self, secs: Option<i64>) -> Self {
@@ -167,8 +179,34 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Authenticates the API key and hands the caller to the handlers.
-async fn require_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// What key authentication needs: the state, and the rate limiter (none
+/// when the limit is off).
+#[derive(Clone)]
+struct KeyGate {
+    state: AppState,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+/// A key over its limit: when to try again.
+fn rate_limited(decision: &Decision) -> Response {
+    let wait = decision.retry_after().as_secs().max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "This API key made more than its {} requests a minute; retry in {wait} s (Retry-After).",
+            decision.limit
+        ),
+    )
+    .into_response();
+    decision.write_headers(response.headers_mut());
+    response
+}
+
+/// Authenticates the API key, counts the request against the key's rate
+/// limit and hands the caller to the handlers.
+async fn require_key(State(gate): State<KeyGate>, mut request: Request, next: Next) -> Response {
+    let state = &gate.state;
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -180,8 +218,16 @@ async fn require_key(State(state): State<AppState>, mut request: Request, next: 
     };
     match authenticate_cached(&state.db, &state.caches.api_keys, &presented).await {
         Ok(Some(caller)) => {
+            let decision = gate.limiter.as_ref().map(|l| l.check(&caller.key_id));
+            if let Some(refused) = decision.filter(|d| !d.allowed) {
+                return rate_limited(&refused);
+            }
             request.extensions_mut().insert::<ApiCaller>(caller);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            if let Some(decision) = decision {
+                decision.write_headers(response.headers_mut());
+            }
+            response
         }
         Ok(None) => ApiError::unauthorized().into_response(),
         Err(e) => ApiError::internal(e).into_response(),
@@ -225,6 +271,79 @@ impl Modify for BearerKey {
     }
 }
 
+/// The rate limit in the document: the `RateLimit-*` headers on every
+/// answer to an authenticated request, and a `429` on every operation.
+struct RateLimitDoc;
+
+impl Modify for RateLimitDoc {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            header::HeaderBuilder,
+            schema::{ObjectBuilder, Type},
+            Content, Ref, RefOr, ResponseBuilder,
+        };
+        let seconds = |description: &str| {
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some(description))
+                .build()
+        };
+        let headers = [
+            (
+                "RateLimit-Limit",
+                seconds("Requests a minute this API key may make (per server process)."),
+            ),
+            (
+                "RateLimit-Remaining",
+                seconds("Requests the key may make now."),
+            ),
+            (
+                "RateLimit-Reset",
+                seconds("Seconds until the key's whole allowance is back."),
+            ),
+        ];
+        let mut too_many = ResponseBuilder::new()
+            .description("`rate_limited`: the API key is over its rate limit; retry after `Retry-After` seconds")
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .header(
+                "Retry-After",
+                seconds("Seconds until the key may make its next request."),
+            );
+        for (name, header) in &headers {
+            too_many = too_many.header(*name, header.clone());
+        }
+        let too_many = too_many.build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let (false, RefOr::T(response)) = (status == "401", response) {
+                        for (name, header) in &headers {
+                            response.headers.insert(name.to_string(), header.clone());
+                        }
+                    }
+                }
+                operation
+                    .responses
+                    .responses
+                    .insert("429".into(), RefOr::T(too_many.clone()));
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -239,7 +358,7 @@ impl Modify for BearerKey {
         connections::access_token,
         proxy::proxy,
     ),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &RateLimitDoc),
     security(("api_key" = [])),
     tags(
         (name = "connect", description = "Connect sessions: links that let an end user connect"),
@@ -255,8 +374,13 @@ async fn openapi() -> Response {
     Json(doc).into_response()
 }
 
-/// The `/v1` routes, to be nested under `/v1`.
-pub fn router(state: AppState) -> Router<AppState> {
+/// The `/v1` routes, to be nested under `/v1`; `rate_limit`: requests a
+/// minute per API key (0: no limit).
+pub fn router(state: AppState, rate_limit: u32) -> Router<AppState> {
+    let gate = KeyGate {
+        state,
+        limiter: RateLimiter::new(rate_limit).map(Arc::new),
+    };
     let authenticated = Router::new()
         .route("/connect/sessions", post(sessions::create_session))
         .route("/connections", get(connections::list_connections))
@@ -270,7 +394,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/proxy/{id}", any(proxy::proxy))
         .route("/proxy/{id}/{*path}", any(proxy::proxy))
-        .route_layer(middleware::from_fn_with_state(state, require_key));
+        .route_layer(middleware::from_fn_with_state(gate, require_key));
     Router::new()
         .merge(authenticated)
         .route("/openapi.json", get(openapi))

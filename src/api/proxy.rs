@@ -7,6 +7,13 @@
 //! and the caller's own `Authorization`; the provider's answer streams back
 //! with its status and headers. A 401 from the provider gets one refresh (or,
 //! for long-lived tokens, a health check) and one retry.
+//!
+//! Every call that reaches the point of calling the provider leaves one
+//! audit entry, `connection.proxied`, by the API key on the connection: the
+//! method, the path below the API base without its query, the provider's
+//! status (or that it gave none) and the time the provider took — never the
+//! query, headers or bodies. It goes through the group-committing usage
+//! writer, durable or buffered as `OAUTH_VAULT_TOKEN_READ_AUDIT` says.
 
 use super::{connections::care_error, ApiError};
 use app::{
@@ -15,6 +22,7 @@ use app::{
     services::tokens::{self as refresh, CareError},
     services::usage::Writes,
     store::api_keys::ApiCaller,
+    store::audit::{Actor, Entry},
     store::connections as store,
     store::provider_configs as configs,
     web::state::AppState,
@@ -28,9 +36,13 @@ use axum::{
 };
 use futures_util::TryStreamExt;
 use secrecy::ExposeSecret;
+use std::time::Instant;
 
 /// Largest request body forwarded.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Characters of the path an audit entry keeps.
+const AUDITED_PATH_CHARS: usize = 512;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
 /// and those the vault sets or must not pass on.
@@ -161,7 +173,7 @@ async fn forward(
         .find(|(k, _)| k == "id")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let (connection, url) = target(&state, &caller, &id, request.uri()).await?;
+    let (connection, url, raw) = target(&state, &caller, &id, request.uri()).await?;
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -175,12 +187,26 @@ async fn forward(
     let mut usable: Result<_, CareError> =
         refresh::usable_token(&state, &connection.id, false).await;
     let mut retried = false;
+    let started = Instant::now();
+    let call = Call {
+        caller: &caller,
+        connection: &connection,
+        method: &parts.method,
+        path: &raw,
+        started,
+    };
     loop {
         let token = match usable {
             Ok(t) => t,
             Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
         };
-        let answer = send(&state, &parts, &url, &token, body.clone()).await?;
+        let answer = match send(&state, &parts, &url, &token, body.clone()).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                call.record(&state, Err(&e)).await?;
+                return Err(e);
+            }
+        };
         if answer.status() == StatusCode::UNAUTHORIZED && !retried {
             retried = true;
             // Maybe the token just died: renew it (or check it) and try once more.
@@ -194,26 +220,62 @@ async fn forward(
             };
             continue;
         }
-        state
-            .usage
-            .write(
-                Writes::default().touch_connection(&connection.id, connection.last_used_at),
-                false,
-            )
-            .await
-            .map_err(ApiError::internal)?;
+        call.record(&state, Ok(answer.status())).await?;
         return stream_back(answer);
     }
 }
 
-/// The caller's connection `id` and the URL below its provider's API base
-/// that the request's path names.
+/// One proxied call, for its audit entry.
+struct Call<'a> {
+    caller: &'a ApiCaller,
+    connection: &'a ConnectionView,
+    method: &'a axum::http::Method,
+    /// Below the API base, as the caller wrote it, without the query.
+    path: &'a str,
+    started: Instant,
+}
+
+impl Call<'_> {
+    /// Writes the call's audit entry (and, when the provider answered, the
+    /// connection's last-used stamp): `GET /objects → 200 in 84 ms`.
+    async fn record(
+        &self,
+        state: &AppState,
+        answer: Result<StatusCode, &ApiError>,
+    ) -> Result<(), ApiError> {
+        let ms = self.started.elapsed().as_millis();
+        let path: String = self.path.chars().take(AUDITED_PATH_CHARS).collect();
+        let outcome = match answer {
+            Ok(status) => status.as_u16().to_string(),
+            Err(e) => format!("no answer ({})", e.code()),
+        };
+        let detail = format!("{} /{path} → {outcome} in {ms} ms", self.method);
+        let mut writes = Writes::default().audit(
+            &Actor::api_key(&self.caller.key_id),
+            Entry::new("connection.proxied")
+                .app(Some(&self.caller.organisation_id), &self.caller.app_id)
+                .target("connection", &self.connection.id)
+                .detail(&detail),
+        );
+        if answer.is_ok() {
+            writes = writes.touch_connection(&self.connection.id, self.connection.last_used_at);
+        }
+        state
+            .usage
+            .write(writes, state.settings.durable_read_audit)
+            .await
+            .map_err(ApiError::internal)
+    }
+}
+
+/// The caller's connection `id`, the URL below its provider's API base
+/// that the request's path names, and that path (without the query).
 async fn target(
     state: &AppState,
     caller: &ApiCaller,
     id: &str,
     uri: &axum::http::Uri,
-) -> Result<(ConnectionView, url::Url), ApiError> {
+) -> Result<(ConnectionView, url::Url, String), ApiError> {
     let connection = store::find(&state.db, &state.catalogue, &caller.app_id, id)
         .await
         .map_err(ApiError::internal)?
@@ -251,7 +313,7 @@ async fn target(
         })?;
     let url = target_url(&base, &raw, uri.query())
         .ok_or_else(|| invalid_path("the path must stay below the provider's API base"))?;
-    Ok((connection, url))
+    Ok((connection, url, raw))
 }
 
 /// One call to the provider with the connection's token in place of the
@@ -292,14 +354,21 @@ async fn send(
     })
 }
 
-/// The provider's answer, streamed back without hop-by-hop headers.
+/// The provider's answer, streamed back without hop-by-hop headers. The
+/// provider's own `RateLimit-*` headers come back as `Provider-RateLimit-*`:
+/// the names are the vault's, for the API key's limit.
 fn stream_back(answer: app::infra::outbound::Streamed) -> Result<Response, ApiError> {
     let status = answer.status();
     let headers = answer.headers().clone();
     let listed = connection_listed(&headers);
     let mut response = Response::builder().status(status);
     for (name, value) in headers.iter() {
-        if forwardable(name, &listed) {
+        if !forwardable(name, &listed) {
+            continue;
+        }
+        if name.as_str().starts_with("ratelimit") {
+            response = response.header(format!("provider-{}", name.as_str()), value);
+        } else {
             response = response.header(name, value);
         }
     }

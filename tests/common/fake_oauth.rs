@@ -124,6 +124,11 @@ struct RefreshToken {
 }
 
 struct Inner {
+    /// The issuer identifier: the server's address.
+    issuer: String,
+    /// `iss` in authorization answers (RFC 9207): `None` leaves it out;
+    /// by default the issuer.
+    iss_in_answers: Option<String>,
     expires_in: Option<i64>,
     /// Sent as `expires_in` instead of [`Inner::expires_in`], which still
     /// decides when the tokens expire here.
@@ -149,6 +154,8 @@ struct Inner {
 impl Inner {
     fn new() -> Self {
         Inner {
+            issuer: String::new(),
+            iss_in_answers: None,
             expires_in: Some(3600),
             expires_in_sent: None,
             rotate: true,
@@ -257,6 +264,11 @@ impl FakeOAuth {
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeOAuth> {
         let state: Shared = Arc::new(Mutex::new(Inner::new()));
         let server = Served::start(addr, router(state.clone())).await?;
+        {
+            let mut inner = lock(&state);
+            inner.issuer = server.address.clone();
+            inner.iss_in_answers = Some(server.address.clone());
+        }
         Ok(FakeOAuth {
             address: server.address.clone(),
             state,
@@ -342,6 +354,11 @@ scopes = [
     }
 
     // ----------------------------------------------------------- switches
+
+    /// `iss` of authorization answers from now on (`None`: left out).
+    pub fn set_iss_in_answers(&self, iss: Option<&str>) {
+        self.inner().iss_in_answers = iss.map(str::to_string);
+    }
 
     /// `expires_in` of the access tokens issued from now on (default
     /// `Some(3600)`; zero or negative: already expired). `None`: the field is
@@ -492,6 +509,7 @@ scopes = [
 
 fn router(state: Shared) -> Router {
     Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/revoke", post(revoke))
@@ -761,6 +779,25 @@ fn refresh_failure(failure: RefreshFailure) -> Response {
 
 // --------------------------------------------------------------- handlers
 
+/// RFC 8414 metadata: the endpoints, PKCE with S256, HTTP Basic client
+/// authentication and `iss` in authorization answers (RFC 9207).
+async fn metadata(State(state): State<Shared>) -> Response {
+    let issuer = lock(&state).issuer.clone();
+    Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+    .into_response()
+}
+
 async fn authorize(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let query = pairs(query.unwrap_or_default().as_bytes());
     let mut inner = lock(&state);
@@ -845,10 +882,12 @@ async fn authorize(State(state): State<Shared>, RawQuery(query): RawQuery) -> Re
             exchanged: None,
         },
     );
-    found(&redirect_with(
-        &redirect_uri,
-        &[("code", &code), ("state", state_value)],
-    ))
+    let mut answer = vec![("code", code.as_str()), ("state", state_value)];
+    let iss = inner.iss_in_answers.clone();
+    if let Some(iss) = &iss {
+        answer.push(("iss", iss));
+    }
+    found(&redirect_with(&redirect_uri, &answer))
 }
 
 async fn token(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -1113,10 +1152,17 @@ async fn api(
         return invalid_token();
     }
     (
-        [(
-            header::HeaderName::from_static("x-fake"),
-            HeaderValue::from_static("yes"),
-        )],
+        [
+            (
+                header::HeaderName::from_static("x-fake"),
+                HeaderValue::from_static("yes"),
+            ),
+            // the provider's own rate limit, as some providers send it
+            (
+                header::HeaderName::from_static("ratelimit-remaining"),
+                HeaderValue::from_static("99"),
+            ),
+        ],
         Json(json!({
             "ok": true,
             "method": method.as_str(),

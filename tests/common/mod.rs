@@ -170,6 +170,8 @@ fn server_runtime() -> &'static tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("test-servers")
+            // as the server binary's (src/main.rs): large pages render deep
+            .thread_stack_size(8 * 1024 * 1024)
             .enable_all()
             .build()
             .unwrap()
@@ -344,12 +346,19 @@ impl TestApp {
     /// Creates the first administrator with the setup link the server
     /// printed, signed in in this app's browser.
     pub async fn set_up_admin(&self, email: &str, password: &str) -> reqwest::Response {
-        let link = self.setup_link.clone().expect("a fresh instance prints a setup link");
+        let link = self
+            .setup_link
+            .clone()
+            .expect("a fresh instance prints a setup link");
         let path = link.trim_start_matches(&self.address).to_string();
         let res = self
             .submit(&path, &path, &[("email", email), ("password", password)])
             .await;
-        assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "setup answers");
+        assert_eq!(
+            res.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "setup answers"
+        );
         res
     }
 
@@ -389,9 +398,10 @@ impl Browser {
         let html = res.text().await.unwrap();
         let marker = r#"name="csrf" value=""#;
         let start = html.find(marker).unwrap_or_else(|| {
+            let main = html.find("<main").unwrap_or(0);
             panic!(
                 "no CSRF field on {page} ({status}): {}",
-                &html[..html.len().min(600)]
+                &html[main..html.len().min(main + 1500)]
             )
         }) + marker.len();
         html[start..].split('"').next().unwrap().to_string()

@@ -76,7 +76,10 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
     assert_eq!(param("response_type").as_deref(), Some("code"));
     assert_eq!(
         param("redirect_uri"),
-        Some(format!("{}/oauth/callback", w.app.address))
+        Some(format!(
+            "{}/oauth/callback/{}",
+            w.app.address, w.attio_config
+        ))
     );
     assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
     assert!(param("state").unwrap().len() >= 43, "256 bits of state");
@@ -118,7 +121,10 @@ async fn end_user_connects_and_the_backend_gets_the_token(w: World) {
     assert!(field("code_verifier").is_some_and(|v| v.len() >= 43));
     assert_eq!(
         field("redirect_uri"),
-        Some(format!("{}/oauth/callback", w.app.address))
+        Some(format!(
+            "{}/oauth/callback/{}",
+            w.app.address, w.attio_config
+        ))
     );
 
     // the backend gets the token the provider issued

@@ -90,10 +90,7 @@ async fn https_public_url_turns_on_hsts() {
         "max-age=31536000; includeSubDomains"
     );
     assert!(app.state.settings.secure_cookies);
-    assert_eq!(
-        app.state.settings.redirect_uri(),
-        "https://vault.example.com/oauth/callback"
-    );
+    assert_eq!(app.state.settings.public_url, "https://vault.example.com");
 }
 
 #[tokio::test]

@@ -204,10 +204,26 @@ async fn webhooks_are_signed_queued_and_retried(backend: Backend) {
     let last: Value = serde_json::from_str(&receiver.messages().last().unwrap().1).unwrap();
     assert_eq!(last["type"], "test");
     // the admin's connection page lists the deliveries about it
-    let admin_page = w
-        .app
-        .get(&format!("/admin/connections/{id}"))
+    let admin = w.app.second_browser();
+    let setup = w.app.setup_link.clone().unwrap();
+    let setup = setup.trim_start_matches(&w.app.address);
+    let res = admin
+        .submit(
+            setup,
+            setup,
+            &[
+                ("email", "root@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let admin_page = admin
+        .client
+        .get(w.app.url(&format!("/admin/connections/{id}")))
+        .send()
         .await
+        .unwrap()
         .text()
         .await
         .unwrap();

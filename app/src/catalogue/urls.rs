@@ -1,85 +1,417 @@
 //! Which URLs the vault may call out to. Provider endpoints must be https on
 //! a public host; an operator can allow named hosts that are private or plain
 //! http (on-premise identity servers, tests) with `OAUTH_VAULT_ALLOWED_HOSTS`.
+//! An entry `host:port` allows that port only; an entry `host` any port.
 //! The outbound HTTP client checks the resolved addresses again at request
 //! time; this check gives an early, clear answer on the form.
 
-use std::net::IpAddr;
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 use url::{Host, Url};
+
+/// One allowed host: its name (as [`Url::host_str`] writes it: lower case,
+/// IPv6 in brackets) and, if the entry named one, its only port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllowedHost {
+    host: String,
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`; `None` if it is none of
+    /// them (the configuration refuses such entries before they get here).
+    fn parse(entry: &str) -> Option<Self> {
+        let entry = entry.trim().to_ascii_lowercase();
+        let (host, port) = match entry.strip_prefix('[') {
+            Some(rest) => {
+                let (inside, after) = rest.split_once(']')?;
+                let port = match after {
+                    "" => None,
+                    p => Some(p.strip_prefix(':')?.parse().ok()?),
+                };
+                (format!("[{inside}]"), port)
+            }
+            None => match entry.rsplit_once(':') {
+                Some((name, p)) => (name.to_string(), Some(p.parse().ok()?)),
+                None => (entry, None),
+            },
+        };
+        let url = Url::parse(&format!("http://{host}/")).ok()?;
+        Some(Self {
+            host: url.host_str()?.to_string(),
+            port,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct OutboundPolicy {
-    /// Lower-case `host` or `host:port` entries.
-    allowed_hosts: Vec<String>,
+    allowed_hosts: Vec<AllowedHost>,
 }
 
-/// Loopback, private, link-local, unique-local, unspecified, CGNAT, multicast
-/// and documentation ranges: nothing a public provider lives on.
-pub fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || o[0] == 0
+/// A range of the IANA special-purpose address registries (or of the
+/// multicast and reserved space) that no public provider lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialRange {
+    pub cidr: &'static str,
+    pub name: &'static str,
+}
+
+/// Why an address is refused: its range, and for an IPv6 address that
+/// carries an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4),
+/// the carried address and its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub range: SpecialRange,
+    pub carried: Option<(Ipv4Addr, SpecialRange)>,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.range.cidr, self.range.name)?;
+        if let Some((v4, inner)) = &self.carried {
+            write!(f, ", which carries {v4} of {} ({})", inner.cidr, inner.name)?;
         }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private_ip(IpAddr::V4(v4)))
-        }
+        Ok(())
     }
+}
+
+const fn range(cidr: &'static str, name: &'static str) -> SpecialRange {
+    SpecialRange { cidr, name }
+}
+
+/// IPv4 ranges refused (RFC 6890 and the IANA IPv4 special-purpose
+/// registry: every entry that is not globally reachable, plus multicast).
+/// 192.0.0.0/24 is refused whole, although two of its /32s (PCP and TURN
+/// anycast) are reachable: no provider lives there.
+const V4_REFUSED: &[(Ipv4Addr, u8, SpecialRange)] = &[
+    (
+        Ipv4Addr::new(0, 0, 0, 0),
+        8,
+        range("0.0.0.0/8", "\"this network\""),
+    ),
+    (
+        Ipv4Addr::new(10, 0, 0, 0),
+        8,
+        range("10.0.0.0/8", "private use"),
+    ),
+    (
+        Ipv4Addr::new(100, 64, 0, 0),
+        10,
+        range("100.64.0.0/10", "shared address space, CGNAT"),
+    ),
+    (
+        Ipv4Addr::new(127, 0, 0, 0),
+        8,
+        range("127.0.0.0/8", "loopback"),
+    ),
+    (
+        Ipv4Addr::new(169, 254, 0, 0),
+        16,
+        range("169.254.0.0/16", "link-local"),
+    ),
+    (
+        Ipv4Addr::new(172, 16, 0, 0),
+        12,
+        range("172.16.0.0/12", "private use"),
+    ),
+    (
+        Ipv4Addr::new(192, 0, 0, 0),
+        24,
+        range("192.0.0.0/24", "IETF protocol assignments"),
+    ),
+    (
+        Ipv4Addr::new(192, 0, 2, 0),
+        24,
+        range("192.0.2.0/24", "documentation"),
+    ),
+    (
+        Ipv4Addr::new(192, 88, 99, 0),
+        24,
+        range("192.88.99.0/24", "6to4 relay anycast, deprecated"),
+    ),
+    (
+        Ipv4Addr::new(192, 168, 0, 0),
+        16,
+        range("192.168.0.0/16", "private use"),
+    ),
+    (
+        Ipv4Addr::new(198, 18, 0, 0),
+        15,
+        range("198.18.0.0/15", "benchmarking"),
+    ),
+    (
+        Ipv4Addr::new(198, 51, 100, 0),
+        24,
+        range("198.51.100.0/24", "documentation"),
+    ),
+    (
+        Ipv4Addr::new(203, 0, 113, 0),
+        24,
+        range("203.0.113.0/24", "documentation"),
+    ),
+    (
+        Ipv4Addr::new(224, 0, 0, 0),
+        4,
+        range("224.0.0.0/4", "multicast"),
+    ),
+    (
+        Ipv4Addr::new(240, 0, 0, 0),
+        4,
+        range("240.0.0.0/4", "reserved, and the broadcast address"),
+    ),
+];
+
+/// What to do with an IPv6 range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V6Rule {
+    /// Refuse the whole range.
+    Refuse,
+    /// Check the IPv4 address in the last 32 bits.
+    CarriesLast32,
+    /// Check the IPv4 address in bits 16..48 (6to4).
+    Carries16To48,
+}
+
+/// IPv6 ranges, most specific first (the IANA IPv6 special-purpose
+/// registry, plus site-local and multicast). Anything else outside global
+/// unicast 2000::/3 is refused too (see [`refused_range`]).
+///
+/// Teredo (2001::/32) is refused whole rather than decoded: it tunnels to
+/// whatever IPv4 client its relay reaches, and the whole 2001::/23 (IETF
+/// protocol assignments: Teredo, benchmarking, ORCHID, AMT, AS112 and a few
+/// anycast services) holds no provider.
+const V6_RULES: &[(Ipv6Addr, u8, SpecialRange, V6Rule)] = &[
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0),
+        128,
+        range("::/128", "unspecified"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1),
+        128,
+        range("::1/128", "loopback"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),
+        96,
+        range("::ffff:0:0/96", "IPv4-mapped"),
+        V6Rule::CarriesLast32,
+    ),
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0),
+        96,
+        range("::/96", "IPv4-compatible, deprecated"),
+        V6Rule::CarriesLast32,
+    ),
+    (
+        Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0),
+        96,
+        range("64:ff9b::/96", "NAT64"),
+        V6Rule::CarriesLast32,
+    ),
+    (
+        Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
+        48,
+        range("64:ff9b:1::/48", "NAT64 local use"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),
+        64,
+        range("100::/64", "discard-only"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0),
+        64,
+        range("100:0:0:1::/64", "dummy prefix"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
+        32,
+        range("2001::/32", "Teredo"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0),
+        48,
+        range("2001:2::/48", "benchmarking"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
+        23,
+        range("2001::/23", "IETF protocol assignments"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
+        32,
+        range("2001:db8::/32", "documentation"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0),
+        16,
+        range("2002::/16", "6to4"),
+        V6Rule::Carries16To48,
+    ),
+    (
+        Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),
+        20,
+        range("3fff::/20", "documentation"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0),
+        16,
+        range("5f00::/16", "segment routing (SRv6) SIDs"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
+        7,
+        range("fc00::/7", "unique-local"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+        10,
+        range("fe80::/10", "link-local"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),
+        10,
+        range("fec0::/10", "site-local, deprecated"),
+        V6Rule::Refuse,
+    ),
+    (
+        Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),
+        8,
+        range("ff00::/8", "multicast"),
+        V6Rule::Refuse,
+    ),
+];
+
+const NOT_GLOBAL_UNICAST: SpecialRange = range(
+    "outside 2000::/3",
+    "not global unicast: reserved or unassigned",
+);
+
+fn v4_in(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+fn v6_in(ip: Ipv6Addr, net: Ipv6Addr, prefix: u8) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(net) & mask
+}
+
+fn refused_v4(ip: Ipv4Addr) -> Option<SpecialRange> {
+    V4_REFUSED
+        .iter()
+        .find(|(net, prefix, _)| v4_in(ip, *net, *prefix))
+        .map(|(_, _, r)| *r)
+}
+
+/// Why `ip` is refused as a destination, or `None` for a public address.
+///
+/// IPv4: every range of [`V4_REFUSED`]. IPv6: the ranges of [`V6_RULES`];
+/// an IPv6 address that carries an IPv4 address (IPv4-mapped,
+/// IPv4-compatible, NAT64 64:ff9b::/96, 6to4 2002::/16) is refused when the
+/// carried address is; and every address outside global unicast 2000::/3.
+pub fn refused_range(ip: IpAddr) -> Option<Refusal> {
+    let v6 = match ip {
+        IpAddr::V4(v4) => {
+            return refused_v4(v4).map(|range| Refusal {
+                range,
+                carried: None,
+            })
+        }
+        IpAddr::V6(v6) => v6,
+    };
+    if let Some((_, _, range, rule)) = V6_RULES
+        .iter()
+        .find(|(net, prefix, _, _)| v6_in(v6, *net, *prefix))
+    {
+        let bits = u128::from(v6);
+        let carried = match rule {
+            V6Rule::Refuse => {
+                return Some(Refusal {
+                    range: *range,
+                    carried: None,
+                })
+            }
+            V6Rule::CarriesLast32 => Ipv4Addr::from((bits & 0xffff_ffff) as u32),
+            V6Rule::Carries16To48 => Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32),
+        };
+        return refused_v4(carried).map(|inner| Refusal {
+            range: *range,
+            carried: Some((carried, inner)),
+        });
+    }
+    if !v6_in(v6, Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3) {
+        return Some(Refusal {
+            range: NOT_GLOBAL_UNICAST,
+            carried: None,
+        });
+    }
+    None
+}
+
+/// Whether no public provider can live at `ip` (see [`refused_range`]).
+pub fn is_private_ip(ip: IpAddr) -> bool {
+    refused_range(ip).is_some()
+}
+
+/// A host name that names this machine or a private network by convention.
+fn is_local_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.ends_with(".local")
+        || name.ends_with(".internal")
+        || name.ends_with(".home.arpa")
+        || !name.contains('.')
 }
 
 impl OutboundPolicy {
+    /// `allowed_hosts`: `host`, `host:port`, `[v6]` or `[v6]:port` entries.
     pub fn new(allowed_hosts: Vec<String>) -> Self {
-        Self { allowed_hosts }
+        Self {
+            allowed_hosts: allowed_hosts
+                .iter()
+                .filter_map(|h| AllowedHost::parse(h))
+                .collect(),
+        }
     }
 
-    /// Whether the operator allowed this URL's host (with or without its port).
+    /// Whether the operator allowed this URL's host and port: an entry with
+    /// a port allows that port only, an entry without one any port.
     pub fn is_allowed_host(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else {
             return false;
         };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let with_port = url
-            .port_or_known_default()
-            .map(|p| format!("{host}:{p}"))
-            .unwrap_or_default();
-        self.allowed_hosts.iter().any(|h| {
-            let h = h.trim_start_matches('[').replace("]:", ":");
-            let h = h.trim_end_matches(']');
-            h == host || h == with_port
-        })
+        let port = url.port_or_known_default();
+        self.allowed_hosts
+            .iter()
+            .any(|h| h.host == host && h.port.is_none_or(|p| Some(p) == port))
     }
 
-    /// Whether the operator allowed `host` on some port (the resolver's view;
-    /// the port was checked with the whole URL before the request).
-    pub fn allows_host_name(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        self.allowed_hosts.iter().any(|h| {
-            let h = h.trim_start_matches('[');
-            let name = match h.rsplit_once(':') {
-                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-                _ => h,
-            };
-            name.trim_end_matches(']').eq_ignore_ascii_case(host)
-        })
+    /// Whether the operator allowed the host `name` on some port: the
+    /// resolver's view, which knows no port. The outbound client asks it
+    /// only for URLs whose host and port [`Self::is_allowed_host`] allowed.
+    pub fn allows_host_name(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|h| h.host == name)
     }
 
     /// Parses and checks a provider endpoint; the error says what to fix.
@@ -104,22 +436,22 @@ impl OutboundPolicy {
         if url.scheme() != "https" {
             return Err("Use an https:// URL (plain http is refused)".into());
         }
-        let private = match host {
-            Host::Ipv4(ip) => is_private_ip(IpAddr::V4(ip)),
-            Host::Ipv6(ip) => is_private_ip(IpAddr::V6(ip)),
+        let refusal = match host {
+            Host::Ipv4(ip) => refused_range(IpAddr::V4(ip)).map(|r| (ip.to_string(), r)),
+            Host::Ipv6(ip) => refused_range(IpAddr::V6(ip)).map(|r| (ip.to_string(), r)),
             Host::Domain(name) => {
-                let name = name.to_ascii_lowercase();
-                name == "localhost"
-                    || name.ends_with(".localhost")
-                    || name.ends_with(".local")
-                    || name.ends_with(".internal")
-                    || !name.contains('.')
+                if is_local_name(name) {
+                    return Err(
+                        "The host must be public; private and local addresses are refused unless the operator allows them".into(),
+                    );
+                }
+                None
             }
         };
-        if private {
-            return Err(
-                "The host must be public; private and local addresses are refused unless the operator allows them".into(),
-            );
+        if let Some((ip, refusal)) = refusal {
+            return Err(format!(
+                "The host must be public: {ip} is in {refusal}; private, local and special-purpose addresses are refused unless the operator allows the host"
+            ));
         }
         Ok(url)
     }
@@ -130,12 +462,312 @@ impl OutboundPolicy {
 mod tests {
     use super::*;
 
+    /// The range an address is refused for (its outer range for addresses
+    /// that carry an IPv4 address), or `None`.
+    fn range_of(ip: &str) -> Option<&'static str> {
+        refused_range(ip.parse().unwrap()).map(|r| r.range.cidr)
+    }
+
+    #[test]
+    fn every_ipv4_range_is_refused_up_to_its_boundaries() {
+        // (range, addresses inside, the first addresses outside it)
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("0.0.0.0/8", &["0.0.0.0", "0.255.255.255"], &["1.0.0.0"]),
+            (
+                "10.0.0.0/8",
+                &["10.0.0.0", "10.255.255.255"],
+                &["9.255.255.255", "11.0.0.0"],
+            ),
+            (
+                "100.64.0.0/10",
+                &["100.64.0.0", "100.127.255.255"],
+                &["100.63.255.255", "100.128.0.0"],
+            ),
+            (
+                "127.0.0.0/8",
+                &["127.0.0.1", "127.255.255.255"],
+                &["126.255.255.255", "128.0.0.0"],
+            ),
+            (
+                "169.254.0.0/16",
+                &["169.254.0.0", "169.254.169.254", "169.254.255.255"],
+                &["169.253.255.255", "169.255.0.0"],
+            ),
+            (
+                "172.16.0.0/12",
+                &["172.16.0.0", "172.31.255.255"],
+                &["172.15.255.255", "172.32.0.0"],
+            ),
+            (
+                "192.0.0.0/24",
+                &["192.0.0.0", "192.0.0.9", "192.0.0.255"],
+                &["191.255.255.255", "192.0.1.0"],
+            ),
+            (
+                "192.0.2.0/24",
+                &["192.0.2.0", "192.0.2.255"],
+                &["192.0.1.255", "192.0.3.0"],
+            ),
+            (
+                "192.88.99.0/24",
+                &["192.88.99.0", "192.88.99.255"],
+                &["192.88.98.255", "192.88.100.0"],
+            ),
+            (
+                "192.168.0.0/16",
+                &["192.168.0.0", "192.168.255.255"],
+                &["192.167.255.255", "192.169.0.0"],
+            ),
+            (
+                "198.18.0.0/15",
+                &["198.18.0.0", "198.19.255.255"],
+                &["198.17.255.255", "198.20.0.0"],
+            ),
+            (
+                "198.51.100.0/24",
+                &["198.51.100.0", "198.51.100.255"],
+                &["198.51.99.255", "198.51.101.0"],
+            ),
+            (
+                "203.0.113.0/24",
+                &["203.0.113.0", "203.0.113.255"],
+                &["203.0.112.255", "203.0.114.0"],
+            ),
+            (
+                "224.0.0.0/4",
+                &["224.0.0.0", "239.255.255.255"],
+                &["223.255.255.255"],
+            ),
+            (
+                "240.0.0.0/4",
+                &["240.0.0.0", "255.255.255.254", "255.255.255.255"],
+                &[],
+            ),
+        ];
+        for (range, inside, outside) in table {
+            for ip in *inside {
+                assert_eq!(range_of(ip), Some(*range), "{ip}");
+            }
+            for ip in *outside {
+                assert_ne!(range_of(ip), Some(*range), "{ip}");
+            }
+        }
+        for public in [
+            "1.0.0.0",
+            "8.8.8.8",
+            "9.255.255.255",
+            "11.0.0.0",
+            "100.63.255.255",
+            "100.128.0.0",
+            "172.15.255.255",
+            "172.32.0.0",
+            "192.0.1.0",
+            "192.0.3.0",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.175.48.1",
+            "192.167.255.255",
+            "198.17.255.255",
+            "198.20.0.0",
+            "223.255.255.255",
+        ] {
+            assert_eq!(range_of(public), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn every_ipv6_range_is_refused_up_to_its_boundaries() {
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("::/128", &["::"], &["::2"]),
+            ("::1/128", &["::1"], &[]),
+            (
+                "::ffff:0:0/96",
+                &[
+                    "::ffff:10.0.0.1",
+                    "::ffff:127.0.0.1",
+                    "::ffff:255.255.255.255",
+                ],
+                &["::ffff:8.8.8.8", "::1:0:0:0"],
+            ),
+            (
+                "::/96",
+                &[
+                    "::10.0.0.1",
+                    "::127.0.0.1",
+                    "::0.0.0.2",
+                    "::169.254.169.254",
+                ],
+                &["::8.8.8.8", "::1:0:0"],
+            ),
+            (
+                "64:ff9b::/96",
+                &[
+                    "64:ff9b::10.0.0.1",
+                    "64:ff9b::127.0.0.1",
+                    "64:ff9b::a9fe:a9fe",
+                    "64:ff9b::198.18.0.1",
+                ],
+                &["64:ff9b::8.8.8.8", "64:ff9b::1:0:0"],
+            ),
+            (
+                "64:ff9b:1::/48",
+                &[
+                    "64:ff9b:1::",
+                    "64:ff9b:1::8.8.8.8",
+                    "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+                ],
+                &["64:ff9b:2::", "64:ff9b:0:ffff::"],
+            ),
+            (
+                "100::/64",
+                &["100::", "100::ffff:ffff:ffff:ffff"],
+                &["ff::"],
+            ),
+            (
+                "100:0:0:1::/64",
+                &["100:0:0:1::", "100::1:ffff:ffff:ffff:ffff"],
+                &["100:0:0:2::"],
+            ),
+            (
+                "2001::/32",
+                &[
+                    "2001::",
+                    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+                    "2001:0:ffff:ffff:ffff:ffff:ffff:ffff",
+                ],
+                &["2001:1::"],
+            ),
+            (
+                "2001:2::/48",
+                &["2001:2::", "2001:2:0:ffff::"],
+                &["2001:2:1::"],
+            ),
+            (
+                "2001::/23",
+                &[
+                    "2001:1::1",
+                    "2001:3::",
+                    "2001:10::",
+                    "2001:20::1",
+                    "2001:1ff:ffff::",
+                ],
+                &["2001:200::", "2000:ffff::"],
+            ),
+            (
+                "2001:db8::/32",
+                &["2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"],
+                &["2001:db7:ffff::", "2001:db9::"],
+            ),
+            (
+                "2002::/16",
+                &[
+                    "2002:a00:1::",
+                    "2002:7f00:1::",
+                    "2002:c0a8:101::1",
+                    "2002:a9fe:a9fe::",
+                ],
+                &["2002:808:808::", "2001:ffff::", "2003::"],
+            ),
+            (
+                "3fff::/20",
+                &["3fff::", "3fff:fff:ffff::"],
+                &["3fff:1000::", "3ffe:ffff::"],
+            ),
+            (
+                "5f00::/16",
+                &["5f00::", "5f00:ffff::"],
+                &["5eff:ffff::", "5f01::"],
+            ),
+            (
+                "fc00::/7",
+                &["fc00::", "fd12:3456::1", "fdff:ffff::"],
+                &["fbff:ffff::", "fe00::"],
+            ),
+            (
+                "fe80::/10",
+                &["fe80::", "fe80::1", "febf:ffff::"],
+                &["fe7f:ffff::"],
+            ),
+            (
+                "fec0::/10",
+                &["fec0::", "feff:ffff::"],
+                &["febf:ffff::", "ff00::"],
+            ),
+            (
+                "ff00::/8",
+                &[
+                    "ff00::",
+                    "ff02::1",
+                    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                ],
+                &["feff:ffff::"],
+            ),
+            (
+                "outside 2000::/3",
+                &["1fff:ffff::", "4000::", "8000::", "e000::", "64:ff9b:0:1::"],
+                &["2000::", "3fff:ffff::"],
+            ),
+        ];
+        for (range, inside, outside) in table {
+            for ip in *inside {
+                assert_eq!(range_of(ip), Some(*range), "{ip}");
+            }
+            for ip in *outside {
+                assert_ne!(range_of(ip), Some(*range), "{ip}");
+            }
+        }
+        for public in [
+            "2000::",
+            "2001:200::",
+            "2001:db7:ffff::",
+            "2001:db9::",
+            "2003::",
+            "2606:4700::1111",
+            "2a00:1450:4001:80b::200e",
+            "3ffe:ffff::",
+            "3fff:1000::",
+            "::ffff:8.8.8.8",
+            "::8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "2002:808:808::",
+            "2620:4f:8000::1",
+        ] {
+            assert_eq!(range_of(public), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn carried_ipv4_addresses_are_named() {
+        let r = refused_range("64:ff9b::a00:1".parse().unwrap()).unwrap();
+        assert_eq!(
+            r.carried,
+            Some((
+                Ipv4Addr::new(10, 0, 0, 1),
+                range("10.0.0.0/8", "private use")
+            ))
+        );
+        assert_eq!(
+            r.to_string(),
+            "64:ff9b::/96 (NAT64), which carries 10.0.0.1 of 10.0.0.0/8 (private use)"
+        );
+        let r = refused_range("2002:a9fe:a9fe::1".parse().unwrap()).unwrap();
+        assert_eq!(r.carried.unwrap().0, Ipv4Addr::new(169, 254, 169, 254));
+        assert_eq!(
+            refused_range("2001::1".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "2001::/32 (Teredo)"
+        );
+    }
+
     #[test]
     fn public_https_endpoints_pass() {
         let p = OutboundPolicy::default();
         assert!(p
             .check_endpoint("https://app.attio.com/oauth/token")
             .is_ok());
+        assert!(p.check_endpoint("https://8.8.8.8/token").is_ok());
+        assert!(p.check_endpoint("https://[2606:4700::1111]/token").is_ok());
     }
 
     #[test]
@@ -144,14 +776,28 @@ mod tests {
         for bad in [
             "http://idp.example.com/token",
             "https://127.0.0.1/token",
+            "https://2130706433/token",
             "https://10.1.2.3/token",
             "https://192.168.0.10/token",
             "https://169.254.169.254/latest",
+            "https://198.18.0.1/token",
+            "https://192.0.0.8/token",
+            "https://255.255.255.255/token",
             "https://[::1]/token",
             "https://[fd00::1]/token",
+            "https://[::ffff:10.0.0.1]/token",
+            "https://[64:ff9b::a9fe:a9fe]/latest",
+            "https://[64:ff9b:1::1]/token",
+            "https://[2002:7f00:1::]/token",
+            "https://[2001::1]/token",
+            "https://[::127.0.0.1]/token",
+            "https://[fec0::1]/token",
             "https://localhost/token",
+            "https://localhost./token",
             "https://intranet/token",
+            "https://intranet./token",
             "https://idp.internal/token",
+            "https://router.home.arpa/token",
             "https://user:pw@idp.example.com/token",
             "ftp://idp.example.com/token",
             "idp.example.com/token",
@@ -161,10 +807,59 @@ mod tests {
     }
 
     #[test]
+    fn refused_addresses_say_which_range() {
+        let p = OutboundPolicy::default();
+        let error = p.check_endpoint("https://198.18.0.1/token").unwrap_err();
+        assert!(
+            error.starts_with(
+                "The host must be public: 198.18.0.1 is in 198.18.0.0/15 (benchmarking)"
+            ),
+            "{error}"
+        );
+        let error = p
+            .check_endpoint("https://[64:ff9b::a9fe:a9fe]/x")
+            .unwrap_err();
+        assert!(
+            error.contains("which carries 169.254.169.254 of 169.254.0.0/16 (link-local)"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+    }
+
+    #[test]
     fn operator_allowed_hosts_may_be_private_or_http() {
         let p = OutboundPolicy::new(vec!["127.0.0.1:9000".into(), "idp.internal".into()]);
         assert!(p.check_endpoint("http://127.0.0.1:9000/token").is_ok());
         assert!(p.check_endpoint("http://127.0.0.1:9001/token").is_err());
+        assert!(p.check_endpoint("https://127.0.0.1:9001/token").is_err());
+        assert!(p.check_endpoint("https://127.0.0.1/token").is_err());
         assert!(p.check_endpoint("https://idp.internal/token").is_ok());
+        assert!(p.check_endpoint("http://idp.internal:8443/token").is_ok());
+    }
+
+    #[test]
+    fn an_allowed_port_is_the_only_port_allowed() {
+        let p = OutboundPolicy::new(vec![
+            "idp.corp.example:8443".into(),
+            "sso.corp.example".into(),
+            "[fd00::5]:9000".into(),
+            "IdP.Upper.Example:443".into(),
+        ]);
+        let allowed = |u: &str| p.is_allowed_host(&Url::parse(u).unwrap());
+        assert!(allowed("https://idp.corp.example:8443/token"));
+        assert!(!allowed("https://idp.corp.example/token"));
+        assert!(!allowed("https://idp.corp.example:8444/token"));
+        assert!(allowed("https://sso.corp.example/token"));
+        assert!(allowed("http://sso.corp.example:8080/token"));
+        assert!(allowed("http://[fd00::5]:9000/token"));
+        assert!(!allowed("http://[fd00::5]:9001/token"));
+        // the default port counts as written
+        assert!(allowed("https://idp.upper.example/token"));
+        assert!(!allowed("http://idp.upper.example/token"));
+        assert!(p.check_endpoint("https://[fd00::5]:9001/token").is_err());
+        // the resolver's view: names, whatever the port
+        assert!(p.allows_host_name("idp.corp.example"));
+        assert!(p.allows_host_name("SSO.corp.example"));
+        assert!(!p.allows_host_name("corp.example"));
     }
 }

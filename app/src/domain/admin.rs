@@ -79,6 +79,46 @@ pub struct UsersPage {
     pub users: Vec<UserRow>,
 }
 
+/// An invitation as the administrator's list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub invited_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// Whether it can still be accepted (and revoked).
+    pub pending: bool,
+}
+
+impl InvitationRow {
+    pub fn status(&self) -> String {
+        if self.used_at.is_some() {
+            "Accepted".into()
+        } else if self.revoked_at.is_some() {
+            "Revoked".into()
+        } else if !self.pending {
+            "Expired".into()
+        } else {
+            format!(
+                "Pending until {}",
+                crate::util::time::display(self.expires_at)
+            )
+        }
+    }
+}
+
+/// The admin area's invitations page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationsPage {
+    pub email: String,
+    /// `OAUTH_VAULT_SIGNUP` of the instance.
+    pub signup: crate::domain::users::SignupMode,
+    pub invitations: Vec<InvitationRow>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditQuery {
     pub actor: Option<String>,

@@ -44,6 +44,13 @@ pub struct CustomSettings {
     pub scope_separator: String,
     pub pkce: bool,
     pub client_auth: ClientAuth,
+    /// The authorization server's issuer identifier (RFC 8414), if known.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The server names itself in its answers (`iss`, RFC 9207): the
+    /// callback then requires `iss` to equal the issuer.
+    #[serde(default)]
+    pub authorization_response_iss: bool,
 }
 
 /// A configuration as the portal shows it: never the secret itself.
@@ -61,4 +68,37 @@ pub struct ConfigView {
     pub status: ConfigStatus,
     pub custom: Option<CustomSettings>,
     pub connections: i64,
+    /// Saved before each configuration had its own redirect URI: it still
+    /// uses the shared one until the developer switches.
+    pub legacy_callback: bool,
+}
+
+/// The path every configuration's redirect URI starts with; the shared
+/// redirect URI of configurations saved before each had its own.
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+impl ConfigView {
+    /// The redirect URI this configuration sends to its provider.
+    pub fn redirect_uri(&self, public_url: &str) -> String {
+        if self.legacy_callback {
+            format!("{public_url}{CALLBACK_PATH}")
+        } else {
+            own_redirect_uri(public_url, &self.id)
+        }
+    }
+}
+
+/// The redirect URI of configuration `id`: its own, so that an answer meant
+/// for one configuration cannot be taken for another's (mix-up defence).
+pub fn own_redirect_uri(public_url: &str, id: &str) -> String {
+    format!("{public_url}{CALLBACK_PATH}/{id}")
+}
+
+/// Whether `id` looks like a configuration id (`pc_` and 32 hex digits).
+pub fn is_config_id(id: &str) -> bool {
+    id.strip_prefix("pc_").is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }

@@ -266,6 +266,22 @@ fn custom_settings(
             ClientAuth::Body
         }
     };
+    let checked = |name: &str| form.iter().any(|(k, v)| k == name && v == "on");
+    let pkce = checked("pkce");
+    if !pkce && !checked("pkce_off_confirmed") {
+        errors.add_error(
+            "pkce",
+            "PKCE keeps an intercepted authorization code useless. To switch it off, also tick \"I understand the risk\".",
+        );
+    }
+    let issuer = issuer(form, policy, errors);
+    let authorization_response_iss = checked("authorization_response_iss");
+    if authorization_response_iss && issuer.is_none() {
+        errors.add_error(
+            "authorization_response_iss",
+            "Enter the issuer: the callback compares the answer's iss with it",
+        );
+    }
     Some(CustomSettings {
         authorization_url: authorization_url?,
         token_url: token_url?,
@@ -273,9 +289,35 @@ fn custom_settings(
         introspection_url,
         userinfo_url,
         scope_separator,
-        pkce: form.iter().any(|(k, v)| k == "pkce" && v == "on"),
+        pkce,
         client_auth,
+        issuer,
+        authorization_response_iss,
     })
+}
+
+/// The issuer identifier (RFC 8414): an https URL without query or
+/// fragment, compared as typed (without a trailing slash added or removed).
+fn issuer(
+    form: &[(String, String)],
+    policy: &OutboundPolicy,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let text = field(form, "issuer");
+    if text.is_empty() {
+        return None;
+    }
+    if text.contains('?') || text.contains('#') {
+        errors.add_error("issuer", "An issuer has no query or fragment");
+        return None;
+    }
+    match policy.check_endpoint(&text) {
+        Ok(_) => Some(text),
+        Err(e) => {
+            errors.add_error("issuer", e);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -69,7 +69,9 @@ impl SignupMode {
             Self::Invite => Some(
                 "This instance is invitation-only. Ask an administrator for an invitation link.",
             ),
-            Self::Closed => Some("Sign-up is closed on this instance. Ask its operator for an account."),
+            Self::Closed => {
+                Some("Sign-up is closed on this instance. Ask its operator for an account.")
+            }
         }
     }
 }

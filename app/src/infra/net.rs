@@ -173,7 +173,11 @@ mod tests {
         );
         // behind a trusted proxy: the right-most untrusted entry
         assert_eq!(
-            client_address(ip("10.0.0.2"), &["1.1.1.1, 198.51.100.1, 10.0.0.3"], &trusted),
+            client_address(
+                ip("10.0.0.2"),
+                &["1.1.1.1, 198.51.100.1, 10.0.0.3"],
+                &trusted
+            ),
             ip("198.51.100.1")
         );
         // two headers are one list
@@ -191,8 +195,14 @@ mod tests {
             ip("2001:db8::1")
         );
         // nothing readable: the proxy itself
-        assert_eq!(client_address(ip("10.0.0.2"), &["garbage"], &trusted), ip("10.0.0.2"));
-        assert_eq!(client_address(ip("10.0.0.2"), &[], &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["garbage"], &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &[], &trusted),
+            ip("10.0.0.2")
+        );
         // no trusted proxies: always the peer
         assert_eq!(
             client_address(ip("10.0.0.2"), &["198.51.100.1"], &[]),

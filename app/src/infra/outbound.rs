@@ -3,9 +3,14 @@
 //! - follows no redirects (a 3xx is an answer, never a new destination);
 //! - times out: 5 s to connect, 15 s for the whole exchange;
 //! - reads at most 1 MiB of any answer;
-//! - refuses private, loopback and link-local destinations — both hosts
-//!   written as IP addresses and names that resolve to them — unless the
-//!   operator allowed the host (`OAUTH_VAULT_ALLOWED_HOSTS`);
+//! - refuses private, loopback, link-local and other special-purpose
+//!   destinations ([`is_private_ip`]) — both hosts written as IP addresses
+//!   and names that resolve to them — unless the operator allowed the host
+//!   (`OAUTH_VAULT_ALLOWED_HOSTS`; an entry with a port allows that port
+//!   only). Two clients make the port rule hold when names are resolved,
+//!   where the port is not known: URLs whose host and port are allowed go
+//!   through one whose resolver keeps the allowed names' private addresses,
+//!   every other URL through one whose resolver drops them;
 //! - ignores proxy variables of the environment, so the address check is the
 //!   address the request goes to.
 //!
@@ -18,7 +23,11 @@ use reqwest::{
     header::HeaderMap,
     Method, RequestBuilder, StatusCode,
 };
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 /// Largest answer read from a provider.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -58,22 +67,40 @@ impl Fetched {
     }
 }
 
-/// Resolves names and drops private addresses unless the host is allowed.
+/// The resolver's answer when every address of a name is refused.
+#[derive(Debug, thiserror::Error)]
+#[error("the host resolves to no public address")]
+struct NoPublicAddress;
+
+/// Names resolved without the system's resolver (tests): name → addresses.
+pub type StaticHosts = std::collections::HashMap<String, Vec<IpAddr>>;
+
+/// Resolves names and drops refused addresses, except — in the client for
+/// allowed URLs — those of names the operator allowed.
 struct GuardedResolver {
     policy: Arc<OutboundPolicy>,
+    /// Whether this resolver serves the client for allowed URLs.
+    for_allowed: bool,
+    hosts: Option<Arc<StaticHosts>>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_ascii_lowercase();
-        let allowed = self.policy.allows_host_name(&host);
+        let keep_private = self.for_allowed && self.policy.allows_host_name(&host);
+        let fixed = self.hosts.as_ref().map(|h| h.get(&host).cloned());
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| allowed || !is_private_ip(a.ip()))
+            let found: Vec<SocketAddr> = match fixed {
+                Some(Some(ips)) => ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
+                Some(None) => Vec::new(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            let addrs: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| keep_private || !is_private_ip(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err("the host resolves to no public address".into());
+                return Err(Box::new(NoPublicAddress) as Box<dyn std::error::Error + Send + Sync>);
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
@@ -86,26 +113,51 @@ pub type Streamed = reqwest::Response;
 
 #[derive(Clone, Debug)]
 pub struct Outbound {
+    /// For every URL the operator did not allow: no private address.
     client: reqwest::Client,
+    /// For URLs whose host and port the operator allowed.
+    allowed_client: reqwest::Client,
     policy: Arc<OutboundPolicy>,
 }
 
 impl Outbound {
     pub fn new(policy: Arc<OutboundPolicy>) -> Result<Self, String> {
+        Self::build(policy, None)
+    }
+
+    /// The same client, except that the names in `hosts` resolve to their
+    /// addresses there (and other names to none) instead of through the
+    /// system's resolver: for tests of what a name may resolve to.
+    pub fn with_static_hosts(
+        policy: Arc<OutboundPolicy>,
+        hosts: StaticHosts,
+    ) -> Result<Self, String> {
+        Self::build(policy, Some(Arc::new(hosts)))
+    }
+
+    fn build(policy: Arc<OutboundPolicy>, hosts: Option<Arc<StaticHosts>>) -> Result<Self, String> {
         // One TLS implementation for the whole process.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .user_agent(concat!("oauth-vault/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { client, policy })
+        let client = |for_allowed: bool| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(REQUEST_TIMEOUT)
+                .no_proxy()
+                .user_agent(concat!("oauth-vault/", env!("CARGO_PKG_VERSION")))
+                .dns_resolver(Arc::new(GuardedResolver {
+                    policy: policy.clone(),
+                    for_allowed,
+                    hosts: hosts.clone(),
+                }))
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        };
+        Ok(Self {
+            client: client(false)?,
+            allowed_client: client(true)?,
+            policy,
+        })
     }
 
     /// A request to `url`, if the policy lets the vault call it.
@@ -114,7 +166,12 @@ impl Outbound {
             .policy
             .check_endpoint(url)
             .map_err(OutboundError::Refused)?;
-        Ok(self.client.request(method, checked))
+        let client = if self.policy.is_allowed_host(&checked) {
+            &self.allowed_client
+        } else {
+            &self.client
+        };
+        Ok(client.request(method, checked))
     }
 
     /// Sends `request` and hands back the answer to stream (the proxy).
@@ -152,9 +209,16 @@ impl Outbound {
 
 fn classify(e: reqwest::Error) -> OutboundError {
     if e.is_timeout() {
-        OutboundError::Timeout
-    } else {
-        // Deliberately not the error's text: it can carry the URL.
-        OutboundError::Network
+        return OutboundError::Timeout;
     }
+    // The resolver refused every address: say so (its text names no URL).
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<NoPublicAddress>() {
+            return OutboundError::Refused(refused.to_string());
+        }
+        source = cause.source();
+    }
+    // Deliberately not the error's text: it can carry the URL.
+    OutboundError::Network
 }

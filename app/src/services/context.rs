@@ -32,11 +32,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The one redirect URI providers send users back to.
-    pub fn redirect_uri(&self) -> String {
-        format!("{}/oauth/callback", self.public_url)
-    }
-
     /// `scheme://host[:port]` of the public URL, as browsers send in `Origin`.
     pub fn public_origin(&self) -> String {
         match self.public_url.find("://") {

@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod context;
+pub mod discovery;
 pub mod oauth;
 pub mod revocation;
 pub mod rotation;

@@ -52,8 +52,8 @@ impl ProviderProfile {
                 client_auth: custom.client_auth,
                 scopes_in_authorize: true,
                 scope_separator: custom.scope_separator.clone(),
-                issuer: None,
-                authorization_response_iss: false,
+                issuer: custom.issuer.clone(),
+                authorization_response_iss: custom.authorization_response_iss,
                 extra_authorize_params: Default::default(),
                 extra_token_params: Default::default(),
             };

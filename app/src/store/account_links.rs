@@ -3,12 +3,12 @@
 //! stored as a SHA-256 hash; a link is used up in the same transaction as
 //! what it does.
 
+pub use crate::domain::admin::InvitationRow;
 use crate::domain::users::CurrentUser;
 use crate::infra::db::{new_id, now_ms, Db};
 use crate::infra::tokens::hash_token;
 use crate::store::accounts::{use_link, LinkError};
 use crate::store::audit::{self, Actor, Entry};
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 /// How long an invitation stays valid.
@@ -35,7 +35,11 @@ impl Purpose {
 /// A link as its page sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
-    Live { id: String, email: String, user_id: Option<String> },
+    Live {
+        id: String,
+        email: String,
+        user_id: Option<String>,
+    },
     Used,
     Revoked,
     Expired,
@@ -68,18 +72,6 @@ pub async fn find(db: &Db, purpose: Purpose, token: &str) -> Result<LinkState, s
         email: row.try_get("email")?,
         user_id: row.try_get("user_id")?,
     })
-}
-
-/// An invitation as the administrator's list shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvitationRow {
-    pub id: String,
-    pub email: String,
-    pub invited_by: Option<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
 }
 
 /// Creates an invitation for `email`, with its audit entry; the caller
@@ -125,16 +117,21 @@ pub async fn invitations(db: &Db) -> Result<Vec<InvitationRow>, sqlx::Error> {
     )
     .fetch_all(db.pool())
     .await?;
+    let now = now_ms();
     rows.iter()
         .map(|r| {
+            let used_at: Option<i64> = r.try_get("used_at")?;
+            let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+            let expires_at: i64 = r.try_get("expires_at")?;
             Ok(InvitationRow {
+                pending: used_at.is_none() && revoked_at.is_none() && expires_at > now,
                 id: r.try_get("id")?,
                 email: r.try_get("email")?,
                 invited_by: r.try_get("invited_by")?,
                 created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-                used_at: r.try_get("used_at")?,
-                revoked_at: r.try_get("revoked_at")?,
+                expires_at,
+                used_at,
+                revoked_at,
             })
         })
         .collect()
@@ -166,7 +163,11 @@ pub async fn revoke_invitation(db: &Db, by: &CurrentUser, id: &str) -> Result<bo
 /// Creates a password reset link for the account `email` (the operator's
 /// command line): `None` if there is no such account. Earlier live reset
 /// links of the account stop working.
-pub async fn create_reset(db: &Db, email: &str, token: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn create_reset(
+    db: &Db,
+    email: &str,
+    token: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let mut tx = db.begin().await?;
     let user: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)

@@ -218,8 +218,14 @@ pub async fn complete_setup(
     if admins > 0 {
         return Err(SetupError::Done);
     }
-    let account = insert_account(&mut tx, email, password_hash, Joining::Operator, Some(client_address))
-        .await?;
+    let account = insert_account(
+        &mut tx,
+        email,
+        password_hash,
+        Joining::Operator,
+        Some(client_address),
+    )
+    .await?;
     // the other links of the instance have no more use
     sqlx::query("DELETE FROM setup_tokens")
         .execute(&mut *tx)

@@ -33,14 +33,17 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Saves a new configuration. `id`: the one its form showed the redirect
+/// URI for (a fresh one when `None`).
 pub async fn create(
     db: &Db,
     keys: &Keyring,
     app_id: &str,
+    id: Option<&str>,
     input: &ConfigInput,
     actor: &Actor,
 ) -> Result<String, SaveError> {
-    let id = new_id("pc");
+    let id = id.map_or_else(|| new_id("pc"), str::to_string);
     let secret = input
         .client_secret
         .as_ref()
@@ -269,11 +272,12 @@ fn view(row: sqlx::any::AnyRow, keys: &Keyring) -> Result<ConfigView, sqlx::Erro
         },
         custom: custom.and_then(|c| serde_json::from_str(&c).ok()),
         connections: row.try_get("connections")?,
+        legacy_callback: row.try_get::<i64, _>("legacy_callback")? != 0,
         id,
     })
 }
 
-const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, \
+const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, legacy_callback, \
     (SELECT COUNT(*) FROM connections c WHERE c.provider_config_id = provider_configs.id) AS connections FROM provider_configs";
 
 pub async fn list(db: &Db, keys: &Keyring, app_id: &str) -> Result<Vec<ConfigView>, sqlx::Error> {
@@ -301,4 +305,32 @@ pub async fn find(
         .await?
         .map(|r| view(r, keys))
         .transpose()
+}
+
+/// Switches a configuration saved before each had its own redirect URI to
+/// its own (the developer registered it at the provider).
+pub async fn use_own_callback(
+    db: &Db,
+    app_id: &str,
+    config_id: &str,
+    actor: &Actor,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE provider_configs SET legacy_callback = 0, updated_at = $1 WHERE app_id = $2 AND id = $3",
+    )
+    .bind(now_ms())
+    .bind(app_id)
+    .bind(config_id)
+    .execute(&mut *tx)
+    .await?;
+    crate::store::audit::record(
+        &mut tx,
+        actor,
+        crate::store::audit::Entry::new("provider.redirect_uri_changed")
+            .app(None, app_id)
+            .target("provider_config", config_id),
+    )
+    .await?;
+    tx.commit().await
 }

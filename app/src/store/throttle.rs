@@ -5,10 +5,10 @@
 //! An attempt is recorded *before* the password (or link) is checked, and
 //! the count is read after the record is committed. Of N simultaneous
 //! attempts at most `max` get through, however they interleave: the last of
-//! any `max + 1` of them to count sees all their records. A refused attempt
-//! takes its record back, so that hammering does not extend the wait; an
-//! attempt that succeeds takes its record back too, and a successful
-//! sign-in clears the account's failures.
+//! any `max + 1` of them to count sees all their records. Refused attempts
+//! count too: after a burst of guesses, even the right password waits until
+//! the window has passed. An attempt that succeeds takes its record back,
+//! and a successful sign-in clears the account's failures.
 
 use crate::infra::db::{now_ms, Db};
 use crate::infra::tokens::random_u64;
@@ -73,7 +73,9 @@ pub struct Attempt {
 pub enum Admission {
     Allowed(Attempt),
     /// Refused; another attempt is allowed in about this many minutes.
-    Blocked { minutes: i64 },
+    Blocked {
+        minutes: i64,
+    },
 }
 
 /// Records an attempt against every limit, then checks them.
@@ -90,12 +92,13 @@ pub async fn admit(db: &Db, limits: &[Limit]) -> Result<Admission, sqlx::Error> 
     let mut ids = Vec::with_capacity(limits.len());
     for limit in limits {
         // committed on its own, so that simultaneous attempts see it
-        let id: i64 =
-            sqlx::query_scalar("INSERT INTO login_failures (subject, at) VALUES ($1, $2) RETURNING id")
-                .bind(&limit.key)
-                .bind(now)
-                .fetch_one(db.pool())
-                .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO login_failures (subject, at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(&limit.key)
+        .bind(now)
+        .fetch_one(db.pool())
+        .await?;
         ids.push(id);
     }
     let attempt = Attempt { ids };
@@ -108,7 +111,6 @@ pub async fn admit(db: &Db, limits: &[Limit]) -> Result<Admission, sqlx::Error> 
         .fetch_one(db.pool())
         .await?;
         if count > limit.max {
-            withdraw(db, attempt).await?;
             let wait_ms = (oldest.unwrap_or(now) + WINDOW_MS - now_ms()).max(0);
             return Ok(Admission::Blocked {
                 minutes: (wait_ms / 60_000 + 1).max(1),
@@ -118,8 +120,7 @@ pub async fn admit(db: &Db, limits: &[Limit]) -> Result<Admission, sqlx::Error> 
     Ok(Admission::Allowed(attempt))
 }
 
-/// Takes an attempt's records back: it does not count (it succeeded, or
-/// was refused before anything was checked).
+/// Takes an attempt's records back: it succeeded, and does not count.
 pub async fn withdraw(db: &Db, attempt: Attempt) -> Result<(), sqlx::Error> {
     for id in attempt.ids {
         sqlx::query("DELETE FROM login_failures WHERE id = $1")

@@ -51,7 +51,11 @@ pub async fn layer(
     next.run(request).await
 }
 
-fn resolve(settings: &Settings, extensions: &axum::http::Extensions, headers: &HeaderMap) -> ClientAddress {
+fn resolve(
+    settings: &Settings,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> ClientAddress {
     let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() else {
         return ClientAddress(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     };

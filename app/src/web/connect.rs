@@ -319,7 +319,7 @@ pub async fn post_connect(
         )
         .await;
     };
-    let redirect_uri = state.settings.redirect_uri();
+    let redirect_uri = config.redirect_uri(&state.settings.public_url);
     let authorization =
         match oauth::authorization(&profile, &config.client_id, &redirect_uri, &config.scopes) {
             Ok(a) => a,
@@ -409,9 +409,12 @@ fn finish(
     }
 }
 
-/// `GET /oauth/callback`: the provider sends the browser back here.
+/// `GET /oauth/callback/{config id}` (and `/oauth/callback` for
+/// configurations saved before each had its own): the provider sends the
+/// browser back here.
 pub async fn callback(
     State(state): State<AppState>,
+    uri: axum::http::Uri,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
@@ -428,6 +431,14 @@ pub async fn callback(
     };
     if tx.consumed_at.is_some() {
         return failure_page(ConnectFailure::StateUsed);
+    }
+    // The answer must arrive at the redirect URI this authorization was
+    // started with: its configuration's own. An answer that another
+    // configuration's authorization server sent here (a mix-up) is refused
+    // before its code goes anywhere.
+    if !same_path(&tx.redirect_uri, uri.path()) {
+        tracing::warn!("a callback arrived at another configuration's redirect URI");
+        return failure_page(ConnectFailure::RedirectMismatch);
     }
     let secure = state.settings.secure_cookies;
     let bound = cookie_value(&headers, &browser_cookie_name(secure, &tx.id))
@@ -475,6 +486,11 @@ pub async fn callback(
     finish(&session, outcome.as_deref().map_err(|f| *f), &app_name)
 }
 
+/// Whether `redirect_uri`'s path is `path`.
+fn same_path(redirect_uri: &str, path: &str) -> bool {
+    url::Url::parse(redirect_uri).is_ok_and(|u| u.path() == path)
+}
+
 /// This feature's form posts and other server routes (its pages are in the
 /// Leptos router).
 pub fn routes() -> axum::Router<AppState> {
@@ -482,4 +498,5 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/connect/{token}", get(get_connect).post(post_connect))
         .route("/oauth/callback", get(callback))
+        .route("/oauth/callback/{config_id}", get(callback))
 }

@@ -64,6 +64,14 @@ impl FormFeedback {
         self.values.push((field.to_string(), value.to_string()));
     }
 
+    /// Replaces the kept value of `field` (`None`: drops it).
+    pub fn set(&mut self, field: &str, value: Option<&str>) {
+        self.values.retain(|(k, _)| k != field);
+        if let Some(v) = value {
+            self.keep(field, v);
+        }
+    }
+
     /// Keeps every submitted value but the CSRF token and the fields named
     /// in `secrets`, which are never sent back.
     pub fn keep_all(&mut self, fields: &[(String, String)], secrets: &[&str]) {

@@ -3,7 +3,8 @@
 //! page, form and server function answers 404.
 
 use crate::domain::admin::{
-    AuditPage, AuditQuery, ConnectionDetail, ConnectionQuery, ConnectionsPage, Overview, UsersPage,
+    AuditPage, AuditQuery, ConnectionDetail, ConnectionQuery, ConnectionsPage, InvitationsPage,
+    Overview, UsersPage,
 };
 use leptos::prelude::*;
 
@@ -11,7 +12,9 @@ use leptos::prelude::*;
 pub mod ssr;
 mod views;
 
-pub use views::{AdminAudit, AdminConnectionPage, AdminConnections, AdminOverview, AdminUsers};
+pub use views::{
+    AdminAudit, AdminConnectionPage, AdminConnections, AdminInvitations, AdminOverview, AdminUsers,
+};
 
 #[server(endpoint = "admin/overview")]
 pub async fn overview_data() -> Result<Overview, ServerFnError> {
@@ -74,6 +77,20 @@ pub async fn users_data() -> Result<UsersPage, ServerFnError> {
     })
 }
 
+#[server(endpoint = "admin/invitations")]
+pub async fn invitations_data() -> Result<InvitationsPage, ServerFnError> {
+    use crate::web::session::internal;
+    let (state, user) = ssr::require_admin().await?;
+    let invitations = crate::store::account_links::invitations(&state.db)
+        .await
+        .map_err(internal)?;
+    Ok(InvitationsPage {
+        email: user.email,
+        signup: state.settings.signup,
+        invitations,
+    })
+}
+
 #[server(endpoint = "admin/audit")]
 pub async fn audit_data(#[server(default)] query: AuditQuery) -> Result<AuditPage, ServerFnError> {
     use crate::web::session::internal;
@@ -99,6 +116,7 @@ pub fn AdminRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
         <Route path=path!("/admin/connections") view=AdminConnections ssr=SsrMode::Async />
         <Route path=path!("/admin/connections/:id") view=AdminConnectionPage ssr=SsrMode::Async />
         <Route path=path!("/admin/users") view=AdminUsers ssr=SsrMode::Async />
+        <Route path=path!("/admin/invitations") view=AdminInvitations ssr=SsrMode::Async />
         <Route path=path!("/admin/audit") view=AdminAudit ssr=SsrMode::Async />
     }
     .into_inner()

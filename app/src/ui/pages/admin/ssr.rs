@@ -9,7 +9,7 @@ use crate::{
     store::audit::{self as audit, Actor, Entry},
     store::users::{self, UserChange},
     util::time::day_start,
-    web::form_post::{not_found, rerender, see_other, server_error, Submission},
+    web::form_post::{not_found, render_shown_once, rerender, see_other, server_error, Submission},
     web::forms::FormFeedback,
     web::session::require_user,
     web::state::AppState,
@@ -169,6 +169,57 @@ pub async fn post_user(
     }
 }
 
+/// `POST /admin/invitations`: a new invitation link, shown once.
+pub async fn post_invitation(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let (form, admin) = match admin_form(&state, request).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut feedback = FormFeedback::new("invite");
+    let email_text = form.get("email");
+    feedback.keep("email", &email_text);
+    let email = match crate::domain::users::normalise_email(&email_text) {
+        Ok(e) => e,
+        Err(message) => {
+            feedback.add_error("email", message);
+            return rerender(&state, form.parts, feedback).await;
+        }
+    };
+    match crate::store::accounts::credentials(&state.db, &email).await {
+        Ok(Some(_)) => {
+            feedback.add_error("email", "This address already has an account.");
+            return rerender(&state, form.parts, feedback).await;
+        }
+        Ok(None) => {}
+        Err(e) => return server_error(e),
+    }
+    let token = crate::infra::tokens::random_token();
+    match crate::store::account_links::create_invitation(&state.db, &admin, &email, &token).await {
+        Ok(_) => {
+            let link = format!("{}/invite/{token}", state.settings.public_url);
+            render_shown_once(&state, form.parts, link, StatusCode::CREATED).await
+        }
+        Err(e) => server_error(e),
+    }
+}
+
+/// `POST /admin/invitations/{id}`: revokes a pending invitation.
+pub async fn post_invitation_revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request<Body>,
+) -> Response {
+    let (_, admin) = match admin_form(&state, request).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match crate::store::account_links::revoke_invitation(&state.db, &admin, &id).await {
+        Ok(true) => see_other("/admin/invitations"),
+        Ok(false) => not_found(),
+        Err(e) => server_error(e),
+    }
+}
+
 /// Rows the CSV export reads at a time.
 const CSV_BATCH: i64 = 1_000;
 
@@ -261,5 +312,7 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/admin/connections/{id}", post(post_connection))
         .route("/admin/users/{id}", post(post_user))
+        .route("/admin/invitations", post(post_invitation))
+        .route("/admin/invitations/{id}", post(post_invitation_revoke))
         .route("/admin/audit.csv", get(audit_csv))
 }

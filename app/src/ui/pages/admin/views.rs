@@ -9,7 +9,7 @@ use crate::{
         portal::{portal_page, EventTimeline},
         provider::CopyField,
     },
-    ui::forms::{use_csrf_token, use_feedback, CsrfField, FormError},
+    ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
     util::time::{display, display_opt},
 };
 use leptos_meta::Title;
@@ -21,6 +21,7 @@ fn AdminNav(current: &'static str) -> impl IntoView {
         ("overview", "Overview", "/admin"),
         ("connections", "Connections", "/admin/connections"),
         ("users", "Users", "/admin/users"),
+        ("invitations", "Invitations", "/admin/invitations"),
         ("audit", "Audit log", "/admin/audit"),
     ];
     view! {
@@ -367,6 +368,92 @@ pub fn AdminUsers() -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table></div>
+                </section>
+            </PortalPage>
+        }
+        .into_any()
+    })
+}
+
+#[component]
+pub fn AdminInvitations() -> impl IntoView {
+    let data = Resource::new(|| (), |_| invitations_data());
+    let feedback = use_feedback("invite");
+    let new_link = use_shown_once();
+    let csrf = use_csrf_token();
+    portal_page(data, csrf.clone(), move |page| {
+        let (csrf, feedback, new_link) = (csrf.clone(), feedback.clone(), new_link.clone());
+        let mode = match page.signup {
+            crate::domain::users::SignupMode::Invite => {
+                "Sign-up is by invitation: people join with a link from this page."
+            }
+            crate::domain::users::SignupMode::Open => {
+                "Sign-up is open: anyone can create an account; invitations work too."
+            }
+            crate::domain::users::SignupMode::Closed => {
+                "Sign-up is closed, but invitation links from this page still work."
+            }
+        };
+        view! {
+            <Title text="Admin · Invitations" />
+            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                <AdminNav current="invitations" />
+                {new_link.map(|link| view! {
+                    <section class="panel panel-highlight" data-testid="new-invitation">
+                        <h2>"Send this link to the person you invited"</h2>
+                        <p>"It works once, for 7 days. This is the only time it is shown: the vault keeps only a hash."</p>
+                        <CopyField value=link label="Invitation link" testid="invitation-link" />
+                    </section>
+                })}
+                <section class="panel">
+                    <h2>"Invite someone"</h2>
+                    <p class="muted" data-testid="signup-mode">{mode}</p>
+                    <FormError error=feedback.error("") />
+                    <form method="post" action="/admin/invitations" class="form inline-form">
+                        <CsrfField token=csrf.clone() />
+                        <TextField
+                            label="Email"
+                            name="email"
+                            kind="email"
+                            value=feedback.value("email")
+                            error=feedback.error("email")
+                            maxlength=254
+                        />
+                        <button type="submit" class="btn btn-primary">"Create invitation link"</button>
+                    </form>
+                </section>
+                <section class="panel">
+                    <h2>"Invitations"</h2>
+                    {if page.invitations.is_empty() {
+                        view! { <p class="muted" data-testid="no-invitations">"No invitations yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap"><table data-testid="invitations">
+                                <thead><tr><th>"Email"</th><th>"Invited by"</th><th>"Created"</th><th>"Status"</th><th></th></tr></thead>
+                                <tbody>
+                                    {page.invitations.into_iter().map(|i| {
+                                        let live = i.pending;
+                                        let status = i.status();
+                                        let action = format!("/admin/invitations/{}", i.id);
+                                        view! {
+                                            <tr>
+                                                <td>{i.email.clone()}</td>
+                                                <td>{i.invited_by.clone().unwrap_or_default()}</td>
+                                                <td>{display(i.created_at)}</td>
+                                                <td>{status}</td>
+                                                <td>{live.then(|| view! {
+                                                    <form method="post" action=action>
+                                                        <CsrfField token=csrf.clone() />
+                                                        <button type="submit" class="btn btn-sm btn-danger">"Revoke"</button>
+                                                    </form>
+                                                })}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                        }.into_any()
+                    }}
                 </section>
             </PortalPage>
         }

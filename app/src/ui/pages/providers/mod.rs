@@ -5,7 +5,9 @@
 use crate::{
     catalogue::{ClientAuth, ProviderDefinition, CUSTOM_PROVIDER},
     domain::apps::AppSummary,
-    domain::provider_configs::{ConfigStatus, ConfigView, CLIENT_ID_MAX, CLIENT_SECRET_MAX},
+    domain::provider_configs::{
+        is_config_id, ConfigStatus, ConfigView, CLIENT_ID_MAX, CLIENT_SECRET_MAX,
+    },
     ui::components::portal::portal_page,
     ui::components::{
         layout::{PortalPage, PublicPage},
@@ -49,6 +51,10 @@ pub struct ProviderFormPage {
     /// `None` for the Custom OAuth 2.0 template.
     pub definition: Option<ProviderDefinition>,
     pub redirect_uri: String,
+    /// The id the new configuration will have, chosen with the form.
+    pub config_id: String,
+    /// A configuration's redirect URI is this and its id.
+    pub callback_base: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +63,10 @@ pub struct ProviderDetailPage {
     pub app: AppSummary,
     pub config: ConfigView,
     pub definition: Option<ProviderDefinition>,
+    /// The redirect URI the configuration uses now.
     pub redirect_uri: String,
+    /// Its own redirect URI (the same, unless it still uses the shared one).
+    pub own_redirect_uri: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,11 +117,18 @@ pub async fn provider_form(
                 .clone(),
         )
     };
+    let config_id = crate::infra::db::new_id("pc");
+    let public_url = &state.settings.public_url;
     Ok(ProviderFormPage {
         email,
         app,
         definition,
-        redirect_uri: state.settings.redirect_uri(),
+        redirect_uri: crate::domain::provider_configs::own_redirect_uri(public_url, &config_id),
+        callback_base: format!(
+            "{public_url}{}/",
+            crate::domain::provider_configs::CALLBACK_PATH
+        ),
+        config_id,
     })
 }
 
@@ -132,12 +148,14 @@ pub async fn provider_detail(
         .catalogue
         .get(&config.provider)
         .map(|d| d.as_ref().clone());
+    let public_url = &state.settings.public_url;
     Ok(ProviderDetailPage {
         email,
         app,
+        redirect_uri: config.redirect_uri(public_url),
+        own_redirect_uri: crate::domain::provider_configs::own_redirect_uri(public_url, &config.id),
         config,
         definition,
-        redirect_uri: state.settings.redirect_uri(),
     })
 }
 
@@ -153,7 +171,12 @@ pub async fn provider_docs(provider: String) -> Result<DocsPage, ServerFnError> 
         .clone();
     Ok(DocsPage {
         definition,
-        redirect_uri: state.settings.redirect_uri(),
+        // each configuration has its own: the form of a new one shows it
+        redirect_uri: format!(
+            "{}{}/<configuration id>",
+            state.settings.public_url,
+            crate::domain::provider_configs::CALLBACK_PATH
+        ),
     })
 }
 

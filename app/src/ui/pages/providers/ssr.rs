@@ -2,17 +2,19 @@
 //! delete it, and run a test connection.
 
 use crate::{
-    catalogue::CUSTOM_PROVIDER,
+    catalogue::{ClientAuth, CUSTOM_PROVIDER},
     domain::apps::AppSummary,
+    domain::provider_configs::is_config_id,
     domain::provider_configs::ConfigStatus,
     domain::provider_configs::ConfigView,
     domain::provider_form::validate,
     domain::users::CurrentUser,
+    services::discovery,
     store::audit::Actor,
     store::connect::{create_session, NewSession},
     store::provider_configs::{self as configs, SaveError},
     web::form_post::Submission,
-    web::form_post::{app_form, not_found, rerender, see_other, server_error},
+    web::form_post::{app_form, not_found, render_page, rerender, see_other, server_error},
     web::forms::FormFeedback,
     web::state::AppState,
 };
@@ -36,22 +38,47 @@ pub async fn post_new(
     if provider != CUSTOM_PROVIDER && state.catalogue.get(&provider).is_none() {
         return not_found();
     }
+    if form.get("_action") == "discover" {
+        return discover(&state, form).await;
+    }
     let mut feedback = FormFeedback::new("provider");
     feedback.keep_all(&form.fields, &["client_secret"]);
-    let input = match validate(
+    // the id its redirect URI was shown for; none (a form posted by a
+    // script that never showed one) gets a fresh id
+    let config_id = Some(form.get("config_id")).filter(|id| !id.is_empty());
+    let id_ok = config_id.as_deref().is_none_or(is_config_id);
+    let validated = validate(
         &provider,
         &form.fields,
         &state.catalogue,
         &state.outbound,
         false,
-    ) {
-        Ok(input) => input,
-        Err(errors) => {
-            feedback.add_errors(&errors);
+    );
+    let input = match (validated, id_ok) {
+        (Ok(input), true) => input,
+        (result, id_ok) => {
+            if let Err(errors) = result {
+                feedback.add_errors(&errors);
+            }
+            if !id_ok {
+                feedback.add_error(
+                    "",
+                    "This form is out of date. Reload the page, copy its redirect URI again and save.",
+                );
+            }
             return rerender(&state, form.parts, feedback).await;
         }
     };
-    match configs::create(&state.db, &state.keyring, &app.id, &input, &actor).await {
+    match configs::create(
+        &state.db,
+        &state.keyring,
+        &app.id,
+        config_id.as_deref(),
+        &input,
+        &actor,
+    )
+    .await
+    {
         Ok(id) => {
             tracing::info!(app_id = %app.id, config_id = %id, provider = %input.provider, "provider configured");
             see_other(&format!("/apps/{}/providers/{id}", app.id))
@@ -98,7 +125,67 @@ pub async fn post_config(
             change(&state, form, &app, &config, &actor, action).await
         }
         "test" => test_connection(&state, form, &app, &config, &user).await,
+        "discover" if config.custom.is_some() => discover(&state, form).await,
+        "use_own_callback" => {
+            let changed = configs::use_own_callback(&state.db, &app.id, &config.id, &actor).await;
+            state.caches.configuration_changed();
+            match changed {
+                Ok(()) => see_other(&format!("/apps/{}/providers/{}", app.id, config.id)),
+                Err(e) => server_error(e),
+            }
+        }
         _ => (StatusCode::BAD_REQUEST, "Unknown action").into_response(),
+    }
+}
+
+/// Fills a custom provider's form from its issuer's metadata (RFC 8414 or
+/// OpenID Connect discovery), without saving: the form comes back filled
+/// in, or with the reason next to the issuer field.
+async fn discover(state: &AppState, form: Submission) -> Response {
+    let mut feedback = FormFeedback::new("provider");
+    feedback.keep_all(
+        &form.fields,
+        &["client_secret", "_action", "pkce_off_confirmed"],
+    );
+    let issuer = form.get("issuer");
+    if issuer.trim().is_empty() {
+        feedback.add_error("issuer", "Enter the issuer's URL to discover its endpoints");
+        return rerender(state, form.parts, feedback).await;
+    }
+    match discovery::discover(&state.http, &issuer).await {
+        Ok(found) => {
+            let on = |b: bool| b.then_some("on");
+            feedback.set("issuer", Some(&found.issuer));
+            feedback.set("authorization_url", Some(&found.authorization_url));
+            feedback.set("token_url", Some(&found.token_url));
+            feedback.set("revocation_url", found.revocation_url.as_deref());
+            feedback.set("introspection_url", found.introspection_url.as_deref());
+            feedback.set("userinfo_url", found.userinfo_url.as_deref());
+            if let Some(auth) = found.client_auth {
+                let value = if auth == ClientAuth::Basic {
+                    "basic"
+                } else {
+                    "body"
+                };
+                feedback.set("client_auth", Some(value));
+            }
+            feedback.set("pkce", on(found.pkce));
+            feedback.set(
+                "authorization_response_iss",
+                on(found.authorization_response_iss),
+            );
+            let mut notes = vec!["Filled in from the issuer's metadata. Check the fields, enter the client secret, and save.".to_string()];
+            if !found.pkce {
+                notes.push("The server does not advertise PKCE with S256.".into());
+            }
+            feedback.set("_discovered", Some(&notes.join(" ")));
+            render_page(state, form.parts, feedback, (), StatusCode::OK).await
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "discovery failed");
+            feedback.add_error("issuer", e.to_string());
+            rerender(state, form.parts, feedback).await
+        }
     }
 }
 

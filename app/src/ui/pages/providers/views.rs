@@ -65,22 +65,13 @@ fn CustomFields(feedback: FormFeedback, existing: Option<ConfigView>) -> impl In
         comma,
         basic,
         pkce,
+        issuer,
+        require_iss,
     } = custom_values(&feedback, existing.as_ref());
+    let discovered = feedback.value("_discovered");
     view! {
-        <TextField label="Name" name="display_name" value=name error=feedback.error("display_name")
-            hint="Shown to your end users, e.g. Acme Identity." maxlength=80 />
-        <TextField label="Provider ID" name="slug" value=slug error=feedback.error("slug")
-            hint="Lower-case letters, digits and '-'; used in the API, e.g. acme-idp." maxlength=40 />
-        <TextField label="Authorization URL" name="authorization_url" kind="url" value=auth_url
-            error=feedback.error("authorization_url") maxlength=2000 placeholder=Some("https://idp.example.com/oauth/authorize".to_string()) />
-        <TextField label="Token URL" name="token_url" kind="url" value=token_url
-            error=feedback.error("token_url") maxlength=2000 placeholder=Some("https://idp.example.com/oauth/token".to_string()) />
-        <TextField label="Revocation URL (optional)" name="revocation_url" kind="url" value=revocation
-            error=feedback.error("revocation_url") required=false maxlength=2000 />
-        <TextField label="Introspection URL (optional)" name="introspection_url" kind="url" value=introspection
-            error=feedback.error("introspection_url") required=false maxlength=2000 />
-        <TextField label="Userinfo URL (optional)" name="userinfo_url" kind="url" value=userinfo
-            error=feedback.error("userinfo_url") required=false maxlength=2000 />
+        <IssuerDiscovery issuer error=feedback.error("issuer") discovered />
+        <CustomEndpoints feedback=feedback.clone() slug name auth_url token_url revocation introspection userinfo />
         <div class="field">
             <label for="field-scope_list">"Scopes"</label>
             <textarea id="field-scope_list" name="scope_list" rows="2" maxlength="4000"
@@ -103,10 +94,83 @@ fn CustomFields(feedback: FormFeedback, existing: Option<ConfigView>) -> impl In
             </select>
             {feedback.error("client_auth").map(|e| view! { <span class="error" role="alert">{e}</span> })}
         </div>
+        <ProtocolChoices pkce require_iss pkce_error=feedback.error("pkce") iss_error=feedback.error("authorization_response_iss") />
+    }
+}
+
+/// A custom provider's name, id and endpoints.
+#[component]
+#[allow(clippy::too_many_arguments)]
+fn CustomEndpoints(
+    feedback: FormFeedback,
+    slug: Option<String>,
+    name: Option<String>,
+    auth_url: Option<String>,
+    token_url: Option<String>,
+    revocation: Option<String>,
+    introspection: Option<String>,
+    userinfo: Option<String>,
+) -> impl IntoView {
+    view! {
+        <TextField label="Name" name="display_name" value=name error=feedback.error("display_name")
+            hint="Shown to your end users, e.g. Acme Identity." maxlength=80 />
+        <TextField label="Provider ID" name="slug" value=slug error=feedback.error("slug")
+            hint="Lower-case letters, digits and '-'; used in the API, e.g. acme-idp." maxlength=40 />
+        <TextField label="Authorization URL" name="authorization_url" kind="url" value=auth_url
+            error=feedback.error("authorization_url") maxlength=2000 placeholder=Some("https://idp.example.com/oauth/authorize".to_string()) />
+        <TextField label="Token URL" name="token_url" kind="url" value=token_url
+            error=feedback.error("token_url") maxlength=2000 placeholder=Some("https://idp.example.com/oauth/token".to_string()) />
+        <TextField label="Revocation URL (optional)" name="revocation_url" kind="url" value=revocation
+            error=feedback.error("revocation_url") required=false maxlength=2000 />
+        <TextField label="Introspection URL (optional)" name="introspection_url" kind="url" value=introspection
+            error=feedback.error("introspection_url") required=false maxlength=2000 />
+        <TextField label="Userinfo URL (optional)" name="userinfo_url" kind="url" value=userinfo
+            error=feedback.error("userinfo_url") required=false maxlength=2000 />
+    }
+}
+
+/// The issuer, and the button that fills the form in from its metadata.
+#[component]
+fn IssuerDiscovery(
+    issuer: Option<String>,
+    error: Option<String>,
+    discovered: Option<String>,
+) -> impl IntoView {
+    view! {
+        <fieldset class="field discover">
+            <legend>"Issuer (optional)"</legend>
+            <TextField label="Issuer" name="issuer" kind="url" value=issuer error=error
+                required=false maxlength=2000 placeholder=Some("https://idp.example.com".to_string())
+                hint="The authorization server's issuer identifier. Discover reads its metadata (RFC 8414 or OpenID Connect) and fills in the fields below." />
+            <button type="submit" name="_action" value="discover" formnovalidate=true class="btn" data-testid="discover">"Discover"</button>
+            {discovered.map(|m| view! { <div class="alert alert-success" role="status" data-testid="discovered">{m}</div> })}
+        </fieldset>
+    }
+}
+
+/// PKCE (switching it off needs a confirmation) and the `iss` check.
+#[component]
+fn ProtocolChoices(
+    pkce: bool,
+    require_iss: bool,
+    pkce_error: Option<String>,
+    iss_error: Option<String>,
+) -> impl IntoView {
+    view! {
         <label class="check" for="field-pkce">
             <input type="checkbox" id="field-pkce" name="pkce" value="on" checked=pkce />
             <span>"Use PKCE (S256)"</span>
         </label>
+        <label class="check" for="field-pkce_off_confirmed">
+            <input type="checkbox" id="field-pkce_off_confirmed" name="pkce_off_confirmed" value="on" />
+            <span>"I understand the risk of switching PKCE off: an intercepted authorization code could then be used"</span>
+        </label>
+        {pkce_error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
+        <label class="check" for="field-authorization_response_iss">
+            <input type="checkbox" id="field-authorization_response_iss" name="authorization_response_iss" value="on" checked=require_iss />
+            <span>"The server names itself in its answers (" <code>"iss"</code> ", RFC 9207): require it to equal the issuer"</span>
+        </label>
+        {iss_error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
     }
 }
 
@@ -124,12 +188,16 @@ struct CustomValues {
     comma: bool,
     basic: bool,
     pkce: bool,
+    issuer: Option<String>,
+    require_iss: bool,
 }
 
 fn custom_values(feedback: &FormFeedback, existing: Option<&ConfigView>) -> CustomValues {
     let custom = existing.and_then(|c| c.custom.clone());
+    // a re-rendered form (errors, or endpoints discovered) shows what it holds
+    let kept = feedback.has_errors() || !feedback.values.is_empty();
     let pick = |field: &str, current: Option<String>| {
-        if feedback.has_errors() {
+        if kept {
             feedback.value(field)
         } else {
             current
@@ -177,12 +245,23 @@ fn custom_values(feedback: &FormFeedback, existing: Option<&ConfigView>) -> Cust
         }),
     )
     .is_some_and(|s| s == "basic");
-    let pkce = if feedback.has_errors() {
-        feedback.value("pkce").is_some()
+    let (pkce, require_iss) = if kept {
+        (
+            feedback.value("pkce").is_some(),
+            feedback.value("authorization_response_iss").is_some(),
+        )
     } else {
-        custom.as_ref().map(|c| c.pkce).unwrap_or(true)
+        (
+            custom.as_ref().map(|c| c.pkce).unwrap_or(true),
+            custom
+                .as_ref()
+                .is_some_and(|c| c.authorization_response_iss),
+        )
     };
+    let issuer = pick("issuer", custom.as_ref().and_then(|c| c.issuer.clone()));
     CustomValues {
+        issuer,
+        require_iss,
         slug,
         name,
         auth_url,
@@ -205,12 +284,13 @@ fn ProviderFormBody(
     existing: Option<ConfigView>,
 ) -> impl IntoView {
     let editing = existing.is_some();
-    let client_id = if feedback.has_errors() {
+    let kept = feedback.has_errors() || !feedback.values.is_empty();
+    let client_id = if kept {
         feedback.value("client_id")
     } else {
         existing.as_ref().map(|c| c.client_id.clone())
     };
-    let selected = if feedback.has_errors() {
+    let selected = if kept {
         feedback.all_values("scopes")
     } else {
         existing
@@ -271,6 +351,14 @@ pub fn NewProvider() -> impl IntoView {
             .as_ref()
             .map(|d| d.name.clone())
             .unwrap_or_else(|| "Custom OAuth 2.0".into());
+        // the configuration's id is chosen now, so that its redirect URI can
+        // be registered at the provider before the first save
+        let config_id = feedback
+            .value("config_id")
+            .filter(|id| is_config_id(id))
+            .unwrap_or_else(|| page.config_id.clone());
+        let mut page = page;
+        page.redirect_uri = format!("{}{config_id}", page.callback_base);
         view! {
                         <Title text=format!("Add {title}") />
                         <PortalPage email=page.email.clone() csrf=csrf.clone()>
@@ -297,6 +385,7 @@ pub fn NewProvider() -> impl IntoView {
                                 <h2>"Client credentials"</h2>
                                 <form method="post" action=action class="form" data-testid="provider-form">
                                     <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="config_id" value=config_id />
                                     <ProviderFormBody definition=page.definition.clone() feedback=feedback.clone() existing=None />
                                     <div><button type="submit" class="btn btn-primary">"Save"</button></div>
                                 </form>
@@ -368,6 +457,7 @@ pub fn ProviderDetail() -> impl IntoView {
                                     {config.status.label()}
                                 </span>
                             </p>
+                            <RedirectWarnings config=config.clone() current=page.redirect_uri.clone() own=page.own_redirect_uri.clone() action=action.clone() csrf=csrf.clone() />
                             <ConfigProperties config=config.clone() definition=page.definition.clone() redirect_uri=page.redirect_uri.clone() />
                             <section class="panel">
                                 <h2>"Test connection"</h2>
@@ -392,6 +482,38 @@ pub fn ProviderDetail() -> impl IntoView {
                         </PortalPage>
                     }.into_any()
     })
+}
+
+/// What a configuration's page warns about: a redirect URI still shared
+/// with every other configuration, and PKCE switched off.
+#[component]
+fn RedirectWarnings(
+    config: ConfigView,
+    current: String,
+    own: String,
+    action: String,
+    csrf: String,
+) -> impl IntoView {
+    let pkce_off = config.custom.as_ref().is_some_and(|c| !c.pkce);
+    view! {
+        {config.legacy_callback.then(|| view! {
+            <section class="panel panel-warning" data-testid="legacy-redirect">
+                <h2>"Update the redirect URI at the provider"</h2>
+                <p>"This configuration still uses the redirect URI shared by every configuration, "
+                    <code>{current.clone()}</code>
+                    ". Each configuration now has its own, so that an answer meant for one cannot be taken for another's. Register this one at the provider:"</p>
+                <CopyField value=own.clone() label="New redirect URI" testid="new-redirect-uri" />
+                <form method="post" action=action.clone()>
+                    <CsrfField token=csrf.clone() />
+                    <input type="hidden" name="_action" value="use_own_callback" />
+                    <button type="submit" class="btn btn-primary">"I registered it: use the new redirect URI"</button>
+                </form>
+            </section>
+        })}
+        {pkce_off.then(|| view! {
+            <div class="alert alert-warning" role="status" data-testid="pkce-off">"PKCE is off for this provider: an intercepted authorization code could be exchanged by someone else. Switch it on unless the provider rejects it."</div>
+        })}
+    }
 }
 
 /// A configuration's properties: the catalogue's (or a custom provider's)

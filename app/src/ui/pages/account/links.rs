@@ -1,0 +1,471 @@
+//! One-time links: the instance's setup link, invitations and password
+//! resets. Each page says plainly why a link no longer works.
+
+use super::{NewAccountForm, PASSWORD_HINT};
+use crate::{
+    domain::users::PASSWORD_MAX,
+    ui::components::layout::PublicPage,
+    ui::forms::{use_csrf_token, use_feedback, CsrfField, FormError, TextField},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+/// What a one-time link (setup, invitation, reset) is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkStatus {
+    Open,
+    /// The instance has its administrator (setup links).
+    Done,
+    Used,
+    Revoked,
+    Expired,
+    Unknown,
+}
+
+impl LinkStatus {
+    fn message(self, what: &str) -> String {
+        match self {
+            Self::Open => String::new(),
+            Self::Done => "This instance already has an administrator, so its setup links no longer work. Sign in instead.".into(),
+            Self::Used => format!("This {what} link was already used. Each link works once."),
+            Self::Revoked => format!("This {what} link was revoked. Ask for a new one."),
+            Self::Expired => format!("This {what} link has expired. Ask for a new one."),
+            Self::Unknown => format!("This {what} link is not valid. Check that it was copied whole, or ask for a new one."),
+        }
+    }
+}
+
+/// A one-time link's page data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPage {
+    pub status: LinkStatus,
+    /// The invited address, or the account whose password is reset.
+    pub email: Option<String>,
+    /// An invitation for an address that already has an account.
+    pub has_account: bool,
+}
+
+#[server(endpoint = "account/link")]
+pub async fn link_data(kind: String, token: String) -> Result<LinkPage, ServerFnError> {
+    let state = expect_context::<crate::web::state::AppState>();
+    ssr::link_page(&state, &kind, &token)
+        .await
+        .map_err(crate::web::session::internal)
+}
+
+/// The page of a one-time link: `kind` is `setup`, `invite` or `reset`.
+#[component]
+fn LinkPageView(kind: &'static str) -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let data = Resource::new(token, move |token| link_data(kind.to_string(), token));
+    let feedback = use_feedback(kind);
+    let csrf = use_csrf_token();
+    let (title, what, button) = match kind {
+        "setup" => ("Set up OAuth Vault", "setup", "Create administrator"),
+        "invite" => ("Accept your invitation", "invitation", "Create account"),
+        _ => (
+            "Choose a new password",
+            "password reset",
+            "Set new password",
+        ),
+    };
+    view! {
+        <Title text=title />
+        <PublicPage>
+            <section class="panel narrow" data-testid=format!("{kind}-page")>
+                <h1>{title}</h1>
+                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || {
+                        let (csrf, feedback) = (csrf.clone(), feedback.clone());
+                        let action = format!("/{kind}/{}", token());
+                        data.get().map(move |result| match result {
+                            Err(_) => view! { <p role="alert">"Something went wrong on our side. Try again shortly."</p> }.into_any(),
+                            Ok(page) if page.status != LinkStatus::Open => view! {
+                                <p role="alert" data-testid="link-problem">{page.status.message(what)}</p>
+                                <p><a href="/login">"Go to sign in"</a></p>
+                            }.into_any(),
+                            Ok(page) if kind == "invite" && page.has_account => view! {
+                                <p data-testid="link-problem">"There is already an account with this email address. Sign in to it instead."</p>
+                                <p><a href="/login">"Go to sign in"</a></p>
+                            }.into_any(),
+                            Ok(page) => {
+                                let intro = match kind {
+                                    "setup" => "This one-time link creates the first administrator of this instance. Administrators see every organisation, invite people and review the audit log.".to_string(),
+                                    "invite" => "You were invited to OAuth Vault. Choose a password to create your account.".to_string(),
+                                    _ => format!("Choose a new password for {}. Every session of the account ends.", page.email.clone().unwrap_or_default()),
+                                };
+                                view! {
+                                    <p>{intro}</p>
+                                    <FormError error=feedback.error("") />
+                                    {if kind == "reset" {
+                                        view! {
+                                            <form method="post" action=action class="form">
+                                                <CsrfField token=csrf />
+                                                <TextField
+                                                    label="New password"
+                                                    name="password"
+                                                    kind="password"
+                                                    autocomplete="new-password"
+                                                    error=feedback.error("password")
+                                                    hint=PASSWORD_HINT
+                                                    maxlength=PASSWORD_MAX
+                                                />
+                                                <button type="submit" class="btn btn-primary">{button}</button>
+                                            </form>
+                                        }.into_any()
+                                    } else {
+                                        let email = (kind == "invite").then(|| page.email.clone().unwrap_or_default());
+                                        view! { <NewAccountForm action csrf feedback email button /> }.into_any()
+                                    }}
+                                }.into_any()
+                            }
+                        })
+                    }}
+                </Suspense>
+            </section>
+        </PublicPage>
+    }
+}
+
+#[component]
+pub fn Setup() -> impl IntoView {
+    view! { <LinkPageView kind="setup" /> }
+}
+
+#[component]
+pub fn Invitation() -> impl IntoView {
+    view! { <LinkPageView kind="invite" /> }
+}
+
+#[component]
+pub fn Reset() -> impl IntoView {
+    view! { <LinkPageView kind="reset" /> }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! What the link pages show, and their form posts.
+    use super::super::ssr::{admit, hash_new, new_credentials, refuse, start_session};
+    use super::{LinkPage, LinkStatus};
+    use crate::{
+        domain::users::check_new_password,
+        infra::tokens::hash_token,
+        store::account_links::{self as links, LinkState, Purpose},
+        store::accounts::{self as store, LinkError, SetupError, SetupLink},
+        store::throttle::{self, Limit},
+        web::client::ClientAddress,
+        web::form_post::{rerender, see_other, server_error, Submission},
+        web::forms::FormFeedback,
+        web::state::AppState,
+    };
+    use axum::{
+        body::Body,
+        extract::{Path, State},
+        http::{Request, StatusCode},
+        response::Response,
+    };
+
+    /// What the page of a one-time link shows.
+    pub async fn link_page(
+        state: &AppState,
+        kind: &str,
+        token: &str,
+    ) -> Result<LinkPage, crate::infra::db::DbError> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 100 {
+            return Ok(LinkPage {
+                status: LinkStatus::Unknown,
+                email: None,
+                has_account: false,
+            });
+        }
+        if kind == "setup" {
+            let status = match store::setup_link(&state.db, &hash_token(token)).await? {
+                SetupLink::Open => LinkStatus::Open,
+                SetupLink::Done => LinkStatus::Done,
+                SetupLink::Unknown => LinkStatus::Unknown,
+            };
+            return Ok(LinkPage {
+                status,
+                email: None,
+                has_account: false,
+            });
+        }
+        let purpose = if kind == "invite" {
+            Purpose::Invitation
+        } else {
+            Purpose::PasswordReset
+        };
+        let (status, email) = match links::find(&state.db, purpose, token).await? {
+            LinkState::Live { email, .. } => (LinkStatus::Open, Some(email)),
+            LinkState::Used => (LinkStatus::Used, None),
+            LinkState::Revoked => (LinkStatus::Revoked, None),
+            LinkState::Expired => (LinkStatus::Expired, None),
+            LinkState::Unknown => (LinkStatus::Unknown, None),
+        };
+        let has_account = match (&email, purpose) {
+            (Some(e), Purpose::Invitation) => store::credentials(&state.db, e).await?.is_some(),
+            _ => false,
+        };
+        Ok(LinkPage {
+            status,
+            email,
+            has_account,
+        })
+    }
+    /// `POST /setup/{token}`: creates the first administrator.
+    pub async fn post_setup(
+        State(state): State<AppState>,
+        Path(token): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let form = match Submission::read(&state, request).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let mut feedback = FormFeedback::new("setup");
+        let Some((email, password_text)) = new_credentials(&form, &mut feedback, None) else {
+            return rerender(&state, form.parts, feedback).await;
+        };
+        let client = ClientAddress::of(&form.parts);
+        let limits = [Limit::link_use_from(&client.bucket())];
+        let attempt = match admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let token_hash = hash_token(token.trim());
+        match store::setup_link(&state.db, &token_hash).await {
+            Ok(SetupLink::Open) => {}
+            Ok(other) => {
+                let status = if other == SetupLink::Done {
+                    LinkStatus::Done
+                } else {
+                    LinkStatus::Unknown
+                };
+                return refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    status.message("setup"),
+                )
+                .await;
+            }
+            Err(e) => return server_error(e),
+        }
+        let hash = match hash_new(password_text).await {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let created =
+            store::complete_setup(&state.db, &token_hash, &email, &hash, &client.to_string()).await;
+        match created {
+            Ok(account) => {
+                let _ = throttle::withdraw(&state.db, attempt).await;
+                tracing::info!(user_id = %account.user_id, "the first administrator was created with the setup link");
+                start_session(&state, &form.parts, &account.user_id).await
+            }
+            Err(SetupError::Done) => {
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Done.message("setup"),
+                )
+                .await
+            }
+            Err(SetupError::Unknown) => {
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Unknown.message("setup"),
+                )
+                .await
+            }
+            Err(SetupError::Account(store::AccountError::EmailTaken)) => {
+                feedback.add_error(
+                    "email",
+                    "An account with this email already exists. Use another address.",
+                );
+                rerender(&state, form.parts, feedback).await
+            }
+            Err(SetupError::Account(e)) => server_error(e),
+        }
+    }
+
+    /// The message for a link that is not live.
+    fn spent_message(state: LinkState, what: &str) -> String {
+        match state {
+            LinkState::Used => LinkStatus::Used,
+            LinkState::Revoked => LinkStatus::Revoked,
+            LinkState::Expired => LinkStatus::Expired,
+            LinkState::Unknown | LinkState::Live { .. } => LinkStatus::Unknown,
+        }
+        .message(what)
+    }
+
+    /// `POST /invite/{token}`: creates an account with an invitation (also
+    /// where sign-up is by invitation or closed).
+    pub async fn post_invitation(
+        State(state): State<AppState>,
+        Path(token): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let form = match Submission::read(&state, request).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let feedback = FormFeedback::new("invite");
+        let client = ClientAddress::of(&form.parts);
+        let limits = [Limit::link_use_from(&client.bucket())];
+        let attempt = match admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let (link_id, email) = match links::find(&state.db, Purpose::Invitation, token.trim()).await
+        {
+            Ok(LinkState::Live { id, email, .. }) => (id, email),
+            Ok(other) => {
+                let message = spent_message(other, "invitation");
+                return refuse(&state, form.parts, feedback, StatusCode::GONE, message).await;
+            }
+            Err(e) => return server_error(e),
+        };
+        let mut feedback = feedback;
+        let Some((email, password_text)) = new_credentials(&form, &mut feedback, Some(&email))
+        else {
+            return rerender(&state, form.parts, feedback).await;
+        };
+        let hash = match hash_new(password_text).await {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        match store::join_by_invitation(&state.db, &link_id, &email, &hash, &client.to_string())
+            .await
+        {
+            Ok(account) => {
+                let _ = throttle::withdraw(&state.db, attempt).await;
+                tracing::info!(user_id = %account.user_id, "account created with an invitation");
+                start_session(&state, &form.parts, &account.user_id).await
+            }
+            Err(LinkError::Spent) => {
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Used.message("invitation"),
+                )
+                .await
+            }
+            Err(LinkError::Account(store::AccountError::EmailTaken)) => {
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::CONFLICT,
+                    "There is already an account with this email address. Sign in to it instead.",
+                )
+                .await
+            }
+            Err(LinkError::Account(e)) => server_error(e),
+        }
+    }
+
+    /// `POST /reset/{token}`: sets a new password with the operator's link.
+    pub async fn post_reset(
+        State(state): State<AppState>,
+        Path(token): Path<String>,
+        request: Request<Body>,
+    ) -> Response {
+        let form = match Submission::read(&state, request).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let mut feedback = FormFeedback::new("reset");
+        let client = ClientAddress::of(&form.parts);
+        let limits = [Limit::link_use_from(&client.bucket())];
+        let attempt = match admit(
+            &state,
+            &form.parts,
+            &feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let (link_id, user_id) =
+            match links::find(&state.db, Purpose::PasswordReset, token.trim()).await {
+                Ok(LinkState::Live {
+                    id,
+                    user_id: Some(user),
+                    ..
+                }) => (id, user),
+                Ok(other) => {
+                    let message = spent_message(other, "password reset");
+                    return refuse(&state, form.parts, feedback, StatusCode::GONE, message).await;
+                }
+                Err(e) => return server_error(e),
+            };
+        let password_text = form.get("password");
+        if let Err(e) = check_new_password(&password_text) {
+            feedback.add_error("password", e);
+            return rerender(&state, form.parts, feedback).await;
+        }
+        let hash = match hash_new(password_text).await {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        match links::complete_reset(&state.db, &link_id, &user_id, &hash, &client.to_string()).await
+        {
+            Ok(()) => {
+                let _ = throttle::withdraw(&state.db, attempt).await;
+                tracing::info!(%user_id, "password reset with the operator's link");
+                see_other("/login?reset=1")
+            }
+            Err(LinkError::Spent) => {
+                refuse(
+                    &state,
+                    form.parts,
+                    feedback,
+                    StatusCode::GONE,
+                    LinkStatus::Used.message("password reset"),
+                )
+                .await
+            }
+            Err(LinkError::Account(e)) => server_error(e),
+        }
+    }
+    pub fn routes() -> axum::Router<AppState> {
+        use axum::routing::post;
+        axum::Router::new()
+            .route("/setup/{token}", post(post_setup))
+            .route("/invite/{token}", post(post_invitation))
+            .route("/reset/{token}", post(post_reset))
+    }
+}
