@@ -19,11 +19,13 @@ pub struct AuditView {
     pub target_id: Option<String>,
     pub detail: Option<String>,
     pub reason: Option<String>,
+    /// The client address of the request, as the logs name it.
+    pub client_address: Option<String>,
 }
 
 /// The first line of the CSV export.
 pub const CSV_HEADER: &str =
-    "time,actor_type,actor,action,organisation_id,app_id,target_type,target_id,detail,reason\n";
+    "time,actor_type,actor,action,organisation_id,app_id,target_type,target_id,detail,reason,client_address\n";
 
 /// One CSV field: quoted, quotes doubled, and never read as a spreadsheet
 /// formula — a value starting with `=`, `+`, `-`, `@`, a tab or a carriage
@@ -50,6 +52,7 @@ pub fn csv_line(entry: &AuditView) -> String {
         entry.target_id.clone().unwrap_or_default(),
         entry.detail.clone().unwrap_or_default(),
         entry.reason.clone().unwrap_or_default(),
+        entry.client_address.clone().unwrap_or_default(),
     ];
     let mut line = fields
         .iter()
@@ -93,6 +96,7 @@ mod tests {
             target_id: None,
             detail: Some("=HYPERLINK(\"x\")".into()),
             reason: None,
+            client_address: Some("192.0.2.1".into()),
         };
         let line = csv_line(&entry);
         assert!(line.ends_with('\n'));

@@ -212,7 +212,7 @@ pub async fn list(
         conditions.text(" AND id < ?))", id);
     }
     let sql = format!(
-        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason \
+        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason, client_address \
          FROM audit_events WHERE 1 = 1{} ORDER BY at DESC, id DESC LIMIT {}",
         conditions.sql(),
         limit.clamp(1, 10_000)
@@ -235,6 +235,7 @@ pub async fn list(
                 target_id: r.try_get("target_id")?,
                 detail: r.try_get("detail")?,
                 reason: r.try_get("reason")?,
+                client_address: r.try_get("client_address")?,
             })
         })
         .collect()

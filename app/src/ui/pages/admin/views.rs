@@ -501,7 +501,7 @@ pub fn AdminAudit() -> impl IntoView {
                 </form>
                 <section class="panel">
                     <div class="table-wrap"><table data-testid="audit">
-                        <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"On"</th><th>"Details"</th><th>"Reason"</th></tr></thead>
+                        <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"On"</th><th>"Details"</th><th>"Reason"</th><th>"From"</th></tr></thead>
                         <tbody>
                             {page.entries.into_iter().map(|e| {
                                 let who = crate::ui::pages::activity::actor_text(&e);
@@ -513,6 +513,7 @@ pub fn AdminAudit() -> impl IntoView {
                                         <td><code class="small">{e.target_id.unwrap_or_default()}</code></td>
                                         <td>{e.detail.unwrap_or_default()}</td>
                                         <td>{e.reason.unwrap_or_default()}</td>
+                                        <td><code class="small">{e.client_address.unwrap_or_default()}</code></td>
                                     </tr>
                                 }
                             }).collect_view()}
