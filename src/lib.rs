@@ -1,13 +1,19 @@
 #![recursion_limit = "512"]
 //! OAuth Vault: the server binary's library (configuration, start-up, HTTP
-//! layers) and the browser entry point that hydrates the server-rendered
-//! pages.
+//! layers) and the browser entry point. Pages are rendered on the server and
+//! work without JavaScript; only their interactive parts — islands — are
+//! hydrated in the browser, so only those are compiled into the client.
+
+// The islands are exported from the app crate; naming it links them in.
+#[cfg(feature = "hydrate")]
+#[allow(unused_imports)]
+use app::ui::*;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::ui::App);
+    leptos::mount::hydrate_islands();
 }
 
 #[cfg(feature = "ssr")]

@@ -19,6 +19,10 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use secrecy::ExposeSecret;
 use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc};
 use tokio::net::TcpListener;
+use tower_http::compression::{
+    predicate::{DefaultPredicate, Predicate, SizeAbove},
+    CompressionLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 #[derive(Debug, thiserror::Error)]
@@ -240,10 +244,15 @@ async fn open_database(config: &Config) -> Result<Db, StartupError> {
 /// (pages then work without JavaScript).
 fn leptos_options(config: &Config, local_addr: SocketAddr) -> LeptosOptions {
     let site_root = config.site_root.to_string_lossy().to_string();
+    // the content-hashed bundle, when the build left one
+    let output_name = match crate::http::assets::build_id(&config.site_root) {
+        Some(id) => format!("{}.{id}", app::util::OUTPUT_NAME),
+        None => app::util::OUTPUT_NAME.to_string(),
+    };
     let bundle = config
         .site_root
         .join("pkg")
-        .join(format!("{}.js", app::util::OUTPUT_NAME));
+        .join(format!("{output_name}.js"));
     if !bundle.exists() {
         tracing::warn!(
             site_root = %site_root,
@@ -251,11 +260,24 @@ fn leptos_options(config: &Config, local_addr: SocketAddr) -> LeptosOptions {
         );
     }
     LeptosOptions::builder()
-        .output_name(app::util::OUTPUT_NAME)
+        .output_name(output_name)
         .site_root(site_root)
         .site_pkg_dir("pkg")
         .site_addr(local_addr)
         .build()
+}
+
+/// Whether an answer may be compressed: not when it must not be stored.
+fn may_compress(
+    _: axum::http::StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
+    !headers
+        .get(axum::http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"))
 }
 
 /// The portal's routes, generated once per process. Generating them renders
@@ -275,7 +297,9 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
     let leptos_options = state.leptos_options.clone();
+    let site_root = std::path::PathBuf::from(leptos_options.site_root.to_string());
     Router::new()
+        .nest_service("/pkg", crate::http::assets::pkg(&site_root))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(app::ui::server_routes())
@@ -308,6 +332,19 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(trace::make_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        // HTML and JSON above 1 KiB, when the browser accepts br or gzip —
+        // never an answer that must not be stored (`no-store`: the token
+        // API, signed-in pages, one-time links). Those hold secrets or CSRF
+        // tokens next to input an attacker may reflect: compressing them
+        // would open a length side channel (BREACH). The bundle under /pkg
+        // comes precompressed.
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(SizeAbove::new(1024))
+                    .and(may_compress),
+            ),
         )
         // before the log line, which names the client
         .layer(middleware::from_fn_with_state(

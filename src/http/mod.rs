@@ -1,6 +1,7 @@
 //! HTTP plumbing that is not part of the application's pages: health
 //! endpoints, security headers, caching headers and request tracing.
 
+pub mod assets;
 pub mod cache_control;
 pub mod csrf;
 pub mod health;

@@ -5,16 +5,17 @@ use crate::catalogue::{Access, ProviderDefinition, ScopeGroup};
 use leptos::prelude::*;
 
 /// A value with a button that copies it. Without JavaScript the value stays
-/// selectable in a read-only field.
-#[component]
+/// selectable in a read-only field. An island: hydrated in the browser.
+#[island]
 pub fn CopyField(
     /// What to copy.
     value: String,
     /// Accessible label of the field.
-    label: &'static str,
+    #[prop(into)]
+    label: String,
     /// `data-testid` of the field.
-    #[prop(optional)]
-    testid: Option<&'static str>,
+    #[prop(optional, into)]
+    testid: Option<String>,
 ) -> impl IntoView {
     let (copied, set_copied) = signal(false);
     let text = value.clone();
@@ -72,8 +73,9 @@ pub fn SetupSteps(def: ProviderDefinition, redirect_uri: String) -> impl IntoVie
 }
 
 /// One resource's scopes: read and read-write are one choice — ticking
-/// read-write ticks (and locks) read, since it includes it.
-#[component]
+/// read-write ticks (and locks) read, since it includes it. An island:
+/// hydrated in the browser.
+#[island]
 fn ScopeGroupFieldset(group: ScopeGroup, selected: Vec<String>) -> impl IntoView {
     let read = group
         .scopes

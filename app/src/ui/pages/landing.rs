@@ -57,8 +57,9 @@ pub fn Landing() -> impl IntoView {
 }
 
 /// A code sample with language tabs. The tabs only respond once the client has
-/// hydrated; without JavaScript the first sample stays readable.
-#[component]
+/// hydrated (it is an island); without JavaScript the first sample stays
+/// readable.
+#[island]
 fn CodeSample() -> impl IntoView {
     let (lang, set_lang) = signal(SampleLang::Curl);
     // Effects run in the browser only, so this flips once hydration is done.
