@@ -76,7 +76,17 @@ pub fn query_value(url: &str, name: &str) -> Option<String> {
 
 /// The first `ovk_…` key in a page.
 pub fn key_in(html: &str) -> String {
-    let start = html.find("ovk_").expect("the page shows the new key");
+    shown_value(html, "ovk_")
+}
+
+/// The value of the first field of `html` whose value starts with
+/// `prefix` (a key, secret or link shown once in a copyable field).
+pub fn shown_value(html: &str, prefix: &str) -> String {
+    let marker = format!(r#"value="{prefix}"#);
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field shows {prefix}…"))
+        + r#"value=""#.len();
     html[start..].split('"').next().unwrap().to_string()
 }
 

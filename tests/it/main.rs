@@ -13,6 +13,7 @@ mod accounts;
 mod admin;
 mod api;
 mod apps;
+mod assets;
 mod audit_trail;
 mod cli;
 mod connect;

@@ -29,8 +29,7 @@ async fn second_key(w: &World) -> String {
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let html = res.text().await.unwrap();
-    let start = html.find("ovk_").expect("the page shows the new key");
-    html[start..].split('"').next().unwrap().to_string()
+    crate::common::shown_value(&html, "ovk_")
 }
 
 async fn call_with(w: &World, key: &str, path: &str) -> (StatusCode, Value, HeaderMap) {

@@ -194,10 +194,7 @@ async fn invite(admin: &TestApp, email: &str) -> String {
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let html = res.text().await.unwrap();
-    let start = html
-        .find(&format!("{}/invite/", admin.address))
-        .unwrap_or_else(|| panic!("no invitation link: {html}"));
-    html[start..].split('"').next().unwrap().to_string()
+    crate::common::shown_value(&html, &format!("{}/invite/", admin.address))
 }
 
 async fn invite_only_sign_up_is_refused_and_an_invitation_lets_one_in(backend: Backend) {
