@@ -22,6 +22,9 @@ pub struct ClientFile {
     pub name: String,
     pub raw: u64,
     pub gzip: u64,
+    /// The precompressed `.br` beside it, which the server sends to a
+    /// browser that accepts br (0 when there is none).
+    pub br: u64,
 }
 
 /// The wasm, JS and CSS under `site_root/pkg`, raw and gzip -9.
@@ -29,6 +32,10 @@ pub fn client_size(site_root: &Path) -> Vec<ClientFile> {
     let Ok(entries) = std::fs::read_dir(site_root.join("pkg")) else {
         return Vec::new();
     };
+    // the content-hashed bundle the pages link, when there is one
+    let build = std::fs::read_to_string(site_root.join("pkg").join("BUILD"))
+        .map(|b| b.trim().to_string())
+        .ok();
     let mut files: Vec<ClientFile> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -37,6 +44,13 @@ pub fn client_size(site_root: &Path) -> Vec<ClientFile> {
                 p.extension().and_then(|e| e.to_str()),
                 Some("wasm" | "js" | "css")
             )
+        })
+        .filter(|p| {
+            build.as_deref().is_none_or(|b| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.contains(b))
+            })
         })
         .filter_map(|path| {
             let raw = std::fs::metadata(&path).ok()?.len();
@@ -48,10 +62,14 @@ pub fn client_size(site_root: &Path) -> Vec<ClientFile> {
                 .filter(|o| o.status.success())
                 .map(|o| o.stdout.len() as u64)
                 .unwrap_or(0);
+            let br = std::fs::metadata(format!("{}.br", path.display()))
+                .map(|m| m.len())
+                .unwrap_or(0);
             Some(ClientFile {
                 name: path.file_name()?.to_string_lossy().into_owned(),
                 raw,
                 gzip,
+                br,
             })
         })
         .collect();
@@ -345,23 +363,26 @@ pub async fn markdown(measured: &[Measured], problems: &[String], context: &Cont
     out.push('\n');
     if !context.client.is_empty() {
         out.push_str(
-            "7. Client, as the browser downloads it:\n\n| File | Raw | gzip -9 |\n|---|---|---|\n",
+            "7. Client, as the browser downloads it (a first load of any page: JS + wasm + CSS; `br` is what the server sends to a browser that accepts it):\n\n| File | Raw | gzip -9 | br (served) |\n|---|---|---|---|\n",
         );
-        let (mut raw, mut gz) = (0, 0);
+        let (mut raw, mut gz, mut br) = (0, 0, 0);
         for f in &context.client {
             out.push_str(&format!(
-                "| `{}` | {} KB | {} KB |\n",
+                "| `{}` | {} KB | {} KB | {} KB |\n",
                 f.name,
                 thousands(f.raw / 1000),
-                thousands(f.gzip / 1000)
+                thousands(f.gzip / 1000),
+                thousands(f.br / 1000)
             ));
             raw += f.raw;
             gz += f.gzip;
+            br += f.br;
         }
         out.push_str(&format!(
-            "| total | {} KB | {} KB |\n\n",
+            "| total | {} KB | {} KB | {} KB |\n\n",
             thousands(raw / 1000),
-            thousands(gz / 1000)
+            thousands(gz / 1000),
+            thousands(br / 1000)
         ));
     }
     if problems.is_empty() {

@@ -328,5 +328,28 @@ test("every internal link of the portal works, clicked and loaded cold", async (
     expect(reached, "pages the crawl reached").toMatch(pattern);
   }
   expect(downloads.size, "CSV exports fetched").toBeGreaterThanOrEqual(2);
+
+  // every page reached also works with JavaScript off: the server renders
+  // it whole (only the islands — Copy, scope checkboxes — wait for the client)
+  const noJs = await context.browser()!.newContext({
+    baseURL: origin,
+    javaScriptEnabled: false,
+    storageState: await context.storageState(),
+  });
+  const plain = await noJs.newPage();
+  let withoutJs = 0;
+  for (const key of seen) {
+    Object.assign(at, { from: "(JavaScript off)", link: key, how: "load" });
+    const res = await plain.goto(key).catch(() => null);
+    withoutJs += 1;
+    if (!res || res.status() >= 400) {
+      fail(`answered ${res?.status() ?? "nothing"} with JavaScript off`);
+      continue;
+    }
+    if ((await plain.locator("body").innerText()).includes("Loading…")) fail("still Loading… with JavaScript off");
+    if (/^not found\b/i.test(await plain.title())) fail("not found with JavaScript off");
+  }
+  await noJs.close();
+  test.info().annotations.push({ type: "crawl", description: `${withoutJs} addresses loaded with JavaScript off` });
   expect(failures).toEqual([]);
 });
