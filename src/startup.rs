@@ -90,7 +90,8 @@ impl Application {
         let secure = public_url.starts_with("https://");
 
         let leptos_options = leptos_options(&config, local_addr);
-        let usage = app::services::usage::UsageWriter::start(db.clone());
+        let usage =
+            app::services::usage::UsageWriter::start(db.clone(), config.token_read_audit_window);
         let state = AppState::new(app::web::state::Shared {
             leptos_options,
             shell: |options| app::ui::shell(options).into_any(),

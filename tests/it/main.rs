@@ -14,6 +14,7 @@ mod admin;
 mod api;
 mod apps;
 mod audit_trail;
+mod audit_writer;
 mod cli;
 mod connect;
 mod fake_attio;
