@@ -149,6 +149,10 @@ impl Application {
             self.state.services.clone(),
             worker_stop.clone(),
         ));
+        let renewal = tokio::spawn(app::services::tokens::renew_cached_connections(
+            self.state.services.clone(),
+            worker_stop.clone(),
+        ));
         if let Some(path) = self.key_file.clone() {
             tokio::spawn(keys::watch_key_file(
                 path,
@@ -165,6 +169,7 @@ impl Application {
         .await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        let _ = renewal.await;
         if let Err(e) = self.state.usage.flush_and_release().await {
             tracing::error!(error = %e, "recording the last API usage failed");
         }
