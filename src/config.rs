@@ -60,8 +60,8 @@ pub struct Config {
     /// How long the API may reuse a key or connection it read
     /// (`OAUTH_VAULT_API_CACHE_TTL_MS`; 0: not at all).
     pub api_cache_ttl: std::time::Duration,
-    /// `OAUTH_VAULT_TOKEN_READ_AUDIT`: `durable` (the default), the token
-    /// API waits until its read is committed to the audit log; `buffered`,
+    /// `OAUTH_VAULT_TOKEN_READ_AUDIT`: `durable`, the token API waits until
+    /// its read is committed to the audit log; `buffered` (the default),
     /// only until it is queued.
     pub durable_read_audit: bool,
     /// `OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS`: token reads are audited
@@ -168,7 +168,7 @@ impl Config {
             durable_read_audit: env.choice(
                 "OAUTH_VAULT_TOKEN_READ_AUDIT",
                 &[("buffered", false), ("durable", true)],
-                true,
+                false,
             )?,
             token_read_audit_window: env
                 .number::<u64>("OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS", 1..=3600)?

@@ -217,10 +217,9 @@ pub struct Measured {
     pub baseline: Stats,
     pub token_saturated: Stats,
     pub token_fixed: Stats,
-    /// The same with `OAUTH_VAULT_TOKEN_READ_AUDIT=buffered` (the default
-    /// is durable).
-    pub buffered_saturated: Stats,
-    pub buffered_fixed: Stats,
+    /// The same with `OAUTH_VAULT_TOKEN_READ_AUDIT=durable`.
+    pub durable_saturated: Stats,
+    pub durable_fixed: Stats,
     /// `token.read` audit rows after the default runs of (2), and the reads
     /// they count.
     pub audit_rows: AuditRows,
@@ -451,21 +450,21 @@ impl Bench {
                 m.audit_rows_one.reads
             );
             server.stop().await;
-            // 2b. the same, answering once the read is queued for the writer
+            // 2b. the same, each answer waiting for its read's commit
             let server = self
                 .start(
                     &database,
-                    format!("{tag}-warm-buffered"),
-                    vec![("OAUTH_VAULT_TOKEN_READ_AUDIT".into(), "buffered".into())],
+                    format!("{tag}-warm-durable"),
+                    vec![("OAUTH_VAULT_TOKEN_READ_AUDIT".into(), "durable".into())],
                 )
                 .await?;
             let base = server.base_url.clone();
-            m.buffered_saturated = self
-                .saturate("token API (buffered audit) at saturation", &base, &workload)
+            m.durable_saturated = self
+                .saturate("token API (durable audit) at saturation", &base, &workload)
                 .await;
-            m.buffered_fixed = self
+            m.durable_fixed = self
                 .fixed_rate(
-                    "token API (buffered audit) at a fixed rate",
+                    "token API (durable audit) at a fixed rate",
                     &base,
                     &workload,
                 )

@@ -290,8 +290,7 @@ pub async fn access_token(
     };
     // The read is counted in its audit entry (and, at most once a minute,
     // the last-used stamp written) with other requests' writes: before the
-    // token leaves when token-read audit is durable (the default), else
-    // right after.
+    // token leaves when token-read audit is durable, else right after.
     let writes = Writes::default()
         .token_read(
             &caller.key_id,

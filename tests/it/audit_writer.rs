@@ -1,6 +1,6 @@
 //! The audit writer of the token API: token reads counted in one entry per
-//! API key, connection and window, committed before the answer (durable,
-//! the default), never dropped when the database fails.
+//! API key, connection and window, committed before the answer when the
+//! audit is durable, never dropped when the database fails.
 use crate::common;
 
 use common::World;
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 with_world!(
     SETUP;
-    parallel_reads_are_counted_exactly_in_one_entry with HOUR_WINDOW,
-    a_crash_after_durable_answers_loses_no_read,
+    parallel_reads_are_counted_exactly_in_one_entry with DURABLE_HOUR_WINDOW,
+    a_crash_after_durable_answers_loses_no_read with DURABLE,
     a_failing_database_keeps_the_reads_and_readyz_says_so with BUFFERED,
 );
 
@@ -21,7 +21,11 @@ use super::refresh::SETUP;
 
 /// A window long enough that a test's reads fall in one, almost always
 /// (the test accepts two adjacent windows).
-const HOUR_WINDOW: &[(&str, &str)] = &[("OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS", "3600")];
+const DURABLE_HOUR_WINDOW: &[(&str, &str)] = &[
+    ("OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS", "3600"),
+    ("OAUTH_VAULT_TOKEN_READ_AUDIT", "durable"),
+];
+const DURABLE: &[(&str, &str)] = &[("OAUTH_VAULT_TOKEN_READ_AUDIT", "durable")];
 const BUFFERED: &[(&str, &str)] = &[("OAUTH_VAULT_TOKEN_READ_AUDIT", "buffered")];
 
 /// The `token.read` entries of a connection: (at, last_at, occurrences).

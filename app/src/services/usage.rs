@@ -16,8 +16,9 @@
 //! no extra index to maintain, exact across processes. Proxied calls stay one
 //! entry per call: each carries its own method, path, status and duration.
 //!
-//! A request either waits until its writes are committed (*durable*, the
-//! default for the token API) or only until they are queued (*buffered*):
+//! A request either waits until its writes are committed (*durable*) or
+//! only until they are queued (*buffered*, the default; see
+//! docs/PERFORMANCE.md for what durable costs):
 //! then a crash of the process can lose what was queued and not yet
 //! committed. A graceful stop commits everything first.
 //!
