@@ -60,9 +60,13 @@ pub struct Config {
     /// How long the API may reuse a key or connection it read
     /// (`OAUTH_VAULT_API_CACHE_TTL_MS`; 0: not at all).
     pub api_cache_ttl: std::time::Duration,
-    /// `OAUTH_VAULT_TOKEN_READ_AUDIT=durable`: the token API waits until
-    /// its audit entry is committed (default `buffered`).
+    /// `OAUTH_VAULT_TOKEN_READ_AUDIT`: `durable`, the token API waits until
+    /// its read is committed to the audit log; `buffered` (the default),
+    /// only until it is queued.
     pub durable_read_audit: bool,
+    /// `OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS`: token reads are audited
+    /// as one entry per API key, connection and window of this length.
+    pub token_read_audit_window: std::time::Duration,
     pub keys: KeySource,
     pub providers_dir: Option<PathBuf>,
     pub allowed_hosts: Vec<String>,
@@ -96,6 +100,7 @@ impl fmt::Debug for Config {
             .field("db_max_connections", &self.db_max_connections)
             .field("api_cache_ttl", &self.api_cache_ttl)
             .field("durable_read_audit", &self.durable_read_audit)
+            .field("token_read_audit_window", &self.token_read_audit_window)
             .field("keys", &self.keys)
             .field("providers_dir", &self.providers_dir)
             .field("allowed_hosts", &self.allowed_hosts)
@@ -165,6 +170,10 @@ impl Config {
                 &[("buffered", false), ("durable", true)],
                 false,
             )?,
+            token_read_audit_window: env
+                .number::<u64>("OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS", 1..=3600)?
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(app::services::usage::DEFAULT_READ_WINDOW),
             keys: key_source(&env, &data_dir)?,
             providers_dir: env.get("OAUTH_VAULT_PROVIDERS_DIR").map(PathBuf::from),
             allowed_hosts: env
@@ -547,6 +556,8 @@ mod tests {
             ("OAUTH_VAULT_REFRESH_CONCURRENCY", "0"),
             ("OAUTH_VAULT_API_CACHE_TTL_MS", "61000"),
             ("OAUTH_VAULT_TOKEN_READ_AUDIT", "sometimes"),
+            ("OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS", "0"),
+            ("OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS", "a minute"),
             ("OAUTH_VAULT_API_RATE_LIMIT", "-1"),
             ("OAUTH_VAULT_API_RATE_LIMIT", "lots"),
             ("OAUTH_VAULT_API_RATE_LIMIT", "1000001"),

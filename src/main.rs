@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The `oauth-vault` binary.
 
 use oauth_vault::{cli, config::Config, startup::Application, telemetry};

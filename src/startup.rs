@@ -94,7 +94,8 @@ impl Application {
         let secure = public_url.starts_with("https://");
 
         let leptos_options = leptos_options(&config, local_addr);
-        let usage = app::services::usage::UsageWriter::start(db.clone());
+        let usage =
+            app::services::usage::UsageWriter::start(db.clone(), config.token_read_audit_window);
         let state = AppState::new(app::web::state::Shared {
             leptos_options,
             shell: |options| app::ui::shell(options).into_any(),
@@ -152,6 +153,10 @@ impl Application {
             self.state.services.clone(),
             worker_stop.clone(),
         ));
+        let renewal = tokio::spawn(app::services::tokens::renew_cached_connections(
+            self.state.services.clone(),
+            worker_stop.clone(),
+        ));
         if let Some(path) = self.key_file.clone() {
             tokio::spawn(keys::watch_key_file(
                 path,
@@ -168,6 +173,7 @@ impl Application {
         .await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        let _ = renewal.await;
         if let Err(e) = self.state.usage.flush_and_release().await {
             tracing::error!(error = %e, "recording the last API usage failed");
         }

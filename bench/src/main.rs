@@ -189,6 +189,26 @@ pub struct Drain {
     pub seen: provider::Seen,
 }
 
+/// Audit rows written for token reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AuditRows {
+    pub rows: i64,
+    pub reads: i64,
+}
+
+/// The `token.read` rows of the database (of one connection, if named).
+async fn audit_rows(db: &Db, connection: Option<&str>) -> Result<AuditRows, String> {
+    let (rows, reads): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(COALESCE(occurrences, 1)), 0) AS BIGINT) FROM audit_events \
+         WHERE action = 'token.read' AND ($1 = '' OR target_id = $1)",
+    )
+    .bind(connection.unwrap_or(""))
+    .fetch_one(db.pool())
+    .await
+    .map_err(|e| format!("counting audit rows: {e}"))?;
+    Ok(AuditRows { rows, reads })
+}
+
 /// Everything measured on one backend.
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
@@ -200,6 +220,11 @@ pub struct Measured {
     /// The same with `OAUTH_VAULT_TOKEN_READ_AUDIT=durable`.
     pub durable_saturated: Stats,
     pub durable_fixed: Stats,
+    /// `token.read` audit rows after the default runs of (2), and the reads
+    /// they count.
+    pub audit_rows: AuditRows,
+    /// The same for one connection read by one key at saturation.
+    pub audit_rows_one: AuditRows,
     pub warm_memory: Memory,
     pub drain: Drain,
     pub drain_two: Option<Drain>,
@@ -393,22 +418,39 @@ impl Bench {
             let server = self.start(&database, format!("{tag}-warm"), vec![]).await?;
             let base = server.base_url.clone();
             m.baseline = self.saturate("baseline", &base, &Workload::Baseline).await;
-            let workload = token_workload(&tenant, &seeded);
+            // the first connection is kept for the one-connection run
+            let (one, rest) = seeded.split_at(1.min(seeded.len()));
+            let workload = token_workload(&tenant, rest);
             m.token_saturated = self
                 .saturate("token API at saturation", &base, &workload)
                 .await;
             m.token_fixed = self
                 .fixed_rate("token API at a fixed rate", &base, &workload)
                 .await;
+            m.audit_rows = audit_rows(&database.db, None).await?;
+            // one connection, one key: its reads are counted in one row a minute
+            self.saturate(
+                "token API, one connection",
+                &base,
+                &token_workload(&tenant, one),
+            )
+            .await;
+            if let Some(first) = one.first() {
+                m.audit_rows_one = audit_rows(&database.db, Some(&first.id)).await?;
+            }
             m.warm_memory = server.memory();
             eprintln!(
-                "   baseline {:.0}/s, token {:.0}/s, fixed p99 {} µs",
+                "   baseline {:.0}/s, token {:.0}/s, fixed p99 {} µs; audit: {} rows for {} reads, one connection {} rows for {} reads",
                 m.baseline.throughput(),
                 m.token_saturated.throughput(),
-                m.token_fixed.p99_us
+                m.token_fixed.p99_us,
+                m.audit_rows.rows,
+                m.audit_rows.reads,
+                m.audit_rows_one.rows,
+                m.audit_rows_one.reads
             );
             server.stop().await;
-            // 2b. the same, each answer waiting for its audit entry's commit
+            // 2b. the same, each answer waiting for its read's commit
             let server = self
                 .start(
                     &database,

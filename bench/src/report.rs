@@ -298,6 +298,21 @@ pub async fn markdown(measured: &[Measured], problems: &[String], context: &Cont
         ),
         &|m| fixed(&m.durable_fixed),
     );
+    let audit = |a: &crate::AuditRows| {
+        format!(
+            "{} rows for {} reads",
+            thousands(a.rows.max(0) as u64),
+            thousands(a.reads.max(0) as u64)
+        )
+    };
+    row(
+        "2. Audit rows written for the token reads above (buffered, the default)".into(),
+        &|m| audit(&m.audit_rows),
+    );
+    row(
+        "2. Audit rows, one connection read by one key at saturation".into(),
+        &|m| audit(&m.audit_rows_one),
+    );
     row(
         format!(
             "3. Refresh drain, {} due, one process",

@@ -6,7 +6,7 @@ use app::{
     services::tokens::{self as refresh, CareError},
     services::usage::Writes,
     store::api_keys::ApiCaller,
-    store::audit::{Actor, Entry},
+    store::audit::Actor,
     store::connect::{create_session, NewSession},
     store::connections::{self as store},
     util::time::rfc3339,
@@ -288,22 +288,22 @@ pub async fn access_token(
         Ok(u) => u,
         Err(e) => return Err(care_error(&state, &caller, connection, e).await),
     };
-    // The audit entry (and, at most once a minute, the last-used stamp) is
-    // committed with other requests' writes: before the token leaves when
-    // token-read audit is durable, else right after.
+    // The read is counted in its audit entry (and, at most once a minute,
+    // the last-used stamp written) with other requests' writes: before the
+    // token leaves when token-read audit is durable, else right after.
     let writes = Writes::default()
-        .audit(
-            &Actor::api_key(&caller.key_id),
-            Entry::new("token.read")
-                .app(Some(&caller.organisation_id), &caller.app_id)
-                .target("connection", &connection.id),
+        .token_read(
+            &caller.key_id,
+            &caller.organisation_id,
+            &caller.app_id,
+            &connection.id,
         )
         .touch_connection(&connection.id, Some(loaded.last_used_at()));
     state
         .usage
         .write(writes, state.settings.durable_read_audit)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::usage)?;
     loaded.used_now();
     // After a refresh the granted scopes may have changed: read them again.
     let refreshed = if usable.refreshed {

@@ -150,6 +150,20 @@ impl ApiError {
         }])
     }
 
+    /// The audit writer could not record the request: refused, not served
+    /// unrecorded.
+    pub fn usage(error: app::services::usage::UsageError) -> Self {
+        match error {
+            app::services::usage::UsageError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "The vault cannot record this request in its audit log right now; retry shortly.",
+            )
+            .with_retry_after(Some(1)),
+            other => Self::internal(other),
+        }
+    }
+
     /// A failure on our side: logged in full, answered in general terms.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         let id = app::infra::failure::report("an API request", &error);

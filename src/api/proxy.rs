@@ -264,7 +264,7 @@ impl Call<'_> {
             .usage
             .write(writes, state.settings.durable_read_audit)
             .await
-            .map_err(ApiError::internal)
+            .map_err(ApiError::usage)
     }
 }
 

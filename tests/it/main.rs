@@ -15,6 +15,7 @@ mod api;
 mod apps;
 mod assets;
 mod audit_trail;
+mod audit_writer;
 mod cli;
 mod connect;
 mod fake_attio;

@@ -23,6 +23,33 @@ pub struct AuditView {
     pub client_address: Option<String>,
 }
 
+/// The detail of an entry that stands for `count` repeated actions, the
+/// first at `first` and the last at `last` (ms): "4,213 times between
+/// 10:00:03 and 10:00:59 UTC".
+pub fn repeated(count: i64, first: i64, last: i64) -> String {
+    let clock = |ms: i64| {
+        let secs = ms.div_euclid(1000).rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    };
+    let digits = count.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if count == 1 {
+        format!("once at {} UTC", clock(first))
+    } else {
+        format!(
+            "{grouped} times between {} and {} UTC",
+            clock(first),
+            clock(last)
+        )
+    }
+}
+
 /// The first line of the CSV export.
 pub const CSV_HEADER: &str =
     "time,actor_type,actor,action,organisation_id,app_id,target_type,target_id,detail,reason,client_address\n";
@@ -66,6 +93,20 @@ pub fn csv_line(entry: &AuditView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_actions_say_how_many_and_when() {
+        let ten = 10 * 3600 * 1000;
+        assert_eq!(
+            repeated(4213, ten + 3_000, ten + 59_500),
+            "4,213 times between 10:00:03 and 10:00:59 UTC"
+        );
+        assert_eq!(repeated(1, ten, ten), "once at 10:00:00 UTC");
+        assert_eq!(
+            repeated(1_000_000, 0, 60_000),
+            "1,000,000 times between 00:00:00 and 00:01:00 UTC"
+        );
+    }
 
     #[test]
     fn csv_fields_never_start_a_formula() {

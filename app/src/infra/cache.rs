@@ -15,6 +15,12 @@
 //! `SecretString` that is zeroed when dropped — a refresh backlog would
 //! otherwise decrypt it thousands of times a minute. `ttl` 0 switches
 //! caching off.
+//!
+//! **Renewal.** Entries in use are read again before they expire, many in
+//! one query ([`TtlCache::renewable`], [`TtlCache::renew`]), rather than one
+//! by one by the request that finds them expired: a renewed entry counts its
+//! age from when the renewal began to read, so no entry is ever older than
+//! `ttl` and what another process changed is seen within `ttl` as before.
 
 use std::{
     collections::HashMap,
@@ -30,7 +36,8 @@ pub struct TtlCache<K, V> {
 }
 
 struct Entries<K, V> {
-    map: HashMap<K, (Instant, Arc<V>)>,
+    /// (read at, value, used since read)
+    map: HashMap<K, (Instant, Arc<V>, bool)>,
     /// Bumped by every removal: a value read from the database before a
     /// removal must not be stored after it (see [`TtlCache::insert`]).
     generation: u64,
@@ -82,13 +89,57 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
             return None;
         }
         let mut entries = self.lock();
-        match entries.map.get(key) {
-            Some((at, value)) if at.elapsed() < self.ttl => Some(value.clone()),
+        match entries.map.get_mut(key) {
+            Some((at, value, used)) if at.elapsed() < self.ttl => {
+                *used = true;
+                Some(value.clone())
+            }
             Some(_) => {
                 entries.map.remove(key);
                 None
             }
             None => None,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The keys of entries used since they were read that expire within
+    /// `within`: the ones to read again before they do.
+    pub fn renewable(&self, within: Duration) -> Vec<K> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        let ttl = self.ttl;
+        self.lock()
+            .map
+            .iter()
+            .filter(|(_, (at, _, used))| {
+                let age = at.elapsed();
+                *used && age < ttl && age + within >= ttl
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Stores `value`, read again by a renewal that began reading at
+    /// `read_at`, after [`Self::generation`] gave `generation`; like
+    /// [`Self::insert`], nothing is stored if anything was removed since.
+    pub fn renew(&self, key: K, value: Arc<V>, generation: u64, read_at: Instant) {
+        if !self.enabled() {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.generation != generation {
+            return;
+        }
+        // only entries still held: a renewal does not bring back what was dropped
+        if let Some(entry) = entries.map.get_mut(&key) {
+            if entry.0 < read_at {
+                *entry = (read_at, value, false);
+            }
         }
     }
 
@@ -105,13 +156,13 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         }
         if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
             let ttl = self.ttl;
-            entries.map.retain(|_, (at, _)| at.elapsed() < ttl);
+            entries.map.retain(|_, (at, _, _)| at.elapsed() < ttl);
             if entries.map.len() >= self.capacity {
                 // all fresh: start over rather than track recency
                 entries.map.clear();
             }
         }
-        entries.map.insert(key, (Instant::now(), value));
+        entries.map.insert(key, (Instant::now(), value, false));
     }
 
     pub fn remove<Q>(&self, key: &Q)
@@ -128,7 +179,7 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
         let mut entries = self.lock();
         entries.generation += 1;
-        entries.map.retain(|k, (_, v)| keep(k, v));
+        entries.map.retain(|k, (_, v, _)| keep(k, v));
     }
 
     pub fn clear(&self) {
@@ -180,6 +231,43 @@ mod tests {
         assert_eq!(cache.get("a"), None);
         cache.insert("a".to_string(), Arc::new("fresh"), cache.generation());
         assert_eq!(cache.get("a").as_deref(), Some(&"fresh"));
+    }
+
+    #[test]
+    fn entries_in_use_are_renewed_before_they_expire_and_only_them() {
+        let cache = TtlCache::new(Duration::from_millis(200), 10);
+        let g = cache.generation();
+        cache.insert("used".to_string(), Arc::new(1), g);
+        cache.insert("idle".to_string(), Arc::new(1), g);
+        assert!(
+            cache.renewable(Duration::from_millis(100)).is_empty(),
+            "young"
+        );
+        cache.get("used");
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(
+            cache.renewable(Duration::from_millis(100)),
+            vec!["used".to_string()]
+        );
+        // a renewal that read before a removal stores nothing
+        let before = cache.generation();
+        let read_at = Instant::now();
+        cache.remove("other");
+        cache.renew("used".to_string(), Arc::new(2), before, read_at);
+        assert_eq!(cache.get("used").as_deref(), Some(&1));
+        let read_at = Instant::now();
+        cache.renew("used".to_string(), Arc::new(3), cache.generation(), read_at);
+        cache.renew("gone".to_string(), Arc::new(3), cache.generation(), read_at);
+        assert_eq!(cache.get("gone"), None, "not brought back");
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(cache.get("used").as_deref(), Some(&3), "renewed: lives on");
+        assert_eq!(cache.get("idle"), None, "not renewed: expired");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            cache.get("used"),
+            None,
+            "a renewal's age counts from its read"
+        );
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Refresh, health checks and the background worker.
     pub token_care: crate::services::tokens::model::TokenCare,
-    /// The token API answers only after its audit entry is committed
-    /// (see [`crate::services::usage`]).
+    /// The token API answers only after its read is committed to the audit
+    /// log (see [`crate::services::usage`]).
     pub durable_read_audit: bool,
     /// Who may create an account.
     pub signup: crate::domain::users::SignupMode,

@@ -7,32 +7,73 @@
 //! single write lock (each competitor would otherwise wait in SQLite's busy
 //! handler, which sleeps); on both engines it turns N commits into one.
 //!
+//! **Token reads are counted, not listed.** A token read is one `token.read`
+//! entry per API key, connection and window (`OAUTH_VAULT_TOKEN_READ_AUDIT_WINDOW_SECS`,
+//! default a minute) with how many reads it stands for (`occurrences`) and
+//! the times of the first (`at`) and last (`last_at`) of them. Its id is
+//! derived from the key, the connection and the window, so a group adds its
+//! reads with an upsert on the primary key (`ON CONFLICT (id) DO UPDATE`):
+//! no extra index to maintain, exact across processes. Proxied calls stay one
+//! entry per call: each carries its own method, path, status and duration.
+//!
 //! A request either waits until its writes are committed (*durable*) or
-//! only until they are queued (*buffered*): then a crash of the process can
-//! lose what was queued and not yet committed — typically the last few
-//! milliseconds, at most [`QUEUE`] requests. A graceful stop commits
-//! everything first. `OAUTH_VAULT_TOKEN_READ_AUDIT` chooses for the token
-//! API's audit entries (default buffered); see docs/PERFORMANCE.md.
+//! only until they are queued (*buffered*, the default; see
+//! docs/PERFORMANCE.md for what durable costs):
+//! then a crash of the process can lose what was queued and not yet
+//! committed. A graceful stop commits everything first.
+//!
+//! **Nothing is dropped.** A group whose commit fails is kept and tried
+//! again, with backoff, until it succeeds; meanwhile the queue is bounded
+//! ([`QUEUE`]): a request that finds it full waits at most
+//! [`QUEUE_WAIT`] and is then refused ([`UsageError::Busy`]; the API answers
+//! 503) rather than served unrecorded. The failure is logged at error level
+//! and shown by `/readyz` ([`WriterHealth`]). A commit whose success was not
+//! confirmed (the connection broke during COMMIT) is retried: reads may then
+//! be counted twice, never lost.
 
 use crate::{
     infra::db::{new_id, now_ms, Db},
     store::audit::{Actor, Entry},
 };
+use sha2::{Digest, Sha256};
 use sqlx::{pool::PoolConnection, Any, AnyConnection, Executor};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicI64, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// `last_used_at` is kept to the minute: a busy connection is not
 /// rewritten on every call.
 pub const LAST_USED_RESOLUTION_MS: i64 = 60 * 1000;
 
+/// The default window of token-read entries.
+pub const DEFAULT_READ_WINDOW: Duration = Duration::from_secs(60);
+
 /// Entries per transaction, at most.
 const MAX_GROUP: usize = 256;
-/// Rows per INSERT statement (12 parameters each).
+/// Rows per INSERT statement.
 /// SQLite looks bound parameters up by name in a list, so a statement's
 /// binding cost grows with the square of its parameters: keep them few.
 const ROWS_PER_INSERT: usize = 8;
 /// Requests that may wait for the writer before callers queue.
 const QUEUE: usize = 4096;
+/// How long a request waits for room in a full queue before it is refused.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// How long a durable request waits for its commit before it is refused
+/// (its writes stay queued and are committed later).
+pub const COMMIT_WAIT: Duration = Duration::from_secs(10);
+/// Retry delays after a failed commit: doubling from the first to the last.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// A graceful stop gives up on a failing database after this many attempts.
+const ATTEMPTS_AT_STOP: u32 = 5;
+/// `/readyz` answers "not ready" once commits have failed this long.
+pub const UNREADY_AFTER: Duration = Duration::from_secs(10);
 
 /// An audit entry with everything resolved, ready to insert.
 #[derive(Debug, Clone)]
@@ -51,10 +92,21 @@ struct AuditRow {
     reason: Option<String>,
 }
 
+/// One read of a connection's token through an API key.
+#[derive(Debug, Clone)]
+struct TokenRead {
+    at: i64,
+    key_id: String,
+    organisation_id: String,
+    app_id: String,
+    connection_id: String,
+}
+
 /// The writes of one request.
 #[derive(Debug, Default)]
 pub struct Writes {
     audit: Vec<AuditRow>,
+    reads: Vec<TokenRead>,
     /// Connections whose `last_used_at` becomes now.
     touched: Vec<String>,
 }
@@ -81,6 +133,25 @@ impl Writes {
         self
     }
 
+    /// A read of `connection_id`'s access token with the API key `key_id`
+    /// of the app `app_id`: counted in the `token.read` entry of its window.
+    pub fn token_read(
+        mut self,
+        key_id: &str,
+        organisation_id: &str,
+        app_id: &str,
+        connection_id: &str,
+    ) -> Self {
+        self.reads.push(TokenRead {
+            at: now_ms(),
+            key_id: key_id.to_string(),
+            organisation_id: organisation_id.to_string(),
+            app_id: app_id.to_string(),
+            connection_id: connection_id.to_string(),
+        });
+        self
+    }
+
     /// Stamps the connection's `last_used_at`, unless it was stamped within
     /// [`LAST_USED_RESOLUTION_MS`] (`last_used_at` as read with it).
     pub fn touch_connection(mut self, id: &str, last_used_at: Option<i64>) -> Self {
@@ -89,6 +160,10 @@ impl Writes {
         }
         self.touched.push(id.to_string());
         self
+    }
+
+    fn entries(&self) -> usize {
+        self.audit.len() + self.reads.len()
     }
 }
 
@@ -105,21 +180,52 @@ pub enum UsageError {
     Write(String),
     #[error("the usage writer has stopped")]
     Stopped,
+    /// The writer cannot keep up or cannot commit: the request is refused
+    /// rather than served unrecorded.
+    #[error("the usage writer is behind; retry shortly")]
+    Busy,
+}
+
+/// How the writer is doing, for `/readyz`.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    /// When the current run of failed commits began (ms); 0: committing.
+    failing_since: AtomicI64,
+    /// Failed commits in a row.
+    failures: AtomicUsize,
+    /// Entries held by a failing group.
+    held: AtomicUsize,
+}
+
+/// A snapshot of [`WriterHealth`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterStatus {
+    /// Failing since (ms), if the last commit failed.
+    pub failing_since: Option<i64>,
+    pub failures: usize,
+    /// Entries kept for the next attempt, plus requests queued behind them.
+    pub pending: usize,
+    /// Whether it has failed for [`UNREADY_AFTER`] or longer.
+    pub unready: bool,
 }
 
 /// The handle requests write through; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct UsageWriter {
     queue: mpsc::Sender<Pending>,
+    health: Arc<WriterHealth>,
 }
 
 impl UsageWriter {
     /// Starts the writer task; it ends when the last handle is dropped,
-    /// after writing everything queued.
-    pub fn start(db: Db) -> Self {
+    /// after writing everything queued. `read_window`: the window of
+    /// token-read entries.
+    pub fn start(db: Db, read_window: Duration) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, rx));
-        Self { queue }
+        let health = Arc::new(WriterHealth::default());
+        let window_ms = (read_window.as_millis() as i64).max(1);
+        tokio::spawn(run(db, rx, window_ms, health.clone()));
+        Self { queue, health }
     }
 
     /// Commits `writes` with whatever else is queued. `durable`: returns
@@ -131,30 +237,74 @@ impl UsageWriter {
     /// Commits everything queued so far and gives the writer's database
     /// connection back (before the pool closes, on a graceful stop).
     pub async fn flush_and_release(&self) -> Result<(), UsageError> {
-        self.send(Writes::default(), true, true).await
-    }
-
-    async fn send(&self, writes: Writes, durable: bool, release: bool) -> Result<(), UsageError> {
         let (done, committed) = oneshot::channel();
         self.queue
             .send(Pending {
-                writes,
-                done: durable.then_some(done),
-                release,
+                writes: Writes::default(),
+                done: Some(done),
+                release: true,
             })
             .await
             .map_err(|_| UsageError::Stopped)?;
-        if !durable {
-            return Ok(());
-        }
         committed
             .await
             .map_err(|_| UsageError::Stopped)?
             .map_err(UsageError::Write)
     }
+
+    /// The writer's state, for readiness.
+    pub fn status(&self) -> WriterStatus {
+        let since = self.health.failing_since.load(Ordering::Relaxed);
+        let failing_since = (since != 0).then_some(since);
+        WriterStatus {
+            failing_since,
+            failures: self.health.failures.load(Ordering::Relaxed),
+            pending: self.health.held.load(Ordering::Relaxed) + (QUEUE - self.queue.capacity()),
+            unready: failing_since
+                .is_some_and(|t| now_ms() - t >= UNREADY_AFTER.as_millis() as i64),
+        }
+    }
+
+    async fn send(&self, writes: Writes, durable: bool, release: bool) -> Result<(), UsageError> {
+        let (done, committed) = oneshot::channel();
+        let pending = Pending {
+            writes,
+            done: durable.then_some(done),
+            release,
+        };
+        // room in the queue at once, or within QUEUE_WAIT; else refused
+        match self.queue.try_send(pending) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(UsageError::Stopped),
+            Err(mpsc::error::TrySendError::Full(pending)) => {
+                match self.queue.send_timeout(pending, QUEUE_WAIT).await {
+                    Ok(()) => {}
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                        return Err(UsageError::Stopped)
+                    }
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                        tracing::error!(
+                            queued = QUEUE,
+                            "the usage writer's queue is full: refusing an API request rather than leaving it unrecorded"
+                        );
+                        return Err(UsageError::Busy);
+                    }
+                }
+            }
+        }
+        if !durable {
+            return Ok(());
+        }
+        match tokio::time::timeout(COMMIT_WAIT, committed).await {
+            Err(_) => Err(UsageError::Busy),
+            Ok(result) => result
+                .map_err(|_| UsageError::Stopped)?
+                .map_err(UsageError::Write),
+        }
+    }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
+async fn run(db: Db, mut rx: mpsc::Receiver<Pending>, window_ms: i64, health: Arc<WriterHealth>) {
     // A connection of its own while groups follow each other.
     let mut conn: Option<PoolConnection<Any>> = None;
     while let Some(first) = rx.recv().await {
@@ -165,28 +315,72 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        // a failed group is tried once more, on a new connection
-        let mut result = Ok(());
-        for attempt in 0..2 {
-            result = match conn.as_mut() {
-                Some(c) => commit(c, &group).await,
+        let batch = Batch::of(&group, window_ms);
+        let stopping = group.iter().any(|p| p.release);
+        // A failed group is kept and tried again, on a new connection,
+        // until it is committed; only a graceful stop gives up, loudly.
+        let mut delay = RETRY_FIRST;
+        let mut attempt: u32 = 0;
+        let result = loop {
+            attempt += 1;
+            let result = match conn.as_mut() {
+                Some(c) => batch.commit(c).await,
                 None => match db.pool().acquire().await {
-                    Ok(c) => commit(conn.insert(c), &group).await,
+                    Ok(c) => batch.commit(conn.insert(c)).await,
                     Err(e) => Err(e),
                 },
             }
             .map_err(|e| e.to_string());
-            let Err(e) = &result else { break };
-            tracing::error!(error = %e, entries = group.len(), attempt, "recording usage failed");
+            let Err(e) = result else {
+                if attempt > 1 {
+                    tracing::warn!(
+                        entries = batch.entries,
+                        attempt,
+                        "recording usage works again"
+                    );
+                }
+                health.failing_since.store(0, Ordering::Relaxed);
+                health.failures.store(0, Ordering::Relaxed);
+                health.held.store(0, Ordering::Relaxed);
+                break Ok(());
+            };
             // a connection that failed (maybe mid-transaction) is closed,
             // not returned to the pool
             if let Some(c) = conn.take() {
                 drop(c.detach());
             }
-        }
+            let _ = health.failing_since.compare_exchange(
+                0,
+                now_ms(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            health.failures.fetch_add(1, Ordering::Relaxed);
+            health.held.store(batch.entries, Ordering::Relaxed);
+            if stopping && attempt >= ATTEMPTS_AT_STOP {
+                tracing::error!(
+                    error = %e,
+                    entries = batch.entries,
+                    queued = rx.len(),
+                    attempt,
+                    "recording usage failed at shutdown: these entries are lost"
+                );
+                break Err(e);
+            }
+            tracing::error!(
+                error = %e,
+                entries = batch.entries,
+                queued = rx.len(),
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                "recording usage failed: keeping the entries and trying again"
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+        };
         // Nothing waiting: the connection goes back to the pool (a small
         // pool must not lose one for good); a busy writer keeps it.
-        if rx.is_empty() || group.iter().any(|p| p.release) {
+        if rx.is_empty() || stopping {
             conn = None;
         }
         for pending in group {
@@ -197,89 +391,227 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-/// One transaction for the group — or, when the group is one statement,
-/// that statement alone (fewer round trips to the database).
-async fn commit(conn: &mut AnyConnection, group: &[Pending]) -> Result<(), sqlx::Error> {
-    let rows: Vec<&AuditRow> = group.iter().flat_map(|p| &p.writes.audit).collect();
-    let mut touched: Vec<&str> = group
-        .iter()
-        .flat_map(|p| p.writes.touched.iter().map(String::as_str))
-        .collect();
-    touched.sort_unstable();
-    touched.dedup();
-    let statements = rows.len().div_ceil(ROWS_PER_INSERT) + touched.len().div_ceil(ROWS_PER_INSERT);
-    if statements > 1 {
-        conn.execute("BEGIN").await?;
-    }
-    let result = write(conn, &rows, &touched).await;
-    if statements > 1 {
-        match &result {
-            Ok(()) => {
-                conn.execute("COMMIT").await?;
-            }
-            Err(_) => {
-                let _ = conn.execute("ROLLBACK").await;
-            }
-        }
-    }
-    result
+/// The token reads of a group, one row per API key, connection and window.
+#[derive(Debug)]
+struct ReadCount<'a> {
+    id: String,
+    first: i64,
+    last: i64,
+    count: i64,
+    read: &'a TokenRead,
 }
 
-async fn write(
-    conn: &mut AnyConnection,
-    rows: &[&AuditRow],
-    touched: &[&str],
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from(
-            "INSERT INTO audit_events (id, at, actor_type, actor_id, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
+/// What a group writes.
+struct Batch<'a> {
+    rows: Vec<&'a AuditRow>,
+    reads: Vec<ReadCount<'a>>,
+    touched: Vec<&'a str>,
+    entries: usize,
+}
+
+/// The id of the `token.read` entry of a key, connection and window:
+/// derived, so that every process adds to the same row.
+fn read_entry_id(key_id: &str, connection_id: &str, window_start: i64) -> String {
+    let mut hash = Sha256::new();
+    for part in [key_id.as_bytes(), b"\n", connection_id.as_bytes(), b"\n"] {
+        hash.update(part);
+    }
+    hash.update(window_start.to_be_bytes());
+    let digest = hash.finalize();
+    let mut id = String::with_capacity(4 + 32);
+    id.push_str("aud_");
+    for b in &digest[..16] {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
+impl<'a> Batch<'a> {
+    fn of(group: &'a [Pending], window_ms: i64) -> Self {
+        let rows: Vec<&AuditRow> = group.iter().flat_map(|p| &p.writes.audit).collect();
+        let mut counts: HashMap<(&str, &str, i64), ReadCount<'a>> = HashMap::new();
+        for read in group.iter().flat_map(|p| &p.writes.reads) {
+            let window = read.at - read.at.rem_euclid(window_ms);
+            counts
+                .entry((&read.key_id, &read.connection_id, window))
+                .and_modify(|c| {
+                    c.first = c.first.min(read.at);
+                    c.last = c.last.max(read.at);
+                    c.count += 1;
+                })
+                .or_insert_with(|| ReadCount {
+                    id: read_entry_id(&read.key_id, &read.connection_id, window),
+                    first: read.at,
+                    last: read.at,
+                    count: 1,
+                    read,
+                });
+        }
+        let mut reads: Vec<ReadCount> = counts.into_values().collect();
+        // the same order in every process: no deadlock between two writers
+        reads.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut touched: Vec<&str> = group
+            .iter()
+            .flat_map(|p| p.writes.touched.iter().map(String::as_str))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let entries = group.iter().map(|p| p.writes.entries()).sum();
+        Self {
+            rows,
+            reads,
+            touched,
+            entries,
+        }
+    }
+
+    /// One transaction for the group — or, when the group is one statement,
+    /// that statement alone (fewer round trips to the database).
+    async fn commit(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let statements = self.rows.len().div_ceil(ROWS_PER_INSERT)
+            + self.reads.len().div_ceil(ROWS_PER_INSERT)
+            + self.touched.len().div_ceil(ROWS_PER_INSERT);
+        if statements == 0 {
+            return Ok(());
+        }
+        if statements > 1 {
+            conn.execute("BEGIN").await?;
+        }
+        let result = self.write(conn).await;
+        if statements > 1 {
+            match &result {
+                Ok(()) => {
+                    conn.execute("COMMIT").await?;
+                }
+                Err(_) => {
+                    let _ = conn.execute("ROLLBACK").await;
+                }
+            }
+        }
+        result
+    }
+
+    async fn write(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        for chunk in self.rows.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO audit_events (id, at, actor_type, actor_id, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason) VALUES ",
+            );
+            values(&mut sql, chunk.len(), 12);
+            // a retry after a COMMIT that did succeed writes nothing twice
+            sql.push_str(" ON CONFLICT (id) DO NOTHING");
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = query
+                    .bind(r.id.clone())
+                    .bind(r.at)
+                    .bind(r.actor_type)
+                    .bind(r.actor_id.clone())
+                    .bind(r.actor_label.clone())
+                    .bind(r.action.clone())
+                    .bind(r.organisation_id.clone())
+                    .bind(r.app_id.clone())
+                    .bind(r.target_type.clone())
+                    .bind(r.target_id.clone())
+                    .bind(r.detail.clone())
+                    .bind(r.reason.clone());
+            }
+            query.execute(&mut *conn).await?;
+        }
+        for chunk in self.reads.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO audit_events (id, at, last_at, occurrences, actor_id, organisation_id, app_id, target_id, actor_type, action, target_type) VALUES ",
+            );
+            values_with(
+                &mut sql,
+                chunk.len(),
+                8,
+                "'api_key', 'token.read', 'connection'",
+            );
+            sql.push_str(
+                " ON CONFLICT (id) DO UPDATE SET occurrences = audit_events.occurrences + excluded.occurrences, \
+                 last_at = CASE WHEN excluded.last_at > audit_events.last_at THEN excluded.last_at ELSE audit_events.last_at END",
+            );
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = query
+                    .bind(c.id.clone())
+                    .bind(c.first)
+                    .bind(c.last)
+                    .bind(c.count)
+                    .bind(c.read.key_id.clone())
+                    .bind(c.read.organisation_id.clone())
+                    .bind(c.read.app_id.clone())
+                    .bind(c.read.connection_id.clone());
+            }
+            query.execute(&mut *conn).await?;
+        }
+        let now = now_ms();
+        for chunk in self.touched.chunks(ROWS_PER_INSERT) {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE connections SET last_used_at = $1 WHERE id IN ({})",
+                ids.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(now);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `($1, …, $n), (…)` for `rows` rows of `params` parameters.
+fn values(sql: &mut String, rows: usize, params: usize) {
+    values_with(sql, rows, params, "");
+}
+
+/// [`values`], each row ending with the SQL constants `tail`.
+fn values_with(sql: &mut String, rows: usize, params: usize, tail: &str) {
+    use std::fmt::Write;
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for p in 1..=params {
+            if p > 1 {
                 sql.push_str(", ");
             }
-            let b = i * 12;
-            sql.push('(');
-            for p in 1..=12 {
-                if p > 1 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", b + p));
-            }
-            sql.push(')');
+            let _ = write!(sql, "${}", i * params + p);
         }
-        // a retry after a COMMIT that did succeed writes nothing twice
-        sql.push_str(" ON CONFLICT (id) DO NOTHING");
-        let mut query = sqlx::query(&sql);
-        for r in chunk {
-            query = query
-                .bind(r.id.clone())
-                .bind(r.at)
-                .bind(r.actor_type)
-                .bind(r.actor_id.clone())
-                .bind(r.actor_label.clone())
-                .bind(r.action.clone())
-                .bind(r.organisation_id.clone())
-                .bind(r.app_id.clone())
-                .bind(r.target_type.clone())
-                .bind(r.target_id.clone())
-                .bind(r.detail.clone())
-                .bind(r.reason.clone());
+        if !tail.is_empty() {
+            sql.push_str(", ");
+            sql.push_str(tail);
         }
-        query.execute(&mut *conn).await?;
+        sql.push(')');
     }
-    let now = now_ms();
-    for chunk in touched.chunks(ROWS_PER_INSERT) {
-        let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "UPDATE connections SET last_used_at = $1 WHERE id IN ({})",
-            ids.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_entries_have_one_id_per_key_connection_and_window() {
+        let a = read_entry_id("key_1", "con_1", 60_000);
+        assert_eq!(a, read_entry_id("key_1", "con_1", 60_000));
+        assert_ne!(a, read_entry_id("key_1", "con_1", 120_000));
+        assert_ne!(a, read_entry_id("key_2", "con_1", 60_000));
+        assert_ne!(a, read_entry_id("key_1", "con_2", 60_000));
+        // no ambiguity where one id ends and the next begins
+        assert_ne!(
+            read_entry_id("key_1c", "on_1", 60_000),
+            read_entry_id("key_1", "con_1", 60_000)
         );
-        let mut query = sqlx::query(&sql).bind(now);
-        for id in chunk {
-            query = query.bind(id.to_string());
-        }
-        query.execute(&mut *conn).await?;
+        assert!(a.starts_with("aud_") && a.len() == 36, "{a}");
     }
-    Ok(())
+
+    #[test]
+    fn values_numbers_the_parameters_of_each_row() {
+        let mut sql = String::new();
+        values_with(&mut sql, 2, 2, "'x'");
+        assert_eq!(sql, "($1, $2, 'x'), ($3, $4, 'x')");
+    }
 }

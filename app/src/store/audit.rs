@@ -212,7 +212,7 @@ pub async fn list(
         conditions.text(" AND id < ?))", id);
     }
     let sql = format!(
-        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason, client_address \
+        "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason, client_address, occurrences, last_at \
          FROM audit_events WHERE 1 = 1{} ORDER BY at DESC, id DESC LIMIT {}",
         conditions.sql(),
         limit.clamp(1, 10_000)
@@ -233,7 +233,17 @@ pub async fn list(
                 app_id: r.try_get("app_id")?,
                 target_type: r.try_get("target_type")?,
                 target_id: r.try_get("target_id")?,
-                detail: r.try_get("detail")?,
+                // an entry that counts repeated actions (token reads) says
+                // how many and over what time
+                detail: match (
+                    r.try_get::<Option<i64>, _>("occurrences")?,
+                    r.try_get::<Option<i64>, _>("last_at")?,
+                ) {
+                    (Some(n), Some(last)) => {
+                        Some(crate::domain::audit::repeated(n, r.try_get("at")?, last))
+                    }
+                    _ => r.try_get("detail")?,
+                },
                 reason: r.try_get("reason")?,
                 client_address: r.try_get("client_address")?,
             })

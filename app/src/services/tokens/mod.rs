@@ -109,33 +109,101 @@ pub async fn load_for_app(
     Ok(loaded)
 }
 
+/// Connections in the cache that are in use are read again before they
+/// expire, [`RENEW_CHUNK`] to a query, every quarter of the cache's TTL,
+/// until `stop`; the token API then rarely finds one expired and reads it
+/// alone (see [`crate::infra::cache`]).
+pub async fn renew_cached_connections(
+    state: Context,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let cache = &state.caches.connections;
+    if !cache.enabled() {
+        return;
+    }
+    let ttl = cache.ttl();
+    let every = (ttl / 4).max(std::time::Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        // expiring before the next round, or the one after (slack for slow reads)
+        for chunk in cache.renewable(every * 2).chunks(RENEW_CHUNK) {
+            let generation = cache.generation();
+            let read_at = std::time::Instant::now();
+            match read_many(&state, chunk).await {
+                Ok(loaded) => {
+                    for l in loaded {
+                        cache.renew(l.row.id.clone(), Arc::new(l), generation, read_at);
+                    }
+                }
+                Err(e) => {
+                    // the entries expire as usual and are read one by one
+                    tracing::warn!(error = %e, "renewing cached connections failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Connections read again together by [`renew_cached_connections`].
+const RENEW_CHUNK: usize = 64;
+
+fn select_with_tokens() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        store::SELECT.replacen(
+            " FROM connections c",
+            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at FROM connections c",
+            1,
+        )
+    })
+}
+
+fn loaded_from_row(state: &Context, r: &sqlx::any::AnyRow) -> Result<Loaded, sqlx::Error> {
+    let connection = store::view(r, &state.catalogue)?;
+    Ok(Loaded {
+        last_used_at: connection.last_used_at.unwrap_or(0).into(),
+        connection,
+        row: TokenRow::from_row(r)?,
+    })
+}
+
+async fn read_many(state: &Context, ids: &[String]) -> Result<Vec<Loaded>, sqlx::Error> {
+    let params: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "{} WHERE c.id IN ({})",
+        select_with_tokens(),
+        params.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id.as_str());
+    }
+    query
+        .fetch_all(state.db.pool())
+        .await?
+        .iter()
+        .map(|r| loaded_from_row(state, r))
+        .collect()
+}
+
 async fn read_for_app(
     state: &Context,
     app_id: &str,
     id: &str,
 ) -> Result<Option<Loaded>, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let with_tokens = store::SELECT.replacen(
-            " FROM connections c",
-            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at FROM connections c",
-            1,
-        );
-        format!("{with_tokens} WHERE c.app_id = $1 AND c.id = $2")
-    });
+    let sql =
+        SQL.get_or_init(|| format!("{} WHERE c.app_id = $1 AND c.id = $2", select_with_tokens()));
     sqlx::query(sql)
         .bind(app_id)
         .bind(id)
         .fetch_optional(state.db.pool())
         .await?
-        .map(|r| {
-            let connection = store::view(&r, &state.catalogue)?;
-            Ok(Loaded {
-                last_used_at: connection.last_used_at.unwrap_or(0).into(),
-                connection,
-                row: TokenRow::from_row(&r)?,
-            })
-        })
+        .map(|r| loaded_from_row(state, &r))
         .transpose()
 }
 
