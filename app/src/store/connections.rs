@@ -180,11 +180,17 @@ pub async fn page_of(
         conditions.text(" AND c.status = ?", status);
     }
     if let Some(q) = &filter.q {
-        let like = format!("%{}%", q.to_lowercase().replace(['%', '_', '\\'], ""));
+        // the text itself, not a pattern: LIKE's wildcards are escaped
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let like = format!("%{escaped}%");
         conditions.text(
-            " AND (LOWER(c.end_user_id) LIKE ? OR LOWER(COALESCE(c.end_user_name, '')) LIKE ? \
-             OR LOWER(COALESCE(c.end_user_email, '')) LIKE ? OR LOWER(COALESCE(c.account_name, '')) LIKE ? \
-             OR LOWER(c.account_id) LIKE ?)",
+            " AND (LOWER(c.end_user_id) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(c.end_user_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(COALESCE(c.end_user_email, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(c.account_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(c.account_id) LIKE ? ESCAPE '\\')",
             like,
         );
     }
