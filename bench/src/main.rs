@@ -510,8 +510,8 @@ impl Bench {
         Ok(m)
     }
 
-    /// 8. The portal's Connections page of an app with the large number of
-    /// connections.
+    /// The portal's Connections page of an app with the large number of
+    /// connections (row 8 of the report).
     async fn lists(&mut self, backend: Backend) -> Result<portal::Lists, String> {
         let tag = match backend {
             Backend::Sqlite => "sqlite",

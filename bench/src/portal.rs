@@ -1,4 +1,4 @@
-//! 8. The portal's lists at scale: the Connections page of an app with the
+//! The portal's lists at scale (row 8 of the report): the Connections page of an app with the
 //! large number of connections (100,000 in a full run), rendered for its
 //! signed-in developer — the first page, a deeper page, a filtered page, an
 //! end user's connections and a search — sequentially and a few at a time.
@@ -49,6 +49,7 @@ async fn session(db: &Db, tenant: &Tenant) -> Result<String, String> {
 
 /// GETs `path` `requests` times over `concurrency` loops; each answer must
 /// be 200 and contain `expect`.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     http: &reqwest::Client,
     base: &str,
@@ -242,7 +243,7 @@ fn fmt_count(n: u64) -> String {
     let text = n.to_string();
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
-        if i > 0 && (text.len() - i) % 3 == 0 {
+        if i > 0 && (text.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
