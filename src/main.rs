@@ -1,5 +1,7 @@
 //! The `oauth-vault` binary.
 
+#![recursion_limit = "512"]
+
 use oauth_vault::{cli, config::Config, startup::Application, telemetry};
 use std::process::ExitCode;
 

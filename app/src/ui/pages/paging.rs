@@ -47,6 +47,7 @@ pub fn Notices(pager: Pager) -> impl IntoView {
         .into_iter()
         .map(|n| view! { <div class="alert alert-warning" role="status" data-testid="list-notice">{n}</div> })
         .collect_view()
+        .into_any()
 }
 
 /// "Newest", "← Newer" and "Older →" under a list: `path` is the list's
@@ -76,4 +77,5 @@ pub fn PageLinks(
             </nav>
         }
     })
+    .into_any()
 }
