@@ -1,5 +1,7 @@
-#![recursion_limit = "512"]
 //! The `oauth-vault` binary.
+
+// as the library's: the release build of the portal's view types needs it
+#![recursion_limit = "512"]
 
 use oauth_vault::{cli, config::Config, startup::Application, telemetry};
 use std::process::ExitCode;

@@ -7,6 +7,7 @@
 //! docs/PERFORMANCE.md.
 
 mod load;
+mod portal;
 mod provider;
 mod report;
 mod seed;
@@ -26,7 +27,7 @@ use std::{
 const USAGE: &str =
     "usage: oauth-vault-bench --server PATH [--smoke] [--backends sqlite,postgres] \
 [--postgres-url URL] [--site-root DIR] [--out FILE] [--docs FILE] [--provider-delay-ms N] \
-[--drain-timeout-secs N] [--label TEXT] [--only token|drain|scale] [--server-env NAME=VALUE]...";
+[--drain-timeout-secs N] [--label TEXT] [--only token|drain|scale|lists] [--server-env NAME=VALUE]...";
 
 /// How much of everything one run does.
 #[derive(Clone, Copy, Debug)]
@@ -136,8 +137,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--label" => parsed.label = Some(value("--label")?),
             "--only" => {
                 let part = value("--only")?;
-                if !["token", "drain", "scale"].contains(&part.as_str()) {
-                    return Err(format!("--only takes token, drain or scale, not '{part}'"));
+                if !["token", "drain", "scale", "lists"].contains(&part.as_str()) {
+                    return Err(format!(
+                        "--only takes token, drain, scale or lists, not '{part}'"
+                    ));
                 }
                 parsed.only = Some(part);
             }
@@ -234,6 +237,8 @@ pub struct Measured {
     pub large_memory_idle: Memory,
     pub large_memory_loaded: Memory,
     pub seed_rate: f64,
+    /// 8. The portal's Connections page with many connections.
+    pub portal: Option<portal::Lists>,
 }
 
 /// The shared pieces of one run.
@@ -541,7 +546,47 @@ impl Bench {
             server.stop().await;
             self.drop_database(database).await;
         }
+        if self.runs("lists") {
+            m.portal = Some(self.lists(backend).await?);
+        }
         Ok(m)
+    }
+
+    /// The portal's Connections page of an app with the large number of
+    /// connections (row 8 of the report).
+    async fn lists(&mut self, backend: Backend) -> Result<portal::Lists, String> {
+        let tag = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let database = self.database(backend).await?;
+        let tenant = seed::tenant(&database.db, &self.keyring).await?;
+        let count = self.sizes.scale_large;
+        seed::connections(
+            &database.db,
+            &self.keyring,
+            &tenant,
+            0,
+            count,
+            seed::Freshness::Fresh,
+        )
+        .await?;
+        let server = self
+            .start(&database, format!("{tag}-lists"), vec![])
+            .await?;
+        let requests = if self.args.smoke { 20 } else { 200 };
+        let measured = portal::measure(
+            &self.http,
+            &server.base_url,
+            &database.db,
+            &tenant,
+            count,
+            requests,
+        )
+        .await;
+        server.stop().await;
+        self.drop_database(database).await;
+        measured.map_err(|e| format!("portal Connections page ({}): {e}", backend.name()))
     }
 
     async fn drain(&mut self, backend: Backend, processes: usize) -> Result<Drain, String> {

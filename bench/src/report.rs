@@ -400,6 +400,7 @@ pub async fn markdown(measured: &[Measured], problems: &[String], context: &Cont
             thousands(br / 1000)
         ));
     }
+    out.push_str(&crate::portal::markdown(measured));
     if problems.is_empty() {
         out.push_str("Every answer was checked: each token served was the seeded one, every due connection was refreshed exactly once.\n");
     } else {

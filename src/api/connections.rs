@@ -186,6 +186,7 @@ pub async fn list_connections(
     let filter = store::Filter {
         end_user_id: query.end_user_id.filter(|s| !s.is_empty()),
         provider: query.provider.filter(|s| !s.is_empty()),
+        ..Default::default()
     };
     let mut rows = store::list(
         &state.db,

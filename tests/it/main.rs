@@ -23,6 +23,7 @@ mod fake_oauth;
 mod hardening;
 mod health;
 mod layers;
+mod lists;
 mod mixup;
 mod operator;
 mod outbound;

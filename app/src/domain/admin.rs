@@ -128,6 +128,11 @@ pub struct AuditQuery {
     /// `YYYY-MM-DD`, UTC.
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The page: the `at:id` cursor of a row (see [`crate::domain::paging`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,4 +140,5 @@ pub struct AuditPage {
     pub email: String,
     pub entries: Vec<AuditView>,
     pub csv_link: String,
+    pub pager: crate::domain::paging::Pager,
 }

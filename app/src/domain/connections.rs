@@ -16,6 +16,14 @@ pub enum ConnectionStatus {
 }
 
 impl ConnectionStatus {
+    /// Every status, in the order filters list them.
+    pub const ALL: [Self; 4] = [
+        Self::Active,
+        Self::NeedsReauthorization,
+        Self::Error,
+        Self::Revoked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",

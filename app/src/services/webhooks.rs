@@ -294,6 +294,7 @@ async fn post(
 /// One delivery attempt, for the portal's log.
 #[derive(Debug, Clone)]
 pub struct AttemptRow {
+    pub id: String,
     pub at: i64,
     pub event_type: String,
     pub attempt: i64,
@@ -301,28 +302,39 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
+/// Page `page` of an app's delivery attempts, newest first, up to
+/// `limit` and whether there are more.
 pub async fn recent_attempts(
     state: &Context,
     app_id: &str,
-) -> Result<Vec<AttemptRow>, sqlx::Error> {
-    sqlx::query(
-        "SELECT a.at, d.event_type, a.attempt, a.status_code, a.error FROM webhook_attempts a \
-         JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE a.app_id = $1 ORDER BY a.at DESC, a.id DESC LIMIT 50",
-    )
-    .bind(app_id)
-    .fetch_all(state.db.pool())
-    .await?
-    .into_iter()
-    .map(|r| {
-        Ok(AttemptRow {
-            at: r.try_get("at")?,
-            event_type: r.try_get("event_type")?,
-            attempt: r.try_get("attempt")?,
-            status_code: r.try_get("status_code")?,
-            error: r.try_get("error")?,
+    limit: i64,
+    page: &crate::domain::paging::PageAt,
+) -> Result<(Vec<AttemptRow>, bool), sqlx::Error> {
+    let mut conditions = crate::infra::db::Where::default();
+    conditions.text(" AND a.app_id = ?", app_id);
+    let order = crate::store::paging::keyset(&mut conditions, page, "a.at", "a.id", limit);
+    let sql = format!(
+        "SELECT a.id, a.at, d.event_type, a.attempt, a.status_code, a.error FROM webhook_attempts a \
+         JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE 1 = 1{}{order}",
+        conditions.sql()
+    );
+    let rows = conditions
+        .bind(sqlx::query(&sql))
+        .fetch_all(state.db.pool())
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(AttemptRow {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                event_type: r.try_get("event_type")?,
+                attempt: r.try_get("attempt")?,
+                status_code: r.try_get("status_code")?,
+                error: r.try_get("error")?,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(crate::domain::paging::trim(rows, page, limit))
 }
 
 #[cfg(test)]

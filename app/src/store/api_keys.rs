@@ -59,25 +59,44 @@ pub async fn create(
     Ok((id, SecretString::from(key)))
 }
 
-pub async fn list(db: &Db, app_id: &str) -> Result<Vec<ApiKeyView>, sqlx::Error> {
-    sqlx::query(
-        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE app_id = $1 ORDER BY created_at DESC, id",
-    )
-    .bind(app_id)
-    .fetch_all(db.pool())
-    .await?
-    .into_iter()
-    .map(|row| {
-        Ok(ApiKeyView {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            prefix: row.try_get("prefix")?,
-            created_at: row.try_get("created_at")?,
-            last_used_at: row.try_get("last_used_at")?,
-            revoked_at: row.try_get("revoked_at")?,
+/// Page `page` of an app's keys, newest first (`revoked`: only revoked
+/// keys, or only live ones), up to `limit` and whether there are more.
+pub async fn page_of(
+    db: &Db,
+    app_id: &str,
+    revoked: Option<bool>,
+    limit: i64,
+    page: &crate::domain::paging::PageAt,
+) -> Result<(Vec<ApiKeyView>, bool), sqlx::Error> {
+    let mut conditions = crate::infra::db::Where::default();
+    conditions.text(" AND app_id = ?", app_id);
+    match revoked {
+        Some(true) => conditions.raw(" AND revoked_at IS NOT NULL"),
+        Some(false) => conditions.raw(" AND revoked_at IS NULL"),
+        None => {}
+    }
+    let order = crate::store::paging::keyset(&mut conditions, page, "created_at", "id", limit);
+    let sql = format!(
+        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE 1 = 1{}{order}",
+        conditions.sql()
+    );
+    let rows = conditions
+        .bind(sqlx::query(&sql))
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(ApiKeyView {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                prefix: row.try_get("prefix")?,
+                created_at: row.try_get("created_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(crate::domain::paging::trim(rows, page, limit))
 }
 
 /// Revokes key `key_id` of `app_id`; false if there is no such live key.

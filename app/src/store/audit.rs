@@ -1,5 +1,6 @@
 use crate::domain::audit::AuditView;
 use crate::{
+    domain::paging::{Cursor, PageAt},
     domain::users::{CurrentUser, Role},
     infra::db::{new_id, now_ms, Db, Where},
 };
@@ -172,6 +173,9 @@ pub struct Filter {
     pub app_id: Option<String>,
     pub actor: Option<String>,
     pub action: Option<String>,
+    /// What the action is about: the part before its dot (`connection`
+    /// for `connection.created`).
+    pub kind: Option<String>,
     pub from: Option<i64>,
     pub to: Option<i64>,
 }
@@ -184,6 +188,21 @@ pub async fn list(
     limit: i64,
     before: Option<(i64, String)>,
 ) -> Result<Vec<AuditView>, sqlx::Error> {
+    let page = match before {
+        Some((at, id)) => PageAt::Older(Cursor::new(at, id)),
+        None => PageAt::First,
+    };
+    Ok(page_of(db, filter, limit, &page).await?.0)
+}
+
+/// Page `page` of the entries matching `filter`, newest first, with up to
+/// `limit` entries and whether there are more beyond them.
+pub async fn page_of(
+    db: &Db,
+    filter: &Filter,
+    limit: i64,
+    page: &PageAt,
+) -> Result<(Vec<AuditView>, bool), sqlx::Error> {
     let mut conditions = Where::default();
     if let Some(v) = &filter.organisation_id {
         conditions.text(" AND organisation_id = ?", v);
@@ -200,25 +219,27 @@ pub async fn list(
     if let Some(v) = &filter.action {
         conditions.text(" AND action = ?", v);
     }
+    if let Some(v) = &filter.kind {
+        conditions.text(
+            " AND action LIKE ?",
+            format!("{}.%", v.replace(['%', '_'], "")),
+        );
+    }
     if let Some(v) = filter.from {
         conditions.int(" AND at >= ?", v);
     }
     if let Some(v) = filter.to {
         conditions.int(" AND at < ?", v);
     }
-    if let Some((at, id)) = before {
-        conditions.int(" AND (at < ?", at);
-        conditions.int(" OR (at = ?", at);
-        conditions.text(" AND id < ?))", id);
-    }
+    let limit = limit.clamp(1, 10_000);
+    let order = crate::store::paging::keyset(&mut conditions, page, "at", "id", limit);
     let sql = format!(
         "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason, client_address, occurrences, last_at \
-         FROM audit_events WHERE 1 = 1{} ORDER BY at DESC, id DESC LIMIT {}",
+         FROM audit_events WHERE 1 = 1{}{order}",
         conditions.sql(),
-        limit.clamp(1, 10_000)
     );
     let query = conditions.bind(sqlx::query(&sql));
-    query
+    let rows = query
         .fetch_all(db.pool())
         .await?
         .into_iter()
@@ -248,5 +269,6 @@ pub async fn list(
                 client_address: r.try_get("client_address")?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(crate::domain::paging::trim(rows, page, limit))
 }

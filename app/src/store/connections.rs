@@ -3,8 +3,9 @@ use crate::{
     catalogue::loader::Catalogue,
     domain::events::EventKind,
     domain::grants::{AccountIdentity, TokenSet},
+    domain::paging::{Cursor, PageAt},
     infra::crypto::{Aad, Keyring},
-    infra::db::{new_id, now_ms, Db},
+    infra::db::{new_id, now_ms, Db, Where},
     store::audit::{self, Actor, Entry},
     store::outbox,
 };
@@ -128,6 +129,11 @@ pub struct Filter {
     pub end_user_id: Option<String>,
     /// The provider id of the configuration (`attio`).
     pub provider: Option<String>,
+    /// A status (`active`, `needs_reauthorization`, `error`, `revoked`).
+    pub status: Option<String>,
+    /// Part of the end user's id, name or email, or of the account's name
+    /// or id (any case).
+    pub q: Option<String>,
 }
 
 /// A page of an app's connections, newest first; `after` is the
@@ -140,44 +146,65 @@ pub async fn list(
     limit: i64,
     after: Option<(i64, String)>,
 ) -> Result<Vec<ConnectionView>, sqlx::Error> {
-    let mut sql = format!("{SELECT} WHERE c.app_id = $1");
-    let mut binds: Vec<String> = vec![app_id.to_string()];
+    let page = match after {
+        Some((at, id)) => PageAt::Older(Cursor::new(at, id)),
+        None => PageAt::First,
+    };
+    let (rows, _) = page_of(db, catalogue, app_id, filter, limit, &page).await?;
+    Ok(rows)
+}
+
+/// Page `page` of an app's connections matching `filter`, newest first,
+/// with up to `limit` rows and whether there are more beyond them.
+pub async fn page_of(
+    db: &Db,
+    catalogue: &Catalogue,
+    app_id: &str,
+    filter: &Filter,
+    limit: i64,
+    page: &PageAt,
+) -> Result<(Vec<ConnectionView>, bool), sqlx::Error> {
+    let mut conditions = Where::default();
+    conditions.text(" AND c.app_id = ?", app_id);
     if let Some(user) = &filter.end_user_id {
-        binds.push(user.clone());
-        sql.push_str(&format!(" AND c.end_user_id = ${}", binds.len()));
+        conditions.text(" AND c.end_user_id = ?", user);
     }
     if let Some(provider) = &filter.provider {
-        binds.push(provider.clone());
-        sql.push_str(&format!(" AND p.slug = ${}", binds.len()));
+        // the configuration's id, so that the index on it serves the filter
+        conditions.text(
+            " AND c.provider_config_id IN (SELECT id FROM provider_configs WHERE app_id = c.app_id AND slug = ?)",
+            provider,
+        );
     }
-    let mut query_after = None;
-    if let Some((at, id)) = after {
-        let n = binds.len();
-        sql.push_str(&format!(
-            " AND (c.created_at < ${} OR (c.created_at = ${} AND c.id < ${}))",
-            n + 1,
-            n + 2,
-            n + 3
-        ));
-        query_after = Some((at, id));
+    if let Some(status) = &filter.status {
+        conditions.text(" AND c.status = ?", status);
     }
-    sql.push_str(&format!(
-        " ORDER BY c.created_at DESC, c.id DESC LIMIT {}",
-        limit.clamp(1, 1000)
-    ));
-    let mut query = sqlx::query(&sql);
-    for b in &binds {
-        query = query.bind(b.clone());
+    if let Some(q) = &filter.q {
+        // the text itself, not a pattern: LIKE's wildcards are escaped
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let like = format!("%{escaped}%");
+        conditions.text(
+            " AND (LOWER(c.end_user_id) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(c.end_user_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(COALESCE(c.end_user_email, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(c.account_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(c.account_id) LIKE ? ESCAPE '\\')",
+            like,
+        );
     }
-    if let Some((at, id)) = query_after {
-        query = query.bind(at).bind(at).bind(id);
-    }
-    query
+    let order = crate::store::paging::keyset(&mut conditions, page, "c.created_at", "c.id", limit);
+    let sql = format!("{SELECT} WHERE 1 = 1{}{order}", conditions.sql());
+    let found = conditions
+        .bind(sqlx::query(&sql))
         .fetch_all(db.pool())
-        .await?
+        .await?;
+    let rows = found
         .iter()
         .map(|r| view(r, catalogue))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::domain::paging::trim(rows, page, limit))
 }
 
 pub async fn find(

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod connect;
 pub mod connections;
 pub mod outbox;
+pub mod paging;
 pub mod provider_configs;
 pub mod sessions;
 pub mod throttle;

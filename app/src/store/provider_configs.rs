@@ -334,3 +334,14 @@ pub async fn use_own_callback(
     .await?;
     tx.commit().await
 }
+
+/// The `(slug, display name)` of an app's configurations, for filters.
+pub async fn choices(db: &Db, app_id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query("SELECT slug, display_name FROM provider_configs WHERE app_id = $1 ORDER BY display_name, slug")
+        .bind(app_id)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("slug")?, r.try_get("display_name")?)))
+        .collect()
+}

@@ -3,16 +3,18 @@
 use crate::{
     domain::apps::AppSummary,
     domain::audit::AuditView,
+    domain::paging::{PageAt, Pager},
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
     },
     ui::forms::use_csrf_token,
+    ui::pages::paging::{value, Notices, PageLinks},
     util::time::display,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,23 +22,109 @@ pub struct ActivityData {
     pub email: String,
     pub app: AppSummary,
     pub entries: Vec<AuditView>,
+    pub pager: Pager,
 }
 
+/// The list's filters and page, as the URL's query has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityQuery {
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub who: Option<String>,
+    /// `YYYY-MM-DD`, UTC, both days included.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub older: Option<String>,
+    pub newer: Option<String>,
+}
+
+/// What actions are about, for the filter: `(kind, label)`.
+const KINDS: &[(&str, &str)] = &[
+    ("connection", "Connections"),
+    ("token", "Token reads"),
+    ("api_key", "API keys"),
+    ("provider", "Providers"),
+    ("webhook", "Webhooks"),
+    ("app", "The app"),
+];
+
+/// Who acted, for the filter: `(actor type, label)`.
+const WHO: &[(&str, &str)] = &[
+    ("developer", "Developers"),
+    ("admin", "Administrators"),
+    ("api_key", "API keys"),
+    ("end_user", "End users"),
+    ("system", "The vault"),
+];
+
+const FILTERS: &[&str] = &["kind", "action", "who", "from", "to"];
+
 #[server(endpoint = "activity/list")]
-pub async fn activity_page(app_id: String) -> Result<ActivityData, ServerFnError> {
-    use crate::{store::audit, web::session::internal};
+pub async fn activity_page(
+    app_id: String,
+    #[server(default)] query: ActivityQuery,
+) -> Result<ActivityData, ServerFnError> {
+    use crate::{
+        domain::paging::{Cursor, PAGE_SIZE},
+        store::audit,
+        util::time::day_start,
+        web::session::internal,
+    };
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
+    let mut notices: Vec<String> = bad_cursor.into_iter().collect();
+    let clean = |v: Option<String>| {
+        v.map(|v| v.trim().chars().take(200).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    let mut known = |v: Option<String>, list: &[(&str, &str)], what: &str| match clean(v) {
+        Some(v) if list.iter().any(|(k, _)| *k == v) => Some(v),
+        Some(v) => {
+            notices.push(format!("There is no {what} “{v}”: not filtered by it."));
+            None
+        }
+        None => None,
+    };
+    let kind = known(query.kind, KINDS, "kind");
+    let who = known(query.who, WHO, "kind of actor");
+    let mut day = |v: Option<String>, what: &str| match clean(v) {
+        Some(v) => match day_start(&v) {
+            Some(t) => Some(t),
+            None => {
+                notices.push(format!(
+                    "“{v}” is not a date (YYYY-MM-DD): not filtered by the {what} day."
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let from = day(query.from, "first");
+    let to = day(query.to, "last").map(|t| t + 86_400_000);
     let filter = audit::Filter {
         app_id: Some(app.id.clone()),
+        action: clean(query.action),
+        kind,
+        actor: who,
+        from,
+        to,
         ..Default::default()
     };
-    let entries = audit::list(&state.db, &filter, 200, None)
+    let (entries, more) = audit::page_of(&state.db, &filter, PAGE_SIZE, &page)
         .await
         .map_err(internal)?;
+    let mut pager = Pager::new(
+        &page,
+        more,
+        entries.first().map(|e| Cursor::new(e.at, &e.id)),
+        entries.last().map(|e| Cursor::new(e.at, &e.id)),
+    );
+    pager.notices = notices;
     Ok(ActivityData {
         email,
         app,
         entries,
+        pager,
     })
 }
 
@@ -60,22 +148,59 @@ pub fn actor_text(entry: &AuditView) -> String {
 #[component]
 pub fn Activity() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let data = Resource::new(
-        move || params.read().get("app_id").unwrap_or_default(),
-        activity_page,
+        move || {
+            let q = query.read();
+            (
+                params.read().get("app_id").unwrap_or_default(),
+                ActivityQuery {
+                    kind: value(&q, "kind"),
+                    action: value(&q, "action"),
+                    who: value(&q, "who"),
+                    from: value(&q, "from"),
+                    to: value(&q, "to"),
+                    older: value(&q, "older"),
+                    newer: value(&q, "newer"),
+                },
+            )
+        },
+        |(app_id, q)| activity_page(app_id, q),
     );
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let csrf = csrf.clone();
+        let q = query.get_untracked();
+        let [kind, action, who, from, to] =
+            ["kind", "action", "who", "from", "to"].map(|k| q.get(k).unwrap_or_default());
+        let path = format!("/apps/{}/activity", page.app.id);
+        let choices = |list: &'static [(&'static str, &'static str)], current: String| {
+            list.iter()
+                .map(|(v, l)| view! { <option value=*v selected=current == *v>{*l}</option> })
+                .collect_view()
+        };
         view! {
             <Title text=format!("Activity · {}", page.app.name) />
             <PortalPage email=page.email.clone() csrf=csrf>
                 <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="activity" />
+                <Notices pager=page.pager.clone() />
                 <section class="panel">
                     <h2>"Activity"</h2>
                     <p class="muted">"Everything done in this app — by you and your team, your API keys, your end users and the vault itself — newest first. Entries cannot be changed or deleted."</p>
+                    <form method="get" action=path.clone() class="filters row" data-testid="filters">
+                        <label>"About "
+                            <select name="kind"><option value="">"Anything"</option>{choices(KINDS, kind)}</select>
+                        </label>
+                        <label>"Action " <input name="action" value=action maxlength="200" placeholder="e.g. connection.created" /></label>
+                        <label>"By "
+                            <select name="who"><option value="">"Anyone"</option>{choices(WHO, who)}</select>
+                        </label>
+                        <label>"From " <input name="from" type="date" value=from /></label>
+                        <label>"To " <input name="to" type="date" value=to /></label>
+                        <button type="submit" class="btn">"Filter"</button>
+                    </form>
                     {if page.entries.is_empty() {
-                        view! { <p class="muted">"Nothing yet."</p> }.into_any()
+                        view! { <p class="muted" data-testid="no-results">"Nothing here."</p> }.into_any()
                     } else {
                         view! {
                             <div class="table-wrap"><table data-testid="activity">
@@ -97,6 +222,7 @@ pub fn Activity() -> impl IntoView {
                             </table></div>
                         }.into_any()
                     }}
+                    <PageLinks pager=page.pager.clone() path=path.clone() query=q.clone() keys=FILTERS />
                 </section>
             </PortalPage>
         }

@@ -4,12 +4,14 @@
 use crate::{
     domain::apps::AppSummary,
     domain::connections::{ConnectionStatus, ConnectionView, EventView},
+    domain::paging::{Cursor, PageAt, Pager},
     ui::components::provider::CopyField,
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader, EventTimeline},
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError},
+    ui::pages::paging::{value, Notices, PageLinks},
     util::time::{display, display_opt},
 };
 use leptos::prelude::*;
@@ -23,6 +25,9 @@ pub struct ConnectionsData {
     pub app: AppSummary,
     pub connections: Vec<ConnectionView>,
     pub failures: Vec<EventView>,
+    /// The app's provider configurations `(slug, name)`, for the filter.
+    pub providers: Vec<(String, String)>,
+    pub pager: Pager,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,28 +38,100 @@ pub struct ConnectionData {
     pub events: Vec<EventView>,
 }
 
+/// The list's filters, search and page, as the URL's query has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionsQuery {
+    pub status: Option<String>,
+    pub provider: Option<String>,
+    pub end_user: Option<String>,
+    pub q: Option<String>,
+    pub older: Option<String>,
+    pub newer: Option<String>,
+}
+
+/// The query keys of the list's filters, kept by its page links.
+const FILTERS: &[&str] = &["status", "provider", "end_user", "q"];
+
 #[server(endpoint = "connections/list")]
-pub async fn connections_page(app_id: String) -> Result<ConnectionsData, ServerFnError> {
-    use crate::{store::connections as store, web::session::internal};
+pub async fn connections_page(
+    app_id: String,
+    #[server(default)] query: ConnectionsQuery,
+) -> Result<ConnectionsData, ServerFnError> {
+    use crate::{domain::paging::PAGE_SIZE, store::connections as store, web::session::internal};
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
-    let connections = store::list(
+    let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
+    let mut notices: Vec<String> = bad_cursor.into_iter().collect();
+    let providers = crate::store::provider_configs::choices(&state.db, &app.id)
+        .await
+        .map_err(internal)?;
+    let clean = |v: Option<String>| {
+        v.map(|v| v.trim().chars().take(200).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    let status = match clean(query.status) {
+        // `status=success` is the connect flow's way back here, not a filter
+        Some(s) if s == "success" => None,
+        Some(s) if ConnectionStatus::ALL.iter().any(|k| k.as_str() == s) => Some(s),
+        Some(s) => {
+            notices.push(format!("There is no status “{s}”: showing every status."));
+            None
+        }
+        None => None,
+    };
+    let provider = match clean(query.provider) {
+        Some(p) if providers.iter().any(|(slug, _)| *slug == p) => Some(p),
+        Some(p) => {
+            notices.push(format!(
+                "This app has no provider “{p}”: showing every provider."
+            ));
+            None
+        }
+        None => None,
+    };
+    let filter = store::Filter {
+        end_user_id: clean(query.end_user),
+        provider,
+        status,
+        q: clean(query.q),
+    };
+    let filtered = filter.end_user_id.is_some()
+        || filter.provider.is_some()
+        || filter.status.is_some()
+        || filter.q.is_some();
+    let (connections, more) = store::page_of(
         &state.db,
         &state.catalogue,
         &app.id,
-        &store::Filter::default(),
-        500,
-        None,
+        &filter,
+        PAGE_SIZE,
+        &page,
     )
     .await
     .map_err(internal)?;
-    let failures = store::recent_failures(&state.db, &app.id)
-        .await
-        .map_err(internal)?;
+    let mut pager = Pager::new(
+        &page,
+        more,
+        connections
+            .first()
+            .map(|c| Cursor::new(c.created_at, &c.id)),
+        connections.last().map(|c| Cursor::new(c.created_at, &c.id)),
+    );
+    pager.notices = notices;
+    // the failed attempts go with the unfiltered first page
+    let failures = if page == PageAt::First && !filtered {
+        store::recent_failures(&state.db, &app.id)
+            .await
+            .map_err(internal)?
+    } else {
+        Vec::new()
+    };
     Ok(ConnectionsData {
         email,
         app,
         connections,
         failures,
+        providers,
+        pager,
     })
 }
 
@@ -125,14 +202,34 @@ pub fn Connections() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let data = Resource::new(
-        move || params.read().get("app_id").unwrap_or_default(),
-        connections_page,
+        move || {
+            let q = query.read();
+            (
+                params.read().get("app_id").unwrap_or_default(),
+                ConnectionsQuery {
+                    status: value(&q, "status"),
+                    provider: value(&q, "provider"),
+                    end_user: value(&q, "end_user"),
+                    q: value(&q, "q"),
+                    older: value(&q, "older"),
+                    newer: value(&q, "newer"),
+                },
+            )
+        },
+        |(app_id, q)| connections_page(app_id, q),
     );
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let app_id = page.app.id.clone();
-        let just_connected = query.read_untracked().get("status").as_deref() == Some("success");
-        let failed = query.read_untracked().get("error");
+        let q = query.get_untracked();
+        let just_connected = q.get("status").as_deref() == Some("success");
+        let failed = q.get("error");
+        let [status, provider, end_user, search] =
+            ["status", "provider", "end_user", "q"].map(|k| q.get(k).unwrap_or_default());
+        let path = format!("/apps/{app_id}/connections");
+        let filtered = [&status, &provider, &end_user, &search]
+            .iter()
+            .any(|v| !v.is_empty() && v.as_str() != "success");
         view! {
             <Title text=format!("Connections · {}", page.app.name) />
             <PortalPage email=page.email.clone() csrf=csrf.clone()>
@@ -143,10 +240,39 @@ pub fn Connections() -> impl IntoView {
                 {failed.map(|code| view! {
                     <div class="alert alert-danger" role="alert">{format!("The connection did not complete ({code}).")}</div>
                 })}
+                <Notices pager=page.pager.clone() />
                 <section class="panel">
                     <h2>"Connections"</h2>
+                    <form method="get" action=path.clone() class="filters row" data-testid="filters">
+                        <label>"Status "
+                            <select name="status">
+                                <option value="" selected=status.is_empty()>"Any"</option>
+                                {ConnectionStatus::ALL
+                                    .into_iter()
+                                    .map(|k| view! { <option value=k.as_str() selected=status == k.as_str()>{k.label()}</option> })
+                                    .collect_view()}
+                            </select>
+                        </label>
+                        <label>"Provider "
+                            <select name="provider">
+                                <option value="" selected=provider.is_empty()>"Any"</option>
+                                {page.providers
+                                    .iter()
+                                    .map(|(slug, name)| view! { <option value=slug.clone() selected=provider == *slug>{name.clone()}</option> })
+                                    .collect_view()}
+                            </select>
+                        </label>
+                        <label>"End user id " <input name="end_user" value=end_user size="14" maxlength="200" /></label>
+                        <label>"Search " <input name="q" type="search" value=search maxlength="200" placeholder="end user, email or account" /></label>
+                        <button type="submit" class="btn">"Filter"</button>
+                        {filtered.then(|| view! { <a href=path.clone() class="btn">"Clear"</a> })}
+                    </form>
                     {if page.connections.is_empty() {
-                        view! { <p class="muted" data-testid="no-connections">"No connections yet. Create a connect session with the API, or use Test connection on a provider."</p> }.into_any()
+                        if filtered || page.pager.deeper {
+                            view! { <p class="muted" data-testid="no-results">"No connections match."</p> }.into_any()
+                        } else {
+                            view! { <p class="muted" data-testid="no-connections">"No connections yet. Create a connect session with the API, or use Test connection on a provider."</p> }.into_any()
+                        }
                     } else {
                         view! {
                             <div class="table-wrap"><table data-testid="connections">
@@ -175,6 +301,7 @@ pub fn Connections() -> impl IntoView {
                             </table></div>
                         }.into_any()
                     }}
+                    <PageLinks pager=page.pager.clone() path=path.clone() query=q.clone() keys=FILTERS />
                 </section>
                 {(!page.failures.is_empty()).then(|| view! {
                     <section class="panel">

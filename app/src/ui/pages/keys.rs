@@ -3,17 +3,19 @@
 use crate::{
     domain::api_keys::{ApiKeyView, NAME_MAX},
     domain::apps::AppSummary,
+    domain::paging::{PageAt, Pager},
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
         provider::CopyField,
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
+    ui::pages::paging::{value, Notices, PageLinks},
     util::time::{display, display_opt},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,30 +23,85 @@ pub struct KeysData {
     pub email: String,
     pub app: AppSummary,
     pub keys: Vec<ApiKeyView>,
+    pub pager: Pager,
+}
+
+/// The list's filter and page, as the URL's query has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysQuery {
+    /// `active` or `revoked`.
+    pub state: Option<String>,
+    pub older: Option<String>,
+    pub newer: Option<String>,
 }
 
 #[server(endpoint = "keys/list")]
-pub async fn keys_page(app_id: String) -> Result<KeysData, ServerFnError> {
-    use crate::web::session::internal;
+pub async fn keys_page(
+    app_id: String,
+    #[server(default)] query: KeysQuery,
+) -> Result<KeysData, ServerFnError> {
+    use crate::{
+        domain::paging::{Cursor, PAGE_SIZE},
+        web::session::internal,
+    };
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
-    let keys = crate::store::api_keys::list(&state.db, &app.id)
-        .await
-        .map_err(internal)?;
-    Ok(KeysData { email, app, keys })
+    let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
+    let mut notices: Vec<String> = bad_cursor.into_iter().collect();
+    let revoked = match query.state.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("active") => Some(false),
+        Some("revoked") => Some(true),
+        Some(other) => {
+            let other: String = other.chars().take(100).collect();
+            notices.push(format!("There is no state “{other}”: showing every key."));
+            None
+        }
+    };
+    let (keys, more) =
+        crate::store::api_keys::page_of(&state.db, &app.id, revoked, PAGE_SIZE, &page)
+            .await
+            .map_err(internal)?;
+    let mut pager = Pager::new(
+        &page,
+        more,
+        keys.first().map(|k| Cursor::new(k.created_at, &k.id)),
+        keys.last().map(|k| Cursor::new(k.created_at, &k.id)),
+    );
+    pager.notices = notices;
+    Ok(KeysData {
+        email,
+        app,
+        keys,
+        pager,
+    })
 }
 
 #[component]
 pub fn ApiKeys() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let data = Resource::new(
-        move || params.read().get("app_id").unwrap_or_default(),
-        keys_page,
+        move || {
+            let q = query.read();
+            (
+                params.read().get("app_id").unwrap_or_default(),
+                KeysQuery {
+                    state: value(&q, "state"),
+                    older: value(&q, "older"),
+                    newer: value(&q, "newer"),
+                },
+            )
+        },
+        |(app_id, q)| keys_page(app_id, q),
     );
     let feedback = use_feedback("create-key");
     let new_key = use_shown_once();
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let action = format!("/apps/{}/api-keys", page.app.id);
+        let path = action.clone();
+        let q = query.get_untracked();
+        let key_state = q.get("state").unwrap_or_default();
         let (feedback, new_key) = (feedback.clone(), new_key.clone());
         let csrf = csrf.clone();
         view! {
@@ -58,11 +115,22 @@ pub fn ApiKeys() -> impl IntoView {
                         <CopyField value=key label="New API key" testid="new-key-value" />
                     </section>
                 })}
+                <Notices pager=page.pager.clone() />
                 <section class="panel">
                     <h2>"API Keys"</h2>
                     <p class="muted">"Your backend calls the vault's API with a key: " <code>"Authorization: Bearer ovk_…"</code> ". A key sees this app only."</p>
+                    <form method="get" action=path.clone() class="filters row" data-testid="filters">
+                        <label>"Show "
+                            <select name="state">
+                                <option value="" selected=key_state.is_empty()>"All keys"</option>
+                                <option value="active" selected=key_state == "active">"Active"</option>
+                                <option value="revoked" selected=key_state == "revoked">"Revoked"</option>
+                            </select>
+                        </label>
+                        <button type="submit" class="btn">"Filter"</button>
+                    </form>
                     {if page.keys.is_empty() {
-                        view! { <p class="muted" data-testid="no-keys">"No keys yet."</p> }.into_any()
+                        view! { <p class="muted" data-testid="no-keys">"No keys here."</p> }.into_any()
                     } else {
                         view! {
                             <div class="table-wrap"><table data-testid="keys">
@@ -96,6 +164,7 @@ pub fn ApiKeys() -> impl IntoView {
                             </table></div>
                         }.into_any()
                     }}
+                    <PageLinks pager=page.pager.clone() path=path.clone() query=q.clone() keys=&["state"] />
                 </section>
                 <section class="panel">
                     <h2>"Create a key"</h2>

@@ -8,5 +8,6 @@ pub mod connections;
 pub mod keys;
 pub mod landing;
 pub mod not_found;
+pub mod paging;
 pub mod providers;
 pub mod settings;

@@ -3,17 +3,19 @@
 use crate::{
     domain::apps::AppSummary,
     domain::connect::RETURN_URLS_MAX,
+    domain::paging::{PageAt, Pager},
     ui::components::provider::CopyField,
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
+    ui::pages::paging::{value, Notices, PageLinks},
     web::forms::FormFeedback,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,11 +26,14 @@ pub struct SettingsData {
     pub webhook_url: Option<String>,
     pub has_webhook_secret: bool,
     pub attempts: Vec<WebhookAttempt>,
+    /// The pages of the delivery log.
+    pub pager: Pager,
 }
 
 /// One delivery attempt, for the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookAttempt {
+    pub id: String,
     pub at: i64,
     pub event_type: String,
     pub attempt: i64,
@@ -37,7 +42,12 @@ pub struct WebhookAttempt {
 }
 
 #[server(endpoint = "settings/get")]
-pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError> {
+pub async fn settings_page(
+    app_id: String,
+    #[server(default)] older: Option<String>,
+    #[server(default)] newer: Option<String>,
+) -> Result<SettingsData, ServerFnError> {
+    use crate::domain::paging::{Cursor, PAGE_SIZE};
     use crate::web::session::internal;
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let return_urls = crate::store::connect::allowed_return_urls(&state.db, &app.id)
@@ -49,11 +59,22 @@ pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError
     let has_webhook_secret = crate::store::apps::has_webhook_secret(&state.db, &app.id)
         .await
         .map_err(internal)?;
-    let attempts = crate::services::webhooks::recent_attempts(&state, &app.id)
-        .await
-        .map_err(internal)?
+    let (page, bad_cursor) = PageAt::from_query(older.as_deref(), newer.as_deref());
+    let (attempts, more) =
+        crate::services::webhooks::recent_attempts(&state, &app.id, PAGE_SIZE, &page)
+            .await
+            .map_err(internal)?;
+    let mut pager = Pager::new(
+        &page,
+        more,
+        attempts.first().map(|a| Cursor::new(a.at, &a.id)),
+        attempts.last().map(|a| Cursor::new(a.at, &a.id)),
+    );
+    pager.notices.extend(bad_cursor);
+    let attempts = attempts
         .into_iter()
         .map(|a| WebhookAttempt {
+            id: a.id,
             at: a.at,
             event_type: a.event_type,
             attempt: a.attempt,
@@ -68,15 +89,24 @@ pub async fn settings_page(app_id: String) -> Result<SettingsData, ServerFnError
         webhook_url: endpoint.map(|(url, _)| url),
         has_webhook_secret,
         attempts,
+        pager,
     })
 }
 
 #[component]
 pub fn Settings() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let data = Resource::new(
-        move || params.read().get("app_id").unwrap_or_default(),
-        settings_page,
+        move || {
+            let q = query.read();
+            (
+                params.read().get("app_id").unwrap_or_default(),
+                value(&q, "older"),
+                value(&q, "newer"),
+            )
+        },
+        |(app_id, older, newer)| settings_page(app_id, older, newer),
     );
     let feedback = use_feedback("settings");
     let webhook = use_feedback("webhook");
@@ -190,7 +220,9 @@ fn WebhookPanel(
                 </form>
             </div>
             <h3>"Deliveries"</h3>
+            <Notices pager=page.pager.clone() />
             <DeliveryLog attempts=page.attempts />
+            <PageLinks pager=page.pager path=format!("/apps/{}/settings", page.app.id) query=Default::default() keys=&[] />
         </section>
     }
 }

@@ -95,15 +95,31 @@ pub async fn invitations_data() -> Result<InvitationsPage, ServerFnError> {
 pub async fn audit_data(#[server(default)] query: AuditQuery) -> Result<AuditPage, ServerFnError> {
     use crate::web::session::internal;
     let (state, user) = ssr::require_admin().await?;
+    use crate::domain::paging::{Cursor, PageAt, Pager, PAGE_SIZE};
     let filter = ssr::audit_filter(&query);
-    let entries = crate::store::audit::list(&state.db, &filter, 200, None)
+    let (page, notice) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
+    let (entries, more) = crate::store::audit::page_of(&state.db, &filter, PAGE_SIZE, &page)
         .await
         .map_err(internal)?;
-    let params = serde_urlencoded::to_string(&query).unwrap_or_default();
+    let mut pager = Pager::new(
+        &page,
+        more,
+        entries.first().map(|e| Cursor::new(e.at, &e.id)),
+        entries.last().map(|e| Cursor::new(e.at, &e.id)),
+    );
+    pager.notices.extend(notice);
+    // the export is of the whole filtered log, whichever page this is
+    let filters = AuditQuery {
+        older: None,
+        newer: None,
+        ..query
+    };
+    let params = serde_urlencoded::to_string(&filters).unwrap_or_default();
     Ok(AuditPage {
         email: user.email,
         entries,
         csv_link: format!("/admin/audit.csv?{params}"),
+        pager,
     })
 }
 

@@ -36,6 +36,7 @@ pub fn audit_filter(q: &AuditQuery) -> audit::Filter {
         app_id: q.app.clone(),
         actor: q.actor.clone(),
         action: q.action.clone(),
+        kind: None,
         from: q.from.as_deref().and_then(day_start),
         to: q.to.as_deref().and_then(day_start).map(|t| t + 86_400_000),
     }

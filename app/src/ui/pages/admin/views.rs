@@ -10,6 +10,7 @@ use crate::{
         provider::CopyField,
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
+    ui::pages::paging::{Notices, PageLinks},
     util::time::{display, display_opt},
 };
 use leptos_meta::Title;
@@ -474,6 +475,8 @@ pub fn AdminAudit() -> impl IntoView {
                 app: query_value(&q, "app"),
                 from: query_value(&q, "from"),
                 to: query_value(&q, "to"),
+                older: query_value(&q, "older"),
+                newer: query_value(&q, "newer"),
             }
         },
         audit_data,
@@ -481,7 +484,7 @@ pub fn AdminAudit() -> impl IntoView {
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
         let csrf = csrf.clone();
-        let q = query.read_untracked();
+        let q = query.get_untracked();
         let [actor, action, organisation, app, from, to] =
             ["actor", "action", "organisation", "app", "from", "to"]
                 .map(|k| q.get(k).unwrap_or_default());
@@ -489,6 +492,7 @@ pub fn AdminAudit() -> impl IntoView {
             <Title text="Admin · Audit log" />
             <PortalPage email=page.email.clone() csrf>
                 <AdminNav current="audit" />
+                <Notices pager=page.pager.clone() />
                 <form method="get" action="/admin/audit" class="filters row">
                     <label>"Actor " <input name="actor" value=actor placeholder="email, id or type" /></label>
                     <label>"Action " <input name="action" value=action placeholder="e.g. connection.revoked" /></label>
@@ -519,6 +523,8 @@ pub fn AdminAudit() -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table></div>
+                    <PageLinks pager=page.pager.clone() path="/admin/audit".to_string() query=q.clone()
+                        keys=&["actor", "action", "organisation", "app", "from", "to"] />
                 </section>
             </PortalPage>
         }
