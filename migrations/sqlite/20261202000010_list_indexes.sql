@@ -3,6 +3,8 @@
 CREATE INDEX connections_app_status_created ON connections (app_id, status, created_at, id);
 CREATE INDEX connections_app_config_created ON connections (app_id, provider_config_id, created_at, id);
 CREATE INDEX connections_app_end_user_created ON connections (app_id, end_user_id, created_at, id);
+-- the Connections page's recent failed attempts: one kind among every event
+CREATE INDEX connection_events_app_kind ON connection_events (app_id, kind, at);
 DROP INDEX audit_events_app_at;
 CREATE INDEX audit_events_app_at ON audit_events (app_id, at, id);
 DROP INDEX api_keys_app_id;
