@@ -207,7 +207,9 @@ pub fn Connections() -> impl IntoView {
             (
                 params.read().get("app_id").unwrap_or_default(),
                 ConnectionsQuery {
-                    status: value(&q, "status"),
+                    // the connect flow comes back with `status=error&error=…`:
+                    // that status is its outcome, not a filter
+                    status: value(&q, "status").filter(|_| q.get("error").is_none()),
                     provider: value(&q, "provider"),
                     end_user: value(&q, "end_user"),
                     q: value(&q, "q"),
@@ -224,8 +226,11 @@ pub fn Connections() -> impl IntoView {
         let q = query.get_untracked();
         let just_connected = q.get("status").as_deref() == Some("success");
         let failed = q.get("error");
-        let [status, provider, end_user, search] =
+        let [mut status, provider, end_user, search] =
             ["status", "provider", "end_user", "q"].map(|k| q.get(k).unwrap_or_default());
+        if failed.is_some() {
+            status.clear();
+        }
         let path = format!("/apps/{app_id}/connections");
         let filtered = [&status, &provider, &end_user, &search]
             .iter()
