@@ -254,6 +254,11 @@ test("every internal link of the portal works, clicked and loaded cold", async (
     // (a) click each on the page where it was found; the browser's Back
     // button returns there (client-side) for the next one
     for (const item of group) {
+      // A page link carries a cursor into a list the crawl itself adds to
+      // (the audit log, activity): by the time the crawl is back on the page
+      // to click it, the newest rows, and so the cursor, may have moved on.
+      // Such links are loaded cold below, not clicked.
+      if (/[?&](older|newer)=/.test(item.key)) continue;
       Object.assign(at, { from, link: `${item.text || "(no text)"} → ${item.key}`, how: "click" });
       if (keyOf(page.url(), origin) !== from) {
         await page.goto(from);
