@@ -237,7 +237,37 @@ async fn check() -> Result<String, String> {
         )),
         Err(e) => problems.push(format!("catalogue: {e}")),
     }
-    let keyring = match &config.keys {
+    let keyring = check_keys(&config.keys, &mut report, &mut problems);
+    check_database(
+        config.database_url.expose_secret(),
+        keyring.as_ref(),
+        &mut report,
+        &mut problems,
+    )
+    .await;
+    if problems.is_empty() {
+        Ok(report.join("\n"))
+    } else {
+        Err(format!(
+            "{}\n{} problem(s):\n{}",
+            report.join("\n"),
+            problems.len(),
+            problems
+                .iter()
+                .map(|p| format!("error: {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    }
+}
+
+/// `check`'s key part: the keyring, if it loads.
+fn check_keys(
+    source: &KeySource,
+    report: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> Option<app::infra::crypto::Keyring> {
+    match source {
         KeySource::File {
             path,
             generate: true,
@@ -262,8 +292,17 @@ async fn check() -> Result<String, String> {
                 None
             }
         },
-    };
-    let url = config.database_url.expose_secret();
+    }
+}
+
+/// `check`'s database part: reachable, migrated, and every sealed secret's
+/// key in the keyring.
+async fn check_database(
+    url: &str,
+    keyring: Option<&app::infra::crypto::Keyring>,
+    report: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
     match Db::connect(url, 2).await {
         Ok(db) => {
             match db.check_ready().await {
@@ -272,7 +311,7 @@ async fn check() -> Result<String, String> {
                     "database: {e} (run `oauth-vault migrate` or start the server once)"
                 )),
             }
-            if let Some(ring) = &keyring {
+            if let Some(ring) = keyring {
                 match app::services::rotation::census(&db).await {
                     Ok(counts) => {
                         for (key, count) in &counts {
@@ -293,20 +332,6 @@ async fn check() -> Result<String, String> {
             db.close().await;
         }
         Err(e) => problems.push(format!("database: {e}")),
-    }
-    if problems.is_empty() {
-        Ok(report.join("\n"))
-    } else {
-        Err(format!(
-            "{}\n{} problem(s):\n{}",
-            report.join("\n"),
-            problems.len(),
-            problems
-                .iter()
-                .map(|p| format!("error: {p}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))
     }
 }
 

@@ -1,11 +1,12 @@
 use crate::domain::connect::*;
 use crate::{
     domain::events::EventKind,
+    domain::provider_configs::ConfigView,
     infra::crypto::Aad,
     infra::db::new_id,
     infra::tokens::{hash_token, random_token},
     services::connect::{complete, offered},
-    services::oauth::{self},
+    services::oauth::{self, ProviderProfile},
     store::connect::{
         self as store, consume, find_session, find_transaction, session_by_id, NewTransaction,
         OpenSession, SessionLookup,
@@ -196,6 +197,39 @@ pub async fn get_connect(
     connect_page(&state, &token, &csrf, None).await
 }
 
+/// A provider the connect page offers: its configuration, name, logo and
+/// the scopes it asks for, each with its description.
+struct ProviderCard {
+    config_id: String,
+    name: String,
+    logo: Option<String>,
+    scopes: Vec<(String, String)>,
+}
+
+impl ProviderCard {
+    fn of((config, profile): (ConfigView, ProviderProfile)) -> Self {
+        let describe = |s: &String| {
+            profile
+                .definition
+                .as_ref()
+                .and_then(|d| d.scope(s))
+                .map(|d| d.description.clone())
+                .unwrap_or_default()
+        };
+        let scopes = config
+            .scopes
+            .iter()
+            .map(|s| (s.clone(), describe(s)))
+            .collect();
+        Self {
+            logo: profile.definition.as_ref().map(|d| d.logo.clone()),
+            config_id: config.id,
+            name: profile.name,
+            scopes,
+        }
+    }
+}
+
 async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<&str>) -> Response {
     let lookup = match find_session(&state.db, token).await {
         Ok(l) => l,
@@ -228,26 +262,7 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
         .or(session.end_user_name.clone());
     let notice = notice.map(str::to_string);
     let csrf = csrf.to_string();
-    let cards: Vec<_> = offered
-        .into_iter()
-        .map(|(config, profile)| {
-            let scopes: Vec<(String, String)> = config
-                .scopes
-                .iter()
-                .map(|s| {
-                    let description = profile
-                        .definition
-                        .as_ref()
-                        .and_then(|d| d.scope(s))
-                        .map(|d| d.description.clone())
-                        .unwrap_or_default();
-                    (s.clone(), description)
-                })
-                .collect();
-            let logo = profile.definition.as_ref().map(|d| d.logo.clone());
-            (config.id, profile.name, logo, scopes)
-        })
-        .collect();
+    let cards: Vec<ProviderCard> = offered.into_iter().map(ProviderCard::of).collect();
     let title = format!("Connect to {app_name}");
     let body = Owner::new().with(move || {
         view! {
@@ -255,7 +270,7 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
             <h1>{format!("{app_name} wants to connect to your account")}</h1>
             {who.map(|w| view! { <p class="muted">"Connecting for " <strong>{w}</strong></p> })}
             {notice.map(|n| view! { <div class="alert alert-danger" role="alert">{n}</div> })}
-            {cards.into_iter().map(|(config_id, name, logo, scopes)| {
+            {cards.into_iter().map(|ProviderCard { config_id, name, logo, scopes }| {
                 let button = format!("Connect {name}");
                 let has_scopes = !scopes.is_empty();
                 view! {

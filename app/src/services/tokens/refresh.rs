@@ -332,23 +332,19 @@ async fn call_provider(
     }
 }
 
-/// Stores the refreshed tokens and releases the lease, in one transaction.
-async fn store_refreshed(
-    state: &Context,
+/// The refreshed tokens sealed to the connection's row; without a refresh
+/// token in the answer, the old one stays.
+fn seal_refreshed(
+    keys: &crate::infra::crypto::Keyring,
     row: &TokenRow,
-    owner: &str,
-    tokens: crate::domain::grants::TokenSet,
-    profile: &ProviderProfile,
-) -> Result<Usable, CareError> {
-    let now = now_ms();
-    let keys = &state.keyring;
+    tokens: &crate::domain::grants::TokenSet,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), CareError> {
     let access = keys
         .encrypt_str(
             tokens.access_token.expose_secret(),
             Aad::new("connections", "access_token", &row.id),
         )
         .map_err(internal)?;
-    // No refresh token in the answer: the old one stays.
     let refresh = tokens
         .refresh_token
         .as_ref()
@@ -361,6 +357,19 @@ async fn store_refreshed(
         .transpose()
         .map_err(internal)?
         .or_else(|| row.refresh_token.clone());
+    Ok((access, refresh))
+}
+
+/// Stores the refreshed tokens and releases the lease, in one transaction.
+async fn store_refreshed(
+    state: &Context,
+    row: &TokenRow,
+    owner: &str,
+    tokens: crate::domain::grants::TokenSet,
+    profile: &ProviderProfile,
+) -> Result<Usable, CareError> {
+    let now = now_ms();
+    let (access, refresh) = seal_refreshed(&state.keyring, row, &tokens)?;
     let expires_at = Some(expiry_ms(
         now,
         tokens

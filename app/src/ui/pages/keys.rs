@@ -129,41 +129,7 @@ pub fn ApiKeys() -> impl IntoView {
                         </label>
                         <button type="submit" class="btn">"Filter"</button>
                     </form>
-                    {if page.keys.is_empty() {
-                        view! { <p class="muted" data-testid="no-keys">"No keys here."</p> }.into_any()
-                    } else {
-                        view! {
-                            <div class="table-wrap"><table data-testid="keys">
-                                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
-                                <tbody>
-                                    {page.keys.into_iter().map(|k| {
-                                        let revoked = k.revoked_at.is_some();
-                                        view! {
-                                            <tr>
-                                                <td>{k.name.clone()}</td>
-                                                <td><code>{format!("{}…", k.prefix)}</code></td>
-                                                <td>{display(k.created_at)}</td>
-                                                <td>{display_opt(k.last_used_at)}</td>
-                                                <td>{if revoked {
-                                                    view! { <span class="badge badge-warning">"Revoked"</span> }.into_any()
-                                                } else {
-                                                    view! { <span class="badge badge-success">"Active"</span> }.into_any()
-                                                }}</td>
-                                                <td>{(!revoked).then(|| view! {
-                                                    <form method="post" action=action.clone()>
-                                                        <CsrfField token=csrf.clone() />
-                                                        <input type="hidden" name="_action" value="revoke" />
-                                                        <input type="hidden" name="key_id" value=k.id.clone() />
-                                                        <button type="submit" class="btn btn-sm btn-danger">"Revoke"</button>
-                                                    </form>
-                                                })}</td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table></div>
-                        }.into_any()
-                    }}
+                    <KeysTable keys=page.keys action=action.clone() csrf=csrf.clone() />
                     <PageLinks pager=page.pager.clone() path=path.clone() query=q.clone() keys=&["state"] />
                 </section>
                 <section class="panel">
@@ -187,6 +153,46 @@ pub fn ApiKeys() -> impl IntoView {
         }
         .into_any()
     })
+}
+
+/// The app's API keys, each active one with its Revoke button.
+#[component]
+fn KeysTable(keys: Vec<ApiKeyView>, action: String, csrf: String) -> impl IntoView {
+    if keys.is_empty() {
+        return view! { <p class="muted" data-testid="no-keys">"No keys here."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap"><table data-testid="keys">
+            <thead><tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+            <tbody>
+                {keys.into_iter().map(|k| {
+                    let revoked = k.revoked_at.is_some();
+                    view! {
+                        <tr>
+                            <td>{k.name.clone()}</td>
+                            <td><code>{format!("{}…", k.prefix)}</code></td>
+                            <td>{display(k.created_at)}</td>
+                            <td>{display_opt(k.last_used_at)}</td>
+                            <td>{if revoked {
+                                view! { <span class="badge badge-warning">"Revoked"</span> }.into_any()
+                            } else {
+                                view! { <span class="badge badge-success">"Active"</span> }.into_any()
+                            }}</td>
+                            <td>{(!revoked).then(|| view! {
+                                <form method="post" action=action.clone()>
+                                    <CsrfField token=csrf.clone() />
+                                    <input type="hidden" name="_action" value="revoke" />
+                                    <input type="hidden" name="key_id" value=k.id.clone() />
+                                    <button type="submit" class="btn btn-sm btn-danger">"Revoke"</button>
+                                </form>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
 }
 
 /// An app's API keys, for the router.

@@ -148,7 +148,7 @@ pub fn Reset() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! What the link pages show, and their form posts.
-    use super::super::ssr::{admit, hash_new, new_credentials, refuse, start_session};
+    use super::super::ssr::{admit, gone, hash_new, new_credentials, refuse, start_session};
     use super::{LinkPage, LinkStatus};
     use crate::{
         domain::users::check_new_password,
@@ -245,24 +245,14 @@ pub mod ssr {
             Err(r) => return r,
         };
         let token_hash = hash_token(token.trim());
-        match store::setup_link(&state.db, &token_hash).await {
-            Ok(SetupLink::Open) => {}
-            Ok(other) => {
-                let status = if other == SetupLink::Done {
-                    LinkStatus::Done
-                } else {
-                    LinkStatus::Unknown
-                };
-                return refuse(
-                    &state,
-                    form.parts,
-                    feedback,
-                    StatusCode::GONE,
-                    status.message("setup"),
-                )
-                .await;
-            }
+        let spent = match store::setup_link(&state.db, &token_hash).await {
+            Ok(SetupLink::Open) => None,
+            Ok(SetupLink::Done) => Some(LinkStatus::Done),
+            Ok(_) => Some(LinkStatus::Unknown),
             Err(e) => return server_error(e),
+        };
+        if let Some(status) = spent {
+            return gone(&state, form.parts, feedback, status.message("setup")).await;
         }
         let hash = match hash_new(password_text).await {
             Ok(h) => h,
@@ -276,25 +266,12 @@ pub mod ssr {
                 tracing::info!(user_id = %account.user_id, "the first administrator was created with the setup link");
                 start_session(&state, &form.parts, &account.user_id).await
             }
-            Err(SetupError::Done) => {
-                refuse(
-                    &state,
-                    form.parts,
-                    feedback,
-                    StatusCode::GONE,
-                    LinkStatus::Done.message("setup"),
-                )
-                .await
-            }
-            Err(SetupError::Unknown) => {
-                refuse(
-                    &state,
-                    form.parts,
-                    feedback,
-                    StatusCode::GONE,
-                    LinkStatus::Unknown.message("setup"),
-                )
-                .await
+            Err(e @ (SetupError::Done | SetupError::Unknown)) => {
+                let status = match e {
+                    SetupError::Done => LinkStatus::Done,
+                    _ => LinkStatus::Unknown,
+                };
+                gone(&state, form.parts, feedback, status.message("setup")).await
             }
             Err(SetupError::Account(store::AccountError::EmailTaken)) => {
                 feedback.add_error(
@@ -349,7 +326,7 @@ pub mod ssr {
             Ok(LinkState::Live { id, email, .. }) => (id, email),
             Ok(other) => {
                 let message = spent_message(other, "invitation");
-                return refuse(&state, form.parts, feedback, StatusCode::GONE, message).await;
+                return gone(&state, form.parts, feedback, message).await;
             }
             Err(e) => return server_error(e),
         };
@@ -371,11 +348,10 @@ pub mod ssr {
                 start_session(&state, &form.parts, &account.user_id).await
             }
             Err(LinkError::Spent) => {
-                refuse(
+                gone(
                     &state,
                     form.parts,
                     feedback,
-                    StatusCode::GONE,
                     LinkStatus::Used.message("invitation"),
                 )
                 .await
@@ -428,7 +404,7 @@ pub mod ssr {
                 }) => (id, user),
                 Ok(other) => {
                     let message = spent_message(other, "password reset");
-                    return refuse(&state, form.parts, feedback, StatusCode::GONE, message).await;
+                    return gone(&state, form.parts, feedback, message).await;
                 }
                 Err(e) => return server_error(e),
             };
@@ -449,11 +425,10 @@ pub mod ssr {
                 see_other("/login?reset=1")
             }
             Err(LinkError::Spent) => {
-                refuse(
+                gone(
                     &state,
                     form.parts,
                     feedback,
-                    StatusCode::GONE,
                     LinkStatus::Used.message("password reset"),
                 )
                 .await

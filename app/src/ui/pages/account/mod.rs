@@ -237,6 +237,16 @@ pub mod ssr {
         response
     }
 
+    /// [`refuse`] for a link that is spent, unknown or expired: 410 Gone.
+    pub(super) async fn gone(
+        state: &AppState,
+        parts: Parts,
+        feedback: FormFeedback,
+        message: impl Into<String>,
+    ) -> Response {
+        refuse(state, parts, feedback, StatusCode::GONE, message).await
+    }
+
     /// Counts an attempt against `limits` before anything is checked:
     /// `Err` is the answer when there were too many.
     pub(super) async fn admit(

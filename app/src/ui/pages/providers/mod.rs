@@ -19,6 +19,7 @@ use crate::{
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod custom;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 mod views;
