@@ -248,82 +248,120 @@ pub fn Connections() -> impl IntoView {
                 <Notices pager=page.pager.clone() />
                 <section class="panel">
                     <h2>"Connections"</h2>
-                    <form method="get" action=path.clone() class="filters row" data-testid="filters">
-                        <label>"Status "
-                            <select name="status">
-                                <option value="" selected=status.is_empty()>"Any"</option>
-                                {ConnectionStatus::ALL
-                                    .into_iter()
-                                    .map(|k| view! { <option value=k.as_str() selected=status == k.as_str()>{k.label()}</option> })
-                                    .collect_view()}
-                            </select>
-                        </label>
-                        <label>"Provider "
-                            <select name="provider">
-                                <option value="" selected=provider.is_empty()>"Any"</option>
-                                {page.providers
-                                    .iter()
-                                    .map(|(slug, name)| view! { <option value=slug.clone() selected=provider == *slug>{name.clone()}</option> })
-                                    .collect_view()}
-                            </select>
-                        </label>
-                        <label>"End user id " <input name="end_user" value=end_user size="14" maxlength="200" /></label>
-                        <label>"Search " <input name="q" type="search" value=search maxlength="200" placeholder="end user, email or account" /></label>
-                        <button type="submit" class="btn">"Filter"</button>
-                        {filtered.then(|| view! { <a href=path.clone() class="btn">"Clear"</a> })}
-                    </form>
-                    {if page.connections.is_empty() {
-                        if filtered || page.pager.deeper {
-                            view! { <p class="muted" data-testid="no-results">"No connections match."</p> }.into_any()
-                        } else {
-                            view! { <p class="muted" data-testid="no-connections">"No connections yet. Create a connect session with the API, or use Test connection on a provider."</p> }.into_any()
-                        }
-                    } else {
-                        view! {
-                            <div class="table-wrap"><table data-testid="connections">
-                                <thead><tr>
-                                    <th>"End user"</th><th>"Provider"</th><th>"Account"</th><th>"Status"</th>
-                                    <th>"Granted scopes"</th><th>"Configured scopes"</th><th>"Created"</th><th>"Last refreshed"</th><th>"Last used"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {page.connections.into_iter().map(|c| {
-                                        let href = format!("/apps/{}/connections/{}", app_id, c.id);
-                                        view! {
-                                            <tr>
-                                                <td><a href=href>{end_user_label(&c)}</a><br /><code class="small">{c.end_user_id.clone()}</code></td>
-                                                <td>{c.provider_name.clone()}</td>
-                                                <td data-testid="account">{c.account_label()}</td>
-                                                <td>{status_badge(c.status)}</td>
-                                                <td><ScopeComparison connection=c.clone() /></td>
-                                                <td>{c.configured_scopes.join(" ")}</td>
-                                                <td>{display(c.created_at)}</td>
-                                                <td>{display_opt(c.last_refreshed_at)}</td>
-                                                <td>{display_opt(c.last_used_at)}</td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table></div>
-                        }.into_any()
-                    }}
+                    <ConnectionFilters
+                        path=path.clone()
+                        values=[status, provider, end_user, search]
+                        providers=page.providers.clone()
+                        filtered=filtered
+                    />
+                    <ConnectionsTable app_id=app_id.clone() connections=page.connections empty_means_no_match=filtered || page.pager.deeper />
                     <PageLinks pager=page.pager.clone() path=path.clone() query=q.clone() keys=FILTERS />
                 </section>
-                {(!page.failures.is_empty()).then(|| view! {
-                    <section class="panel">
-                        <h2>"Recent failed attempts"</h2>
-                        <div class="table-wrap"><table data-testid="failed-attempts">
-                            <thead><tr><th>"When"</th><th>"End user"</th><th>"What happened"</th></tr></thead>
-                            <tbody>
-                                {page.failures.into_iter().map(|e| view! {
-                                    <tr><td>{display(e.at)}</td><td><code>{e.end_user_id.unwrap_or_default()}</code></td><td>{e.message}</td></tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table></div>
-                    </section>
-                })}
+                <FailedAttempts failures=page.failures />
             </PortalPage>
         }
         .into_any()
+    })
+}
+
+/// The Connections page's filters: `values` are status, provider, end user
+/// and search, as the URL has them.
+#[component]
+fn ConnectionFilters(
+    path: String,
+    values: [String; 4],
+    providers: Vec<(String, String)>,
+    filtered: bool,
+) -> impl IntoView {
+    let [status, provider, end_user, search] = values;
+    view! {
+        <form method="get" action=path.clone() class="filters row" data-testid="filters">
+            <label>"Status "
+                <select name="status">
+                    <option value="" selected=status.is_empty()>"Any"</option>
+                    {ConnectionStatus::ALL
+                        .into_iter()
+                        .map(|k| view! { <option value=k.as_str() selected=status == k.as_str()>{k.label()}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>"Provider "
+                <select name="provider">
+                    <option value="" selected=provider.is_empty()>"Any"</option>
+                    {providers
+                        .into_iter()
+                        .map(|(slug, name)| view! { <option value=slug.clone() selected=provider == slug>{name}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>"End user id " <input name="end_user" value=end_user size="14" maxlength="200" /></label>
+            <label>"Search " <input name="q" type="search" value=search maxlength="200" placeholder="end user, email or account" /></label>
+            <button type="submit" class="btn">"Filter"</button>
+            {filtered.then(|| view! { <a href=path.clone() class="btn">"Clear"</a> })}
+        </form>
+    }
+}
+
+/// The table of an app's connections, or why it is empty.
+#[component]
+fn ConnectionsTable(
+    app_id: String,
+    connections: Vec<ConnectionView>,
+    /// Filters or a page cursor are set: an empty list means no match.
+    empty_means_no_match: bool,
+) -> impl IntoView {
+    if connections.is_empty() {
+        return if empty_means_no_match {
+            view! { <p class="muted" data-testid="no-results">"No connections match."</p> }
+                .into_any()
+        } else {
+            view! { <p class="muted" data-testid="no-connections">"No connections yet. Create a connect session with the API, or use Test connection on a provider."</p> }.into_any()
+        };
+    }
+    view! {
+        <div class="table-wrap"><table data-testid="connections">
+            <thead><tr>
+                <th>"End user"</th><th>"Provider"</th><th>"Account"</th><th>"Status"</th>
+                <th>"Granted scopes"</th><th>"Configured scopes"</th><th>"Created"</th><th>"Last refreshed"</th><th>"Last used"</th>
+            </tr></thead>
+            <tbody>
+                {connections.into_iter().map(|c| {
+                    let href = format!("/apps/{}/connections/{}", app_id, c.id);
+                    view! {
+                        <tr>
+                            <td><a href=href>{end_user_label(&c)}</a><br /><code class="small">{c.end_user_id.clone()}</code></td>
+                            <td>{c.provider_name.clone()}</td>
+                            <td data-testid="account">{c.account_label()}</td>
+                            <td>{status_badge(c.status)}</td>
+                            <td><ScopeComparison connection=c.clone() /></td>
+                            <td>{c.configured_scopes.join(" ")}</td>
+                            <td>{display(c.created_at)}</td>
+                            <td>{display_opt(c.last_refreshed_at)}</td>
+                            <td>{display_opt(c.last_used_at)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
+}
+
+/// The app's recent failed connect attempts, if any.
+#[component]
+fn FailedAttempts(failures: Vec<EventView>) -> impl IntoView {
+    (!failures.is_empty()).then(|| view! {
+        <section class="panel">
+            <h2>"Recent failed attempts"</h2>
+            <div class="table-wrap"><table data-testid="failed-attempts">
+                <thead><tr><th>"When"</th><th>"End user"</th><th>"What happened"</th></tr></thead>
+                <tbody>
+                    {failures.into_iter().map(|e| view! {
+                        <tr><td>{display(e.at)}</td><td><code>{e.end_user_id.unwrap_or_default()}</code></td><td>{e.message}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table></div>
+        </section>
     })
 }
 
@@ -357,21 +395,7 @@ pub fn Connection() -> impl IntoView {
                 <p><a href=format!("/apps/{}/connections", page.app.id)>{format!("← Connections of {}", page.app.name)}</a></p>
                 <h1>{format!("{} · {}", end_user_label(&c), c.provider_name)}</h1>
                 <p>{status_badge(c.status)}</p>
-                <section class="panel">
-                    <table class="props"><tbody>
-                        <tr><th scope="row">"Connection id"</th><td><code>{c.id.clone()}</code></td></tr>
-                        <tr><th scope="row">"End user"</th><td><code>{c.end_user_id.clone()}</code>" "{c.end_user_email.clone().unwrap_or_default()}</td></tr>
-                        <tr><th scope="row">"Provider"</th><td>{c.provider_name.clone()}" "<code>{c.provider.clone()}</code></td></tr>
-                        <tr><th scope="row">"Account"</th><td data-testid="account">{c.account_label()}" "<code>{c.account_id.clone()}</code></td></tr>
-                        <tr><th scope="row">"Granted scopes"</th><td><ScopeComparison connection=c.clone() /></td></tr>
-                        <tr><th scope="row">"Configured scopes"</th><td>{c.configured_scopes.join(" ")}</td></tr>
-                        <tr><th scope="row">"Token"</th><td>{format!("{} · {}", c.token_type, c.expires_at.map(|e| format!("expires {}", display(e))).unwrap_or_else(|| "does not expire".into()))}</td></tr>
-                        <tr><th scope="row">"Created"</th><td>{display(c.created_at)}</td></tr>
-                        <tr><th scope="row">"Last refreshed"</th><td>{display_opt(c.last_refreshed_at)}</td></tr>
-                        <tr><th scope="row">"Last used"</th><td>{display_opt(c.last_used_at)}</td></tr>
-                        <tr><th scope="row">"Last health check"</th><td>{display_opt(c.last_checked_at)}</td></tr>
-                    </tbody></table>
-                </section>
+                <ConnectionProperties c=c.clone() />
                 <section class="panel">
                     <h2>"Reconnect"</h2>
                     <p class="muted">"A link for the end user to authorize again — after the connection needs re-authorization, or to change what they granted. The connection keeps its id. The link works once, for 30 minutes."</p>
@@ -415,6 +439,28 @@ pub fn Connection() -> impl IntoView {
         }
         .into_any()
     })
+}
+
+/// A connection's properties, as a table.
+#[component]
+fn ConnectionProperties(c: ConnectionView) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <table class="props"><tbody>
+                <tr><th scope="row">"Connection id"</th><td><code>{c.id.clone()}</code></td></tr>
+                <tr><th scope="row">"End user"</th><td><code>{c.end_user_id.clone()}</code>" "{c.end_user_email.clone().unwrap_or_default()}</td></tr>
+                <tr><th scope="row">"Provider"</th><td>{c.provider_name.clone()}" "<code>{c.provider.clone()}</code></td></tr>
+                <tr><th scope="row">"Account"</th><td data-testid="account">{c.account_label()}" "<code>{c.account_id.clone()}</code></td></tr>
+                <tr><th scope="row">"Granted scopes"</th><td><ScopeComparison connection=c.clone() /></td></tr>
+                <tr><th scope="row">"Configured scopes"</th><td>{c.configured_scopes.join(" ")}</td></tr>
+                <tr><th scope="row">"Token"</th><td>{format!("{} · {}", c.token_type, c.expires_at.map(|e| format!("expires {}", display(e))).unwrap_or_else(|| "does not expire".into()))}</td></tr>
+                <tr><th scope="row">"Created"</th><td>{display(c.created_at)}</td></tr>
+                <tr><th scope="row">"Last refreshed"</th><td>{display_opt(c.last_refreshed_at)}</td></tr>
+                <tr><th scope="row">"Last used"</th><td>{display_opt(c.last_used_at)}</td></tr>
+                <tr><th scope="row">"Last health check"</th><td>{display_opt(c.last_checked_at)}</td></tr>
+            </tbody></table>
+        </section>
+    }
 }
 
 /// An app's connections and a connection's page, for the router.
