@@ -313,6 +313,36 @@ async fn activity_keys_and_deliveries_page(world: World) {
     assert_eq!(attempts.len(), 120);
     assert_eq!(attempts[0], "err-l119");
 
+    // the admin's page of one connection: its own webhook deliveries, paged
+    let id = world.connect_oauth("lister").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    for i in 0..130i64 {
+        // ten of them about another connection
+        let about = if i < 120 { id.as_str() } else { "con_other" };
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, app_id, event_type, payload, status, attempts, next_attempt_at, created_at, connection_id) \
+             VALUES ($1, $2, $3, '{}', 'delivered', 1, $4, $4, $5)",
+        )
+        .bind(format!("msg_d{i:03}"))
+        .bind(&world.app_id)
+        .bind(format!("test_d{i:03}"))
+        .bind(BASE + i / 3)
+        .bind(about)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    world
+        .sql("UPDATE users SET role = 'admin' WHERE email = 'dev@example.com'")
+        .await;
+    let deliveries = walk(app, &format!("/admin/connections/{id}"), "test_d").await;
+    assert_eq!(deliveries.len(), 120, "{deliveries:?}");
+    assert_eq!(deliveries[0], "test_d119");
+    world
+        .sql("UPDATE users SET role = 'developer' WHERE email = 'dev@example.com'")
+        .await;
+
     // another organisation's developer sees none of it
     let other = app.second_browser();
     other

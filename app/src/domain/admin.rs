@@ -50,11 +50,21 @@ pub struct ConnectionDetail {
     pub row: AdminConnection,
     pub events: Vec<EventView>,
     pub deliveries: Vec<DeliveryRow>,
+    /// The page of `deliveries`.
+    pub pager: crate::domain::paging::Pager,
+}
+
+/// The page of a connection's webhook deliveries, as the URL's query has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveriesQuery {
+    pub older: Option<String>,
+    pub newer: Option<String>,
 }
 
 /// A webhook delivery about one connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRow {
+    pub id: String,
     pub created_at: i64,
     pub event_type: String,
     pub status: String,

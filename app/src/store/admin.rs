@@ -74,11 +74,8 @@ pub async fn connections(
         conditions.text(" AND c.app_id = ?", v);
     }
     if let Some(v) = &query.q {
-        let like = format!("%{}%", v.to_lowercase().replace(['%', '_'], ""));
-        conditions.text(
-            " AND (LOWER(c.end_user_id) LIKE ? OR LOWER(COALESCE(c.end_user_name, '')) LIKE ? OR LOWER(COALESCE(c.end_user_email, '')) LIKE ? OR LOWER(COALESCE(c.account_name, '')) LIKE ?)",
-            like,
-        );
+        use crate::store::connections::{search_pattern, SEARCH};
+        conditions.text(SEARCH, search_pattern(v));
     }
     if query.mismatch {
         conditions.raw(" AND c.granted_scopes IS NOT NULL AND c.granted_scopes <> p.scopes");
@@ -194,25 +191,38 @@ pub async fn overview(
     })
 }
 
-/// Webhook deliveries whose payload names connection `id`.
-pub async fn deliveries(db: &Db, app_id: &str, id: &str) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query(
-        "SELECT created_at, event_type, status, attempts, last_status_code FROM webhook_deliveries \
-         WHERE app_id = $1 AND payload LIKE $2 ORDER BY created_at DESC LIMIT 50",
-    )
-    .bind(app_id)
-    .bind(format!("%\"connection_id\":\"{id}\"%"))
-    .fetch_all(db.pool())
-    .await?
-    .into_iter()
-    .map(|r| {
-        Ok(DeliveryRow {
-            created_at: r.try_get("created_at")?,
-            event_type: r.try_get("event_type")?,
-            status: r.try_get("status")?,
-            attempts: r.try_get("attempts")?,
-            last_status_code: r.try_get("last_status_code")?,
+/// Page `page` of the webhook deliveries about connection `id` of app
+/// `app_id`, newest first, up to `limit` and whether there are more.
+pub async fn deliveries(
+    db: &Db,
+    app_id: &str,
+    id: &str,
+    limit: i64,
+    page: &crate::domain::paging::PageAt,
+) -> Result<(Vec<DeliveryRow>, bool), sqlx::Error> {
+    let mut conditions = Where::default();
+    conditions.text(" AND connection_id = ?", id);
+    conditions.text(" AND app_id = ?", app_id);
+    let order = crate::store::paging::keyset(&mut conditions, page, "created_at", "id", limit);
+    let sql = format!(
+        "SELECT id, created_at, event_type, status, attempts, last_status_code FROM webhook_deliveries WHERE 1 = 1{}{order}",
+        conditions.sql()
+    );
+    let rows = conditions
+        .bind(sqlx::query(&sql))
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(DeliveryRow {
+                id: r.try_get("id")?,
+                created_at: r.try_get("created_at")?,
+                event_type: r.try_get("event_type")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                last_status_code: r.try_get("last_status_code")?,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(crate::domain::paging::trim(rows, page, limit))
 }

@@ -154,6 +154,26 @@ pub async fn list(
     Ok(rows)
 }
 
+/// The condition of a connections search: `search_text` (migration 11)
+/// holds the end user's id, name and email and the account's name and id,
+/// lowered and joined by line breaks.
+pub(crate) const SEARCH: &str = " AND c.search_text LIKE ? ESCAPE '\\'";
+
+/// The `LIKE` pattern of a search for `q`: the text itself, anywhere, not
+/// a pattern (its wildcards are escaped); control characters, such as the
+/// line breaks between the searched fields, are left out.
+pub(crate) fn search_pattern(q: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in q.to_lowercase().chars().filter(|c| !c.is_control()) {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Page `page` of an app's connections matching `filter`, newest first,
 /// with up to `limit` rows and whether there are more beyond them.
 pub async fn page_of(
@@ -180,19 +200,7 @@ pub async fn page_of(
         conditions.text(" AND c.status = ?", status);
     }
     if let Some(q) = &filter.q {
-        // the text itself, not a pattern: LIKE's wildcards are escaped
-        let escaped = q
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let like = format!("%{escaped}%");
-        conditions.text(
-            " AND (LOWER(c.end_user_id) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(c.end_user_name, '')) LIKE ? ESCAPE '\\' \
-             OR LOWER(COALESCE(c.end_user_email, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(c.account_name, '')) LIKE ? ESCAPE '\\' \
-             OR LOWER(c.account_id) LIKE ? ESCAPE '\\')",
-            like,
-        );
+        conditions.text(SEARCH, search_pattern(q));
     }
     let order = crate::store::paging::keyset(&mut conditions, page, "c.created_at", "c.id", limit);
     let sql = format!("{SELECT} WHERE 1 = 1{}{order}", conditions.sql());
@@ -561,4 +569,18 @@ async fn insert_authorized(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::search_pattern;
+
+    #[test]
+    fn a_search_is_the_text_itself_anywhere() {
+        assert_eq!(search_pattern("Ada@Example.com"), "%ada@example.com%");
+        // wildcards and the escape character are literal
+        assert_eq!(search_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        // a line break would match across two fields
+        assert_eq!(search_pattern("ada\nlovelace"), "%adalovelace%");
+    }
 }

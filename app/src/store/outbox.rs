@@ -22,6 +22,11 @@ pub async fn enqueue(
     }
     let id = new_id("msg");
     let now = now_ms();
+    // the connection it is about, for that connection's page
+    let connection_id = data
+        .get("connection_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let payload = serde_json::json!({
         "type": event_type,
         "timestamp": crate::util::time::rfc3339(now),
@@ -29,8 +34,8 @@ pub async fn enqueue(
     })
     .to_string();
     sqlx::query(
-        "INSERT INTO webhook_deliveries (id, app_id, event_type, payload, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)",
+        "INSERT INTO webhook_deliveries (id, app_id, event_type, payload, status, attempts, next_attempt_at, created_at, connection_id) \
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)",
     )
     .bind(&id)
     .bind(app_id)
@@ -38,6 +43,7 @@ pub async fn enqueue(
     .bind(payload)
     .bind(now)
     .bind(now)
+    .bind(connection_id)
     .execute(&mut *conn)
     .await?;
     Ok(Some(id))

@@ -3,8 +3,8 @@
 //! page, form and server function answers 404.
 
 use crate::domain::admin::{
-    AuditPage, AuditQuery, ConnectionDetail, ConnectionQuery, ConnectionsPage, InvitationsPage,
-    Overview, UsersPage,
+    AuditPage, AuditQuery, ConnectionDetail, ConnectionQuery, ConnectionsPage, DeliveriesQuery,
+    InvitationsPage, Overview, UsersPage,
 };
 use leptos::prelude::*;
 
@@ -42,8 +42,14 @@ pub async fn connections_data(
 }
 
 #[server(endpoint = "admin/connection")]
-pub async fn connection_data(id: String) -> Result<ConnectionDetail, ServerFnError> {
-    use crate::web::session::{internal, not_found};
+pub async fn connection_data(
+    id: String,
+    #[server(default)] query: DeliveriesQuery,
+) -> Result<ConnectionDetail, ServerFnError> {
+    use crate::{
+        domain::paging::{Cursor, PageAt, Pager, PAGE_SIZE},
+        web::session::{internal, not_found},
+    };
     let (state, user) = ssr::require_admin().await?;
     let row = crate::store::admin::find(&state.db, &state.catalogue, &id)
         .await
@@ -52,14 +58,24 @@ pub async fn connection_data(id: String) -> Result<ConnectionDetail, ServerFnErr
     let events = crate::store::connections::events(&state.db, &row.connection.app_id, &id)
         .await
         .map_err(internal)?;
-    let deliveries = crate::store::admin::deliveries(&state.db, &row.connection.app_id, &id)
-        .await
-        .map_err(internal)?;
+    let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
+    let (deliveries, more) =
+        crate::store::admin::deliveries(&state.db, &row.connection.app_id, &id, PAGE_SIZE, &page)
+            .await
+            .map_err(internal)?;
+    let mut pager = Pager::new(
+        &page,
+        more,
+        deliveries.first().map(|d| Cursor::new(d.created_at, &d.id)),
+        deliveries.last().map(|d| Cursor::new(d.created_at, &d.id)),
+    );
+    pager.notices = bad_cursor.into_iter().collect();
     Ok(ConnectionDetail {
         email: user.email,
         row,
         events,
         deliveries,
+        pager,
     })
 }
 

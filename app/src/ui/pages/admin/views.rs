@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{
-    domain::admin::AdminConnection,
+    domain::admin::{AdminConnection, DeliveryRow},
     domain::connections::{ConnectionStatus, ConnectionView},
     ui::components::{
         layout::PortalPage,
@@ -10,7 +10,7 @@ use crate::{
         provider::CopyField,
     },
     ui::forms::{use_csrf_token, use_feedback, use_shown_once, CsrfField, FormError, TextField},
-    ui::pages::paging::{Notices, PageLinks},
+    ui::pages::paging::{value, Notices, PageLinks},
     util::time::{display, display_opt},
 };
 use leptos_meta::Title;
@@ -237,9 +237,19 @@ pub fn AdminConnections() -> impl IntoView {
 #[component]
 pub fn AdminConnectionPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let data = Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        connection_data,
+        move || {
+            let q = query.read();
+            (
+                params.read().get("id").unwrap_or_default(),
+                DeliveriesQuery {
+                    older: value(&q, "older"),
+                    newer: value(&q, "newer"),
+                },
+            )
+        },
+        |(id, q)| connection_data(id, q),
     );
     let feedback = use_feedback("admin-action");
     let csrf = use_csrf_token();
@@ -290,26 +300,9 @@ pub fn AdminConnectionPage() -> impl IntoView {
                 </section>
                 <section class="panel">
                     <h2>"Webhook deliveries"</h2>
-                    {if page.deliveries.is_empty() {
-                        view! { <p class="muted">"None: the app has no webhook endpoint, or nothing was sent about this connection."</p> }.into_any()
-                    } else {
-                        view! {
-                            <div class="table-wrap"><table data-testid="deliveries">
-                                <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Attempts"</th><th>"Last answer"</th></tr></thead>
-                                <tbody>
-                                    {page.deliveries.into_iter().map(|d| view! {
-                                        <tr>
-                                            <td>{display(d.created_at)}</td>
-                                            <td><code>{d.event_type}</code></td>
-                                            <td>{d.status}</td>
-                                            <td>{d.attempts}</td>
-                                            <td>{d.last_status_code.map(|c| format!("HTTP {c}")).unwrap_or_else(|| "—".into())}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table></div>
-                        }.into_any()
-                    }}
+                    <Notices pager=page.pager.clone() />
+                    <DeliveriesTable deliveries=page.deliveries />
+                    <PageLinks pager=page.pager.clone() path=format!("/admin/connections/{}", c.id) query=query.get_untracked() keys=&[] />
                 </section>
                 <section class="panel">
                     <h2>"Timeline"</h2>
@@ -319,6 +312,31 @@ pub fn AdminConnectionPage() -> impl IntoView {
         }
         .into_any()
     })
+}
+
+/// The webhook deliveries about a connection.
+#[component]
+fn DeliveriesTable(deliveries: Vec<DeliveryRow>) -> impl IntoView {
+    if deliveries.is_empty() {
+        return view! { <p class="muted">"None: the app has no webhook endpoint, or nothing was sent about this connection."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap"><table data-testid="deliveries">
+            <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Attempts"</th><th>"Last answer"</th></tr></thead>
+            <tbody>
+                {deliveries.into_iter().map(|d| view! {
+                    <tr>
+                        <td>{display(d.created_at)}</td>
+                        <td><code>{d.event_type}</code></td>
+                        <td>{d.status}</td>
+                        <td>{d.attempts}</td>
+                        <td>{d.last_status_code.map(|c| format!("HTTP {c}")).unwrap_or_else(|| "—".into())}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
 }
 
 #[component]
