@@ -157,6 +157,11 @@ impl Application {
             self.state.services.clone(),
             worker_stop.clone(),
         ));
+        let checkpoints = {
+            let db = db.clone();
+            let stop = worker_stop.clone();
+            tokio::spawn(async move { db.checkpoints(stop).await })
+        };
         if let Some(path) = self.key_file.clone() {
             tokio::spawn(keys::watch_key_file(
                 path,
@@ -174,6 +179,7 @@ impl Application {
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let _ = renewal.await;
+        let _ = checkpoints.await;
         if let Err(e) = self.state.usage.flush_and_release().await {
             tracing::error!(error = %e, "recording the last API usage failed");
         }

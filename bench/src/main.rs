@@ -27,7 +27,7 @@ use std::{
 const USAGE: &str =
     "usage: oauth-vault-bench --server PATH [--smoke] [--backends sqlite,postgres] \
 [--postgres-url URL] [--site-root DIR] [--out FILE] [--docs FILE] [--provider-delay-ms N] \
-[--drain-timeout-secs N] [--label TEXT] [--only token|drain|scale|lists] [--server-env NAME=VALUE]...";
+[--drain-timeout-secs N] [--label TEXT] [--loops N] [--only token|drain|scale|lists] [--server-env NAME=VALUE]...";
 
 /// How much of everything one run does.
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +81,8 @@ struct Args {
     only: Option<String>,
     /// Settings for every server started (e.g. a cache TTL to compare).
     server_env: Vec<(String, String)>,
+    /// Loops at saturation, instead of the size's (32 in a full run).
+    loops: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +115,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         label: None,
         only: None,
         server_env: Vec::new(),
+        loops: None,
     };
     let mut delay_given = false;
     while let Some(arg) = args.next() {
@@ -135,6 +138,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--out" => parsed.out = PathBuf::from(value("--out")?),
             "--docs" => parsed.docs = Some(PathBuf::from(value("--docs")?)),
             "--label" => parsed.label = Some(value("--label")?),
+            "--loops" => {
+                let loops = value("--loops")?;
+                parsed.loops = Some(
+                    loops
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=4096).contains(n))
+                        .ok_or(format!(
+                            "--loops takes a number from 1 to 4096, not '{loops}'"
+                        ))?,
+                );
+            }
             "--only" => {
                 let part = value("--only")?;
                 if !["token", "drain", "scale", "lists"].contains(&part.as_str()) {
@@ -678,11 +693,14 @@ fn token_workload(tenant: &seed::Tenant, seeded: &[seed::Seeded]) -> Workload {
 }
 
 async fn run(args: Args) -> Result<(Vec<Measured>, Vec<String>, report::Context), String> {
-    let sizes = if args.smoke {
+    let mut sizes = if args.smoke {
         Sizes::SMOKE
     } else {
         Sizes::FULL
     };
+    if let Some(loops) = args.loops {
+        sizes.concurrency = loops;
+    }
     let work = std::env::temp_dir().join(format!("oauth-vault-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     let provider = provider::Provider::start(args.provider_delay)

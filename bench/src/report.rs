@@ -230,7 +230,7 @@ pub async fn markdown(measured: &[Measured], problems: &[String], context: &Cont
         out.push_str(&format!("- {line}\n"));
     }
     out.push_str(&format!(
-        "- {} s per load phase after 1 s warm-up; {} loops at saturation; fixed rate {} req/s; provider delay {} ms\n\n",
+        "- {} s per load phase after 1 s warm-up; {} loops at saturation; fixed rate {} req/s (open loop, up to 1,024 in flight; latency from the moment each request is sent); provider delay {} ms\n\n",
         sizes.duration.as_secs(),
         sizes.concurrency,
         sizes.rate,

@@ -187,7 +187,10 @@ pub async fn sent(result: reqwest::Result<reqwest::Response>) -> reqwest::Respon
 /// configuration variables. `None` when the backend is not configured.
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = oauth_vault::telemetry::init(oauth_vault::config::LogFormat::Text);
+        if let Ok(guard) = oauth_vault::telemetry::init(oauth_vault::config::LogFormat::Text) {
+            // the whole test binary logs through it
+            std::mem::forget(guard);
+        }
     }
     let data_dir = tempfile::tempdir().unwrap();
     let (database_url, database) = match backend {

@@ -163,7 +163,7 @@ impl Keyring {
         OsRng.fill_bytes(key.as_mut());
         let mut id_bytes = [0u8; 4];
         OsRng.fill_bytes(&mut id_bytes);
-        let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::infra::tokens::to_hex(&id_bytes);
         SecretString::from(format!("k{id}:{}", B64.encode(key.as_ref())))
     }
 

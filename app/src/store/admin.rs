@@ -203,17 +203,14 @@ pub async fn deliveries(
     let mut conditions = Where::default();
     conditions.text(" AND connection_id = ?", id);
     conditions.text(" AND app_id = ?", app_id);
-    let order = crate::store::paging::keyset(&mut conditions, page, "created_at", "id", limit);
-    let sql = format!(
-        "SELECT id, created_at, event_type, status, attempts, last_status_code FROM webhook_deliveries WHERE 1 = 1{}{order}",
-        conditions.sql()
-    );
-    let rows = conditions
-        .bind(sqlx::query(&sql))
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .map(|r| {
+    crate::store::paging::fetch_page(
+        db,
+        "SELECT id, created_at, event_type, status, attempts, last_status_code FROM webhook_deliveries WHERE 1 = 1",
+        conditions,
+        page,
+        ("created_at", "id"),
+        limit,
+        |r| {
             Ok(DeliveryRow {
                 id: r.try_get("id")?,
                 created_at: r.try_get("created_at")?,
@@ -222,7 +219,7 @@ pub async fn deliveries(
                 attempts: r.try_get("attempts")?,
                 last_status_code: r.try_get("last_status_code")?,
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(crate::domain::paging::trim(rows, page, limit))
+        },
+    )
+    .await
 }

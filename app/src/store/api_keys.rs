@@ -75,17 +75,14 @@ pub async fn page_of(
         Some(false) => conditions.raw(" AND revoked_at IS NULL"),
         None => {}
     }
-    let order = crate::store::paging::keyset(&mut conditions, page, "created_at", "id", limit);
-    let sql = format!(
-        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE 1 = 1{}{order}",
-        conditions.sql()
-    );
-    let rows = conditions
-        .bind(sqlx::query(&sql))
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .map(|row| {
+    crate::store::paging::fetch_page(
+        db,
+        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE 1 = 1",
+        conditions,
+        page,
+        ("created_at", "id"),
+        limit,
+        |row| {
             Ok(ApiKeyView {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
@@ -94,9 +91,9 @@ pub async fn page_of(
                 last_used_at: row.try_get("last_used_at")?,
                 revoked_at: row.try_get("revoked_at")?,
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(crate::domain::paging::trim(rows, page, limit))
+        },
+    )
+    .await
 }
 
 /// Revokes key `key_id` of `app_id`; false if there is no such live key.

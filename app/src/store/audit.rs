@@ -232,18 +232,15 @@ pub async fn page_of(
         conditions.int(" AND at < ?", v);
     }
     let limit = limit.clamp(1, 10_000);
-    let order = crate::store::paging::keyset(&mut conditions, page, "at", "id", limit);
-    let sql = format!(
+    crate::store::paging::fetch_page(
+        db,
         "SELECT id, at, actor_type, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason, client_address, occurrences, last_at \
-         FROM audit_events WHERE 1 = 1{}{order}",
-        conditions.sql(),
-    );
-    let query = conditions.bind(sqlx::query(&sql));
-    let rows = query
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .map(|r| {
+         FROM audit_events WHERE 1 = 1",
+        conditions,
+        page,
+        ("at", "id"),
+        limit,
+        |r| {
             Ok(AuditView {
                 id: r.try_get("id")?,
                 at: r.try_get("at")?,
@@ -268,7 +265,7 @@ pub async fn page_of(
                 reason: r.try_get("reason")?,
                 client_address: r.try_get("client_address")?,
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(crate::domain::paging::trim(rows, page, limit))
+        },
+    )
+    .await
 }

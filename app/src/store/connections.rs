@@ -202,17 +202,16 @@ pub async fn page_of(
     if let Some(q) = &filter.q {
         conditions.text(SEARCH, search_pattern(q));
     }
-    let order = crate::store::paging::keyset(&mut conditions, page, "c.created_at", "c.id", limit);
-    let sql = format!("{SELECT} WHERE 1 = 1{}{order}", conditions.sql());
-    let found = conditions
-        .bind(sqlx::query(&sql))
-        .fetch_all(db.pool())
-        .await?;
-    let rows = found
-        .iter()
-        .map(|r| view(r, catalogue))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::domain::paging::trim(rows, page, limit))
+    crate::store::paging::fetch_page(
+        db,
+        &format!("{SELECT} WHERE 1 = 1"),
+        conditions,
+        page,
+        ("c.created_at", "c.id"),
+        limit,
+        |r| view(r, catalogue),
+    )
+    .await
 }
 
 pub async fn find(

@@ -35,10 +35,9 @@ use crate::{
     infra::db::{new_id, now_ms, Db},
     store::audit::{Actor, Entry},
 };
-use sha2::{Digest, Sha256};
-use sqlx::{pool::PoolConnection, Any, AnyConnection, Executor};
+use batch::Batch;
+use sqlx::{pool::PoolConnection, Any};
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicI64, AtomicUsize, Ordering},
         Arc,
@@ -46,6 +45,8 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot};
+
+mod batch;
 
 /// `last_used_at` is kept to the minute: a busy connection is not
 /// rewritten on every call.
@@ -56,10 +57,6 @@ pub const DEFAULT_READ_WINDOW: Duration = Duration::from_secs(60);
 
 /// Entries per transaction, at most.
 const MAX_GROUP: usize = 256;
-/// Rows per INSERT statement.
-/// SQLite looks bound parameters up by name in a list, so a statement's
-/// binding cost grows with the square of its parameters: keep them few.
-const ROWS_PER_INSERT: usize = 8;
 /// Requests that may wait for the writer before callers queue.
 const QUEUE: usize = 4096;
 /// How long a request waits for room in a full queue before it is refused.
@@ -70,6 +67,9 @@ pub const COMMIT_WAIT: Duration = Duration::from_secs(10);
 /// Retry delays after a failed commit: doubling from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// The writer gives its database connection back after this long without
+/// work.
+const KEEP_CONNECTION: Duration = Duration::from_millis(250);
 /// A graceful stop gives up on a failing database after this many attempts.
 const ATTEMPTS_AT_STOP: u32 = 5;
 /// `/readyz` answers "not ready" once commits have failed this long.
@@ -307,7 +307,25 @@ impl UsageWriter {
 async fn run(db: Db, mut rx: mpsc::Receiver<Pending>, window_ms: i64, health: Arc<WriterHealth>) {
     // A connection of its own while groups follow each other.
     let mut conn: Option<PoolConnection<Any>> = None;
-    while let Some(first) = rx.recv().await {
+    loop {
+        // Idle for KEEP_CONNECTION: the connection goes back to the pool (a
+        // small pool must not lose one for good); a busy writer keeps it
+        // rather than take one from the pool for every group.
+        let first = if conn.is_some() {
+            match tokio::time::timeout(KEEP_CONNECTION, rx.recv()).await {
+                Ok(Some(first)) => first,
+                Ok(None) => break,
+                Err(_) => {
+                    conn = None;
+                    continue;
+                }
+            }
+        } else {
+            match rx.recv().await {
+                Some(first) => first,
+                None => break,
+            }
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -317,70 +335,8 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Pending>, window_ms: i64, health: Ar
         }
         let batch = Batch::of(&group, window_ms);
         let stopping = group.iter().any(|p| p.release);
-        // A failed group is kept and tried again, on a new connection,
-        // until it is committed; only a graceful stop gives up, loudly.
-        let mut delay = RETRY_FIRST;
-        let mut attempt: u32 = 0;
-        let result = loop {
-            attempt += 1;
-            let result = match conn.as_mut() {
-                Some(c) => batch.commit(c).await,
-                None => match db.pool().acquire().await {
-                    Ok(c) => batch.commit(conn.insert(c)).await,
-                    Err(e) => Err(e),
-                },
-            }
-            .map_err(|e| e.to_string());
-            let Err(e) = result else {
-                if attempt > 1 {
-                    tracing::warn!(
-                        entries = batch.entries,
-                        attempt,
-                        "recording usage works again"
-                    );
-                }
-                health.failing_since.store(0, Ordering::Relaxed);
-                health.failures.store(0, Ordering::Relaxed);
-                health.held.store(0, Ordering::Relaxed);
-                break Ok(());
-            };
-            // a connection that failed (maybe mid-transaction) is closed,
-            // not returned to the pool
-            if let Some(c) = conn.take() {
-                drop(c.detach());
-            }
-            let _ = health.failing_since.compare_exchange(
-                0,
-                now_ms(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            health.failures.fetch_add(1, Ordering::Relaxed);
-            health.held.store(batch.entries, Ordering::Relaxed);
-            if stopping && attempt >= ATTEMPTS_AT_STOP {
-                tracing::error!(
-                    error = %e,
-                    entries = batch.entries,
-                    queued = rx.len(),
-                    attempt,
-                    "recording usage failed at shutdown: these entries are lost"
-                );
-                break Err(e);
-            }
-            tracing::error!(
-                error = %e,
-                entries = batch.entries,
-                queued = rx.len(),
-                attempt,
-                retry_in_ms = delay.as_millis() as u64,
-                "recording usage failed: keeping the entries and trying again"
-            );
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RETRY_MAX);
-        };
-        // Nothing waiting: the connection goes back to the pool (a small
-        // pool must not lose one for good); a busy writer keeps it.
-        if rx.is_empty() || stopping {
+        let result = commit_until_done(&db, &mut conn, &batch, stopping, &health, rx.len()).await;
+        if stopping {
             conn = None;
         }
         for pending in group {
@@ -391,227 +347,74 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Pending>, window_ms: i64, health: Ar
     }
 }
 
-/// The token reads of a group, one row per API key, connection and window.
-#[derive(Debug)]
-struct ReadCount<'a> {
-    id: String,
-    first: i64,
-    last: i64,
-    count: i64,
-    read: &'a TokenRead,
-}
-
-/// What a group writes.
-struct Batch<'a> {
-    rows: Vec<&'a AuditRow>,
-    reads: Vec<ReadCount<'a>>,
-    touched: Vec<&'a str>,
-    entries: usize,
-}
-
-/// The id of the `token.read` entry of a key, connection and window:
-/// derived, so that every process adds to the same row.
-fn read_entry_id(key_id: &str, connection_id: &str, window_start: i64) -> String {
-    let mut hash = Sha256::new();
-    for part in [key_id.as_bytes(), b"\n", connection_id.as_bytes(), b"\n"] {
-        hash.update(part);
-    }
-    hash.update(window_start.to_be_bytes());
-    let digest = hash.finalize();
-    let mut id = String::with_capacity(4 + 32);
-    id.push_str("aud_");
-    for b in &digest[..16] {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
-}
-
-impl<'a> Batch<'a> {
-    fn of(group: &'a [Pending], window_ms: i64) -> Self {
-        let rows: Vec<&AuditRow> = group.iter().flat_map(|p| &p.writes.audit).collect();
-        let mut counts: HashMap<(&str, &str, i64), ReadCount<'a>> = HashMap::new();
-        for read in group.iter().flat_map(|p| &p.writes.reads) {
-            let window = read.at - read.at.rem_euclid(window_ms);
-            counts
-                .entry((&read.key_id, &read.connection_id, window))
-                .and_modify(|c| {
-                    c.first = c.first.min(read.at);
-                    c.last = c.last.max(read.at);
-                    c.count += 1;
-                })
-                .or_insert_with(|| ReadCount {
-                    id: read_entry_id(&read.key_id, &read.connection_id, window),
-                    first: read.at,
-                    last: read.at,
-                    count: 1,
-                    read,
-                });
+/// Commits `batch`. A failed group is kept and tried again, on a new
+/// connection, until it is committed; only a graceful stop (`stopping`)
+/// gives up, loudly.
+async fn commit_until_done(
+    db: &Db,
+    conn: &mut Option<PoolConnection<Any>>,
+    batch: &Batch<'_>,
+    stopping: bool,
+    health: &WriterHealth,
+    queued: usize,
+) -> Result<(), String> {
+    let mut delay = RETRY_FIRST;
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let result = match conn.as_mut() {
+            Some(c) => batch.commit(c, db.kind()).await,
+            None => match db.pool().acquire().await {
+                Ok(c) => batch.commit(conn.insert(c), db.kind()).await,
+                Err(e) => Err(e),
+            },
         }
-        let mut reads: Vec<ReadCount> = counts.into_values().collect();
-        // the same order in every process: no deadlock between two writers
-        reads.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let mut touched: Vec<&str> = group
-            .iter()
-            .flat_map(|p| p.writes.touched.iter().map(String::as_str))
-            .collect();
-        touched.sort_unstable();
-        touched.dedup();
-        let entries = group.iter().map(|p| p.writes.entries()).sum();
-        Self {
-            rows,
-            reads,
-            touched,
-            entries,
-        }
-    }
-
-    /// One transaction for the group — or, when the group is one statement,
-    /// that statement alone (fewer round trips to the database).
-    async fn commit(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let statements = self.rows.len().div_ceil(ROWS_PER_INSERT)
-            + self.reads.len().div_ceil(ROWS_PER_INSERT)
-            + self.touched.len().div_ceil(ROWS_PER_INSERT);
-        if statements == 0 {
+        .map_err(|e| e.to_string());
+        let Err(e) = result else {
+            if attempt > 1 {
+                tracing::warn!(
+                    entries = batch.entries,
+                    attempt,
+                    "recording usage works again"
+                );
+            }
+            health.failing_since.store(0, Ordering::Relaxed);
+            health.failures.store(0, Ordering::Relaxed);
+            health.held.store(0, Ordering::Relaxed);
             return Ok(());
+        };
+        // a connection that failed (maybe mid-transaction) is closed,
+        // not returned to the pool
+        if let Some(c) = conn.take() {
+            drop(c.detach());
         }
-        if statements > 1 {
-            conn.execute("BEGIN").await?;
-        }
-        let result = self.write(conn).await;
-        if statements > 1 {
-            match &result {
-                Ok(()) => {
-                    conn.execute("COMMIT").await?;
-                }
-                Err(_) => {
-                    let _ = conn.execute("ROLLBACK").await;
-                }
-            }
-        }
-        result
-    }
-
-    async fn write(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        for chunk in self.rows.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO audit_events (id, at, actor_type, actor_id, actor_label, action, organisation_id, app_id, target_type, target_id, detail, reason) VALUES ",
-            );
-            values(&mut sql, chunk.len(), 12);
-            // a retry after a COMMIT that did succeed writes nothing twice
-            sql.push_str(" ON CONFLICT (id) DO NOTHING");
-            let mut query = sqlx::query(&sql);
-            for r in chunk {
-                query = query
-                    .bind(r.id.clone())
-                    .bind(r.at)
-                    .bind(r.actor_type)
-                    .bind(r.actor_id.clone())
-                    .bind(r.actor_label.clone())
-                    .bind(r.action.clone())
-                    .bind(r.organisation_id.clone())
-                    .bind(r.app_id.clone())
-                    .bind(r.target_type.clone())
-                    .bind(r.target_id.clone())
-                    .bind(r.detail.clone())
-                    .bind(r.reason.clone());
-            }
-            query.execute(&mut *conn).await?;
-        }
-        for chunk in self.reads.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO audit_events (id, at, last_at, occurrences, actor_id, organisation_id, app_id, target_id, actor_type, action, target_type) VALUES ",
-            );
-            values_with(
-                &mut sql,
-                chunk.len(),
-                8,
-                "'api_key', 'token.read', 'connection'",
-            );
-            sql.push_str(
-                " ON CONFLICT (id) DO UPDATE SET occurrences = audit_events.occurrences + excluded.occurrences, \
-                 last_at = CASE WHEN excluded.last_at > audit_events.last_at THEN excluded.last_at ELSE audit_events.last_at END",
-            );
-            let mut query = sqlx::query(&sql);
-            for c in chunk {
-                query = query
-                    .bind(c.id.clone())
-                    .bind(c.first)
-                    .bind(c.last)
-                    .bind(c.count)
-                    .bind(c.read.key_id.clone())
-                    .bind(c.read.organisation_id.clone())
-                    .bind(c.read.app_id.clone())
-                    .bind(c.read.connection_id.clone());
-            }
-            query.execute(&mut *conn).await?;
-        }
-        let now = now_ms();
-        for chunk in self.touched.chunks(ROWS_PER_INSERT) {
-            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "UPDATE connections SET last_used_at = $1 WHERE id IN ({})",
-                ids.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(now);
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            query.execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-}
-
-/// `($1, …, $n), (…)` for `rows` rows of `params` parameters.
-fn values(sql: &mut String, rows: usize, params: usize) {
-    values_with(sql, rows, params, "");
-}
-
-/// [`values`], each row ending with the SQL constants `tail`.
-fn values_with(sql: &mut String, rows: usize, params: usize, tail: &str) {
-    use std::fmt::Write;
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for p in 1..=params {
-            if p > 1 {
-                sql.push_str(", ");
-            }
-            let _ = write!(sql, "${}", i * params + p);
-        }
-        if !tail.is_empty() {
-            sql.push_str(", ");
-            sql.push_str(tail);
-        }
-        sql.push(')');
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_entries_have_one_id_per_key_connection_and_window() {
-        let a = read_entry_id("key_1", "con_1", 60_000);
-        assert_eq!(a, read_entry_id("key_1", "con_1", 60_000));
-        assert_ne!(a, read_entry_id("key_1", "con_1", 120_000));
-        assert_ne!(a, read_entry_id("key_2", "con_1", 60_000));
-        assert_ne!(a, read_entry_id("key_1", "con_2", 60_000));
-        // no ambiguity where one id ends and the next begins
-        assert_ne!(
-            read_entry_id("key_1c", "on_1", 60_000),
-            read_entry_id("key_1", "con_1", 60_000)
+        let _ = health.failing_since.compare_exchange(
+            0,
+            now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
         );
-        assert!(a.starts_with("aud_") && a.len() == 36, "{a}");
-    }
-
-    #[test]
-    fn values_numbers_the_parameters_of_each_row() {
-        let mut sql = String::new();
-        values_with(&mut sql, 2, 2, "'x'");
-        assert_eq!(sql, "($1, $2, 'x'), ($3, $4, 'x')");
+        health.failures.fetch_add(1, Ordering::Relaxed);
+        health.held.store(batch.entries, Ordering::Relaxed);
+        if stopping && attempt >= ATTEMPTS_AT_STOP {
+            tracing::error!(
+                error = %e,
+                entries = batch.entries,
+                queued,
+                attempt,
+                "recording usage failed at shutdown: these entries are lost"
+            );
+            return Err(e);
+        }
+        tracing::error!(
+            error = %e,
+            entries = batch.entries,
+            queued,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            "recording usage failed: keeping the entries and trying again"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RETRY_MAX);
     }
 }
