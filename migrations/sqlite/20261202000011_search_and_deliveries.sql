@@ -9,6 +9,9 @@ ALTER TABLE connections ADD COLUMN search_text TEXT GENERATED ALWAYS AS (
         || char(10) || coalesce(account_name, '') || char(10) || coalesce(account_id, ''))
 ) VIRTUAL;
 CREATE INDEX connections_app_created_search ON connections (app_id, created_at, id, search_text);
+-- it serves everything the index without the text served, and the planner
+-- must not pick that one for a search (it would read every row)
+DROP INDEX connections_app_created;
 
 -- A webhook delivery names the connection it is about, so that the admin
 -- area pages through one connection's deliveries by an index instead of

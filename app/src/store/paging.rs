@@ -32,7 +32,6 @@ pub fn keyset(conditions: &mut Where, page: &PageAt, at: &str, id: &str, limit: 
 /// `conditions` and the keyset order on `(at, id)` are appended), each row
 /// read by `read`: up to `limit` rows in page order, and whether there are
 /// more beyond them.
-#[allow(clippy::too_many_arguments)]
 pub async fn fetch_page<T>(
     db: &Db,
     select: &str,

@@ -55,8 +55,11 @@ pub const LAST_USED_RESOLUTION_MS: i64 = 60 * 1000;
 /// The default window of token-read entries.
 pub const DEFAULT_READ_WINDOW: Duration = Duration::from_secs(60);
 
-/// Entries per transaction, at most.
-const MAX_GROUP: usize = 256;
+/// Requests per group commit, at most. A group is one statement per kind
+/// of write whatever its size, so a large group costs little more than a
+/// small one; when commits are slow (a PostgreSQL flush waiting for the
+/// disk), larger groups keep the writer ahead of the API.
+const MAX_GROUP: usize = 2048;
 /// Requests that may wait for the writer before callers queue.
 const QUEUE: usize = 4096;
 /// How long a request waits for room in a full queue before it is refused.

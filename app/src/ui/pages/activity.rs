@@ -3,7 +3,7 @@
 use crate::{
     domain::apps::AppSummary,
     domain::audit::AuditView,
-    domain::paging::{PageAt, Pager},
+    domain::paging::Pager,
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
@@ -65,7 +65,7 @@ pub async fn activity_page(
     #[server(default)] query: ActivityQuery,
 ) -> Result<ActivityData, ServerFnError> {
     use crate::{
-        domain::paging::{Cursor, PAGE_SIZE},
+        domain::paging::{Cursor, PageAt, PAGE_SIZE},
         store::audit,
         util::time::day_start,
         web::session::internal,

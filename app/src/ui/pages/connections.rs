@@ -4,7 +4,7 @@
 use crate::{
     domain::apps::AppSummary,
     domain::connections::{ConnectionStatus, ConnectionView, EventView},
-    domain::paging::{Cursor, PageAt, Pager},
+    domain::paging::Pager,
     ui::components::provider::CopyField,
     ui::components::{
         layout::PortalPage,
@@ -57,7 +57,11 @@ pub async fn connections_page(
     app_id: String,
     #[server(default)] query: ConnectionsQuery,
 ) -> Result<ConnectionsData, ServerFnError> {
-    use crate::{domain::paging::PAGE_SIZE, store::connections as store, web::session::internal};
+    use crate::{
+        domain::paging::{Cursor, PageAt, PAGE_SIZE},
+        store::connections as store,
+        web::session::internal,
+    };
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
     let mut notices: Vec<String> = bad_cursor.into_iter().collect();

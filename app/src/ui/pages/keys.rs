@@ -3,7 +3,7 @@
 use crate::{
     domain::api_keys::{ApiKeyView, NAME_MAX},
     domain::apps::AppSummary,
-    domain::paging::{PageAt, Pager},
+    domain::paging::Pager,
     ui::components::{
         layout::PortalPage,
         portal::{portal_page, AppHeader},
@@ -41,7 +41,7 @@ pub async fn keys_page(
     #[server(default)] query: KeysQuery,
 ) -> Result<KeysData, ServerFnError> {
     use crate::{
-        domain::paging::{Cursor, PAGE_SIZE},
+        domain::paging::{Cursor, PageAt, PAGE_SIZE},
         web::session::internal,
     };
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;

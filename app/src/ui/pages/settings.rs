@@ -3,7 +3,7 @@
 use crate::{
     domain::apps::AppSummary,
     domain::connect::RETURN_URLS_MAX,
-    domain::paging::{PageAt, Pager},
+    domain::paging::Pager,
     ui::components::provider::CopyField,
     ui::components::{
         layout::PortalPage,
@@ -47,7 +47,7 @@ pub async fn settings_page(
     #[server(default)] older: Option<String>,
     #[server(default)] newer: Option<String>,
 ) -> Result<SettingsData, ServerFnError> {
-    use crate::domain::paging::{Cursor, PAGE_SIZE};
+    use crate::domain::paging::{Cursor, PageAt, PAGE_SIZE};
     use crate::web::session::internal;
     let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
     let return_urls = crate::store::connect::allowed_return_urls(&state.db, &app.id)
