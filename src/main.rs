@@ -85,6 +85,7 @@ async fn serve() -> Result<(), String> {
         public_url = %application.state().settings.public_url,
         "OAuth Vault is listening"
     );
+    let shutdown = shutdown_signal()?;
     // Standard output may be a closed pipe (a supervisor that read the
     // first line): what cannot be printed is not worth stopping for.
     let mut lines = vec![format!(
@@ -112,29 +113,29 @@ async fn serve() -> Result<(), String> {
         let _ = out.flush();
     }
     application
-        .run_until_stopped(shutdown_signal())
+        .run_until_stopped(shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled: a supervisor
+/// that sends SIGTERM as soon as it has read the first line must get a
+/// graceful stop, not the signal's default (an abrupt end).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
     };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }

@@ -81,6 +81,18 @@ fn terminate(mut child: Child) -> i32 {
     panic!("the server did not stop within 10 s of SIGTERM");
 }
 
+/// A supervisor may send SIGTERM as soon as it has read the first line:
+/// the handlers are in place by then, so the stop is graceful (exit 0), not
+/// the signal's default.
+#[test]
+fn sigterm_right_after_the_first_line_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let (child, _) = start(&mut vault(dir.path()));
+        assert_eq!(terminate(child), 0, "graceful shutdown exits 0");
+    }
+}
+
 #[test]
 fn first_start_creates_database_and_key_file_and_restart_reuses_them() {
     let dir = tempfile::tempdir().unwrap();
