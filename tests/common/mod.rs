@@ -12,7 +12,7 @@ pub mod fake_server;
 #[macro_use]
 mod world;
 
-pub use world::{location, query_value, shown_value, Setup, World};
+pub use world::{location, query_value, shown_value, start_binary, Setup, World};
 
 use app::web::state::AppState;
 use oauth_vault::{config::Config, startup::Application};

@@ -62,6 +62,28 @@ pub struct World {
     pub return_url: &'static str,
 }
 
+/// Starts the real binary from `cmd` (standard error discarded) and returns
+/// it with its public URL, read from its first line.
+pub fn start_binary(cmd: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("OAuth Vault is running at ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, url)
+}
+
 pub fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_string()
 }

@@ -6,8 +6,6 @@ use crate::common;
 use common::World;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 with_world!(
@@ -85,23 +83,7 @@ async fn parallel_reads_are_counted_exactly_in_one_entry(w: World) {
 /// Starts the real binary, configured like `w`'s server, and returns it
 /// with its URL.
 fn start_binary(w: &World) -> (std::process::Child, String) {
-    let mut child = w
-        .app
-        .cli(&[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("OAuth Vault is running at ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .trim_end_matches('/')
-        .to_string();
-    (child, url)
+    crate::common::start_binary(&mut w.app.cli(&[]))
 }
 
 async fn a_crash_after_durable_answers_loses_no_read(w: World) {

@@ -2,10 +2,9 @@
 //! the one-line errors for wrong configuration.
 
 use std::{
-    io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -36,20 +35,7 @@ fn fails(cmd: &mut Command) -> (i32, Vec<String>) {
 
 /// Starts the server and returns it with its URL, read from its first line.
 fn start(cmd: &mut Command) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("OAuth Vault is running at ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_string();
-    (child, url)
+    crate::common::start_binary(cmd)
 }
 
 fn get(url: &str) -> u16 {
