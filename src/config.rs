@@ -84,6 +84,25 @@ pub struct Config {
     /// `OAUTH_VAULT_API_RATE_LIMIT`: `/v1` requests a minute per API key
     /// and process; 0: no limit.
     pub api_rate_limit: u32,
+    /// `OAUTH_VAULT_SMTP_URL` and `OAUTH_VAULT_SMTP_FROM`: where invitation
+    /// emails go out, and from whom; without them, the members page shows
+    /// the link to copy.
+    pub smtp: Option<Smtp>,
+}
+
+/// The mail server (its URL holds credentials: never printed).
+pub struct Smtp {
+    pub url: SecretString,
+    pub from: String,
+}
+
+impl fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Smtp")
+            .field("url", &"[redacted]")
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -111,6 +130,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("signups_per_address", &self.signups_per_address)
             .field("api_rate_limit", &self.api_rate_limit)
+            .field("smtp", &self.smtp)
             .finish()
     }
 }
@@ -211,8 +231,31 @@ impl Config {
             api_rate_limit: env
                 .number("OAUTH_VAULT_API_RATE_LIMIT", 0..=1_000_000)?
                 .unwrap_or(DEFAULT_API_RATE_LIMIT),
+            smtp: smtp(&env)?,
             data_dir,
         })
+    }
+}
+
+/// The mail server, checked: the URL must be one the mailer can use, and a
+/// sender is required with it.
+fn smtp(env: &Env) -> Result<Option<Smtp>, ConfigError> {
+    let Some(url) = env.get("OAUTH_VAULT_SMTP_URL") else {
+        return Ok(None);
+    };
+    let from = env.get("OAUTH_VAULT_SMTP_FROM").ok_or_else(|| {
+        err(
+            "OAUTH_VAULT_SMTP_FROM",
+            "set it with OAUTH_VAULT_SMTP_URL: the address invitations come from, e.g. \"OAuth Vault <vault@example.com>\"",
+        )
+    })?;
+    let url = SecretString::from(url);
+    match app::infra::mail::Mailer::new(&url, &from) {
+        Ok(_) => Ok(Some(Smtp { url, from })),
+        Err(e @ app::infra::mail::MailError::BadFrom(_)) => {
+            Err(err("OAUTH_VAULT_SMTP_FROM", e.to_string()))
+        }
+        Err(e) => Err(err("OAUTH_VAULT_SMTP_URL", e.to_string())),
     }
 }
 

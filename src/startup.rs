@@ -116,6 +116,7 @@ impl Application {
                 outbound,
                 usage,
                 caches: Arc::new(Caches::new(config.api_cache_ttl)),
+                mailer: mailer(&config),
             },
         });
         let setup_link = setup_link(&state).await?;
@@ -364,4 +365,20 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
             app::web::client::layer,
         ))
         .with_state(state)
+}
+
+/// The mail server of invitations, when one is configured (its settings
+/// were checked with the configuration).
+fn mailer(config: &Config) -> Option<app::infra::mail::Mailer> {
+    let smtp = config.smtp.as_ref()?;
+    match app::infra::mail::Mailer::new(&smtp.url, &smtp.from) {
+        Ok(mailer) => {
+            tracing::info!(server = %mailer.server(), "invitations are sent by email");
+            Some(mailer)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "invitations are not sent by email: check OAUTH_VAULT_SMTP_URL");
+            None
+        }
+    }
 }

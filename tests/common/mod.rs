@@ -382,6 +382,7 @@ impl TestApp {
 }
 
 /// A browser: a cookie jar that follows no redirects.
+#[derive(Clone)]
 pub struct Browser {
     pub address: String,
     pub client: reqwest::Client,

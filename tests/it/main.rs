@@ -34,4 +34,5 @@ mod rate_limit;
 mod refresh;
 mod rotation;
 mod setup;
+mod teams;
 mod webhooks;

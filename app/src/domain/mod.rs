@@ -13,6 +13,7 @@ pub mod events;
 #[cfg(feature = "ssr")]
 pub mod grants;
 pub mod labels;
+pub mod orgs;
 pub mod paging;
 pub mod provider_configs;
 #[cfg(feature = "ssr")]

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod crypto;
 pub mod db;
 pub mod failure;
+pub mod mail;
 pub mod net;
 pub mod outbound;
 pub mod password;

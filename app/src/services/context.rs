@@ -58,6 +58,8 @@ pub struct Context {
     /// Group-committed writes of the API's hot paths.
     pub usage: crate::services::usage::UsageWriter,
     pub caches: Arc<Caches>,
+    /// Outgoing email, when the operator configured a mail server.
+    pub mailer: Option<crate::infra::mail::Mailer>,
 }
 
 /// The API's short-lived read caches (see [`crate::infra::cache`]).

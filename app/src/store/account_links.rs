@@ -4,6 +4,7 @@
 //! what it does.
 
 pub use crate::domain::admin::InvitationRow;
+use crate::domain::orgs::{OrgInvitationView, OrgRole};
 use crate::domain::users::CurrentUser;
 use crate::infra::db::{new_id, now_ms, Db};
 use crate::infra::tokens::hash_token;
@@ -39,6 +40,8 @@ pub enum LinkState {
         id: String,
         email: String,
         user_id: Option<String>,
+        /// An invitation into an organisation: which, and with what role.
+        organisation: Option<InvitedInto>,
     },
     Used,
     Revoked,
@@ -46,10 +49,19 @@ pub enum LinkState {
     Unknown,
 }
 
+/// The organisation an invitation leads into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitedInto {
+    pub id: String,
+    pub name: String,
+    pub role: OrgRole,
+}
+
 /// The state of the link of `token`.
 pub async fn find(db: &Db, purpose: Purpose, token: &str) -> Result<LinkState, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, email, user_id, expires_at, used_at, revoked_at FROM account_links WHERE token_hash = $1 AND purpose = $2",
+        "SELECT l.id, l.email, l.user_id, l.expires_at, l.used_at, l.revoked_at, l.role, o.id AS org_id, o.name AS org_name \
+         FROM account_links l LEFT JOIN organisations o ON o.id = l.organisation_id WHERE l.token_hash = $1 AND l.purpose = $2",
     )
     .bind(hash_token(token))
     .bind(purpose.as_str())
@@ -67,10 +79,21 @@ pub async fn find(db: &Db, purpose: Purpose, token: &str) -> Result<LinkState, s
     if row.try_get::<i64, _>("expires_at")? <= now_ms() {
         return Ok(LinkState::Expired);
     }
+    let org_id: Option<String> = row.try_get("org_id")?;
+    let role: Option<String> = row.try_get("role")?;
+    let organisation = match (org_id, role.as_deref().and_then(OrgRole::parse)) {
+        (Some(id), Some(role)) => Some(InvitedInto {
+            id,
+            name: row.try_get("org_name")?,
+            role,
+        }),
+        _ => None,
+    };
     Ok(LinkState::Live {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         user_id: row.try_get("user_id")?,
+        organisation,
     })
 }
 
@@ -113,7 +136,7 @@ pub async fn invitations(db: &Db) -> Result<Vec<InvitationRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT l.id, l.email, u.email AS invited_by, l.created_at, l.expires_at, l.used_at, l.revoked_at \
          FROM account_links l LEFT JOIN users u ON u.id = l.created_by \
-         WHERE l.purpose = 'invitation' ORDER BY l.created_at DESC, l.id DESC LIMIT 200",
+         WHERE l.purpose = 'invitation' AND l.organisation_id IS NULL ORDER BY l.created_at DESC, l.id DESC LIMIT 200",
     )
     .fetch_all(db.pool())
     .await?;
@@ -141,7 +164,7 @@ pub async fn invitations(db: &Db) -> Result<Vec<InvitationRow>, sqlx::Error> {
 pub async fn revoke_invitation(db: &Db, by: &CurrentUser, id: &str) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let done = sqlx::query(
-        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND purpose = 'invitation' AND used_at IS NULL AND revoked_at IS NULL",
+        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND purpose = 'invitation' AND organisation_id IS NULL AND used_at IS NULL AND revoked_at IS NULL",
     )
     .bind(now_ms())
     .bind(id)
@@ -273,4 +296,103 @@ async fn replace_password(
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// Creates an invitation into organisation `org_id` with `role`, with its
+/// audit entry; earlier live invitations of the same address into the same
+/// organisation stop working. The caller shows or sends `token`.
+pub async fn create_org_invitation(
+    db: &Db,
+    by: &CurrentUser,
+    org_id: &str,
+    email: &str,
+    role: OrgRole,
+    token: &str,
+) -> Result<String, sqlx::Error> {
+    let id = new_id("inv");
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE account_links SET revoked_at = $1 WHERE purpose = 'invitation' AND organisation_id = $2 AND email = $3 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(org_id)
+    .bind(email)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO account_links (id, token_hash, purpose, email, created_by, created_at, expires_at, organisation_id, role) VALUES ($1, $2, 'invitation', $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(hash_token(token))
+    .bind(email)
+    .bind(&by.id)
+    .bind(now)
+    .bind(now + INVITATION_TTL_MS)
+    .bind(org_id)
+    .bind(role.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let detail = format!("{email} ({})", role.as_str());
+    let mut entry = Entry::new("invitation.created")
+        .target("invitation", &id)
+        .detail(&detail);
+    entry.organisation_id = Some(org_id);
+    audit::record(&mut tx, &Actor::user(by), entry).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The live invitations into `org_id`, newest first.
+pub async fn org_invitations(db: &Db, org_id: &str) -> Result<Vec<OrgInvitationView>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT l.id, l.email, l.role, u.email AS invited_by, l.created_at, l.expires_at \
+         FROM account_links l LEFT JOIN users u ON u.id = l.created_by \
+         WHERE l.purpose = 'invitation' AND l.organisation_id = $1 AND l.used_at IS NULL \
+         AND l.revoked_at IS NULL AND l.expires_at > $2 ORDER BY l.created_at DESC, l.id DESC LIMIT 200",
+    )
+    .bind(org_id)
+    .bind(now_ms())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(OrgInvitationView {
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                role: OrgRole::parse(&role).unwrap_or(OrgRole::Viewer),
+                invited_by: r.try_get("invited_by")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes a live invitation into `org_id`: false if there is none by that
+/// id there.
+pub async fn revoke_org_invitation(
+    db: &Db,
+    by: &CurrentUser,
+    org_id: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND purpose = 'invitation' AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(org_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let mut entry = Entry::new("invitation.revoked").target("invitation", id);
+    entry.organisation_id = Some(org_id);
+    audit::record(&mut tx, &Actor::user(by), entry).await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -2,6 +2,7 @@
 //! one transaction. The first administrator comes from the instance's setup
 //! link (or the operator's command line), never from signing up.
 
+use crate::domain::orgs::OrgRole;
 use crate::domain::users::Role;
 use crate::infra::db::{new_id, now_ms, Db};
 use crate::store::audit::{self, Actor, Entry};
@@ -41,7 +42,7 @@ pub async fn create_account(
     joining: Joining<'_>,
 ) -> Result<NewAccount, AccountError> {
     let mut tx = db.begin().await?;
-    let account = insert_account(&mut tx, email, password_hash, joining, None).await?;
+    let account = insert_account(&mut tx, email, password_hash, joining, None, None).await?;
     if joining == Joining::Operator {
         mark_setup_done(&mut tx).await?;
     }
@@ -56,6 +57,7 @@ async fn insert_account(
     password_hash: &str,
     joining: Joining<'_>,
     client_address: Option<&str>,
+    into: Option<(&str, OrgRole)>,
 ) -> Result<NewAccount, AccountError> {
     let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)
@@ -69,14 +71,22 @@ async fn insert_account(
         Joining::SignUp | Joining::Invitation(_) => Role::Developer,
     };
     let now = now_ms();
-    let org_id = new_id("org");
     let user_id = new_id("usr");
-    sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(&org_id)
-        .bind(email)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    // the user row names the organisation it works in, which must exist
+    // first; an invited account works in the organisation it joins
+    let org_id = match into {
+        Some((org_id, _)) => org_id.to_string(),
+        None => {
+            let org_id = new_id("org");
+            sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&org_id)
+                .bind(email)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            org_id
+        }
+    };
     let inserted = sqlx::query(
         "INSERT INTO users (id, email, password_hash, role, organisation_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -96,6 +106,8 @@ async fn insert_account(
         }
         Err(e) => return Err(e.into()),
     }
+    let org_role = into.map_or(OrgRole::Owner, |(_, role)| role);
+    crate::store::orgs::insert_member(tx, &org_id, &user_id, org_role).await?;
     let developer = Actor {
         kind: "developer",
         id: Some(user_id.clone()),
@@ -106,7 +118,14 @@ async fn insert_account(
         Joining::SignUp => (developer, "user.signed_up"),
         Joining::Invitation(_) => (developer, "user.joined_by_invitation"),
     };
-    let mut entry = Entry::new(action).target("user", &user_id).detail(email);
+    let detail = match into {
+        Some((_, role)) => format!("{email} ({})", role.as_str()),
+        None => email.to_string(),
+    };
+    let mut entry = Entry::new(action).target("user", &user_id).detail(&detail);
+    if let Some((org_id, _)) = into {
+        entry.organisation_id = Some(org_id);
+    }
     if let Some(address) = client_address {
         entry = entry.from_address(address);
     }
@@ -224,6 +243,7 @@ pub async fn complete_setup(
         password_hash,
         Joining::Operator,
         Some(client_address),
+        None,
     )
     .await?;
     // the other links of the instance have no more use
@@ -254,6 +274,7 @@ pub async fn join_by_invitation(
     email: &str,
     password_hash: &str,
     client_address: &str,
+    into: Option<(&str, OrgRole)>,
 ) -> Result<NewAccount, LinkError> {
     let mut tx = db.begin().await?;
     use_link(&mut tx, link_id).await?;
@@ -263,10 +284,44 @@ pub async fn join_by_invitation(
         password_hash,
         Joining::Invitation(link_id),
         Some(client_address),
+        into,
     )
     .await?;
     tx.commit().await?;
     Ok(account)
+}
+
+/// An existing account accepts an invitation into organisation `org_id`,
+/// in one transaction: the link is used up and the account joins (a member
+/// already there keeps their role), or neither. The account then works in
+/// that organisation.
+pub async fn accept_invitation(
+    db: &Db,
+    link_id: &str,
+    user: &crate::domain::users::CurrentUser,
+    org_id: &str,
+    role: OrgRole,
+    client_address: &str,
+) -> Result<bool, LinkError> {
+    let mut tx = db.begin().await?;
+    use_link(&mut tx, link_id).await?;
+    let joined = crate::store::orgs::insert_member(&mut tx, org_id, &user.id, role).await?;
+    sqlx::query("UPDATE users SET organisation_id = $1 WHERE id = $2")
+        .bind(org_id)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    let detail = format!("{} ({})", user.email, role.as_str());
+    let mut entry = Entry::new("member.joined")
+        .target("user", &user.id)
+        .detail(&detail)
+        .from_address(client_address);
+    entry.organisation_id = Some(org_id);
+    if joined {
+        audit::record(&mut tx, &Actor::user(user), entry).await?;
+    }
+    tx.commit().await?;
+    Ok(joined)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod apps;
 pub mod audit;
 pub mod connect;
 pub mod connections;
+pub mod orgs;
 pub mod outbox;
 pub mod paging;
 pub mod provider_configs;

@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <pages::keys::KeyRoutes />
                 <pages::settings::SettingsRoutes />
                 <pages::activity::ActivityRoutes />
+                <pages::orgs::OrgRoutes />
                 <pages::admin::AdminRoutes />
             </Routes>
         </Router>
@@ -78,5 +79,6 @@ pub fn server_routes() -> axum::Router<crate::web::state::AppState> {
         .merge(pages::keys::ssr::routes())
         .merge(pages::settings::ssr::routes())
         .merge(pages::admin::ssr::routes())
+        .merge(pages::orgs::ssr::routes())
         .merge(crate::web::connect::routes())
 }

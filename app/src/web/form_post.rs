@@ -1,7 +1,9 @@
 //! Helpers for the POST handlers.
 
+use crate::domain::orgs::{Need, Seat};
 use crate::domain::{apps::AppSummary, users::CurrentUser};
 use crate::infra::failure::{general_message, report};
+use crate::services::access::Denied;
 use crate::web::forms::FormFeedback;
 use crate::{web::csrf, web::state::AppState};
 use axum::{
@@ -158,17 +160,50 @@ pub fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not found").into_response()
 }
 
-/// Reads a form of the signed-in developer about their app `app_id`, or
-/// answers (sign-in page, 404 for another organisation's app).
+/// Renders the page at the request's URL again with status 403 and the
+/// reason at its top: the user's role does not allow what they posted.
+pub async fn forbidden(state: &AppState, parts: Parts, message: &str) -> Response {
+    let mut feedback = FormFeedback::new(crate::web::forms::FORBIDDEN_FORM);
+    feedback.add_error("", message);
+    render_page(state, parts, feedback, (), StatusCode::FORBIDDEN).await
+}
+
+/// The answer to a refused access: 404, or 403 with the page again.
+pub async fn denied(state: &AppState, parts: Parts, denied: Denied) -> Response {
+    match denied {
+        Denied::NotFound => not_found(),
+        Denied::Forbidden(message) => forbidden(state, parts, &message).await,
+        Denied::Db(e) => server_error(e),
+    }
+}
+
+/// Reads a form of the signed-in user about app `app_id`, if their role in
+/// its organisation allows `need`, or answers (sign-in page, 404 for
+/// another organisation's app, 403 for a role too low).
 pub async fn app_form(
     state: &AppState,
     app_id: &str,
+    need: Need,
     request: Request<Body>,
 ) -> Result<(Submission, AppSummary, CurrentUser), Response> {
     let (form, user) = Submission::read_signed_in(state, request).await?;
-    match crate::store::apps::find(&state.db, &user.organisation_id, app_id).await {
-        Ok(Some(app)) => Ok((form, app, user)),
-        Ok(None) => Err(not_found()),
-        Err(e) => Err(server_error(e)),
+    match crate::services::access::app(&state.db, &user, app_id, need).await {
+        Ok((_, app)) => Ok((form, app, user)),
+        Err(e) => Err(denied(state, form.parts, e).await),
+    }
+}
+
+/// Reads a form of the signed-in user about organisation `org_id`, if
+/// their role in it allows `need`; answers otherwise, as [`app_form`].
+pub async fn org_form(
+    state: &AppState,
+    org_id: &str,
+    need: Need,
+    request: Request<Body>,
+) -> Result<(Submission, Seat, CurrentUser), Response> {
+    let (form, user) = Submission::read_signed_in(state, request).await?;
+    match crate::services::access::organisation(&state.db, &user, org_id, need).await {
+        Ok(seat) => Ok((form, seat, user)),
+        Err(e) => Err(denied(state, form.parts, e).await),
     }
 }

@@ -11,6 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The "form" of the feedback of a submission refused for the user's role:
+/// the portal's pages show its message at the top.
+pub const FORBIDDEN_FORM: &str = "forbidden";
+
 /// What a failed submission hands back to its page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormFeedback {

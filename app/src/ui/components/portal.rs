@@ -30,6 +30,26 @@ pub fn NotFoundInPortal(csrf: String) -> impl IntoView {
     }
 }
 
+/// The message of a server function refused for the user's role.
+fn forbidden_message(e: &ServerFnError) -> Option<String> {
+    let text = e.to_string();
+    let at = text.find(crate::domain::orgs::FORBIDDEN_PREFIX)?;
+    Some(text[at + crate::domain::orgs::FORBIDDEN_PREFIX.len()..].to_string())
+}
+
+/// A page the user's role in its organisation does not allow.
+#[component]
+pub fn ForbiddenInPortal(csrf: String, message: String) -> impl IntoView {
+    view! {
+        <Title text="Not allowed" />
+        <PortalPage email=String::new() csrf>
+            <h1>"Not allowed"</h1>
+            <p data-testid="forbidden">{message}</p>
+            <a href="/apps">"Back to your apps"</a>
+        </PortalPage>
+    }
+}
+
 /// Waits for `data` and renders it with `render`; a visitor who is not
 /// signed in goes to the sign-in page, any other error shows "not found".
 pub fn portal_page<T>(
@@ -47,6 +67,10 @@ where
                 data.get()
                     .map(move |result| match result {
                         Err(e) if is_unauthorized(&e) => view! { <SignInFirst /> }.into_any(),
+                        Err(e) if forbidden_message(&e).is_some() => {
+                            let message = forbidden_message(&e).unwrap_or_default();
+                            view! { <ForbiddenInPortal csrf message /> }.into_any()
+                        }
                         Err(_) => view! { <NotFoundInPortal csrf /> }.into_any(),
                         Ok(page) => render(page),
                     })

@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityData {
-    pub email: String,
-    pub app: AppSummary,
+    pub seat: crate::domain::orgs::Seat,
+    /// The app, on an app's page; none on the organisation's.
+    pub app: Option<AppSummary>,
     pub entries: Vec<AuditView>,
     pub pager: Pager,
 }
@@ -45,7 +46,10 @@ const KINDS: &[(&str, &str)] = &[
     ("api_key", "API keys"),
     ("provider", "Providers"),
     ("webhook", "Webhooks"),
-    ("app", "The app"),
+    ("app", "Apps"),
+    ("member", "Members"),
+    ("invitation", "Invitations"),
+    ("organisation", "The organisation"),
 ];
 
 /// Who acted, for the filter: `(actor type, label)`.
@@ -59,18 +63,35 @@ const WHO: &[(&str, &str)] = &[
 
 const FILTERS: &[&str] = &["kind", "action", "who", "from", "to"];
 
+/// Whose activity a page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    App(String),
+    Organisation(String),
+}
+
 #[server(endpoint = "activity/list")]
 pub async fn activity_page(
-    app_id: String,
+    scope: Scope,
     #[server(default)] query: ActivityQuery,
 ) -> Result<ActivityData, ServerFnError> {
+    use crate::domain::orgs::Need;
     use crate::{
         domain::paging::{Cursor, PageAt, PAGE_SIZE},
         store::audit,
         util::time::day_start,
         web::session::internal,
     };
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) = match &scope {
+        Scope::App(id) => {
+            let (state, seat, app) = crate::web::session::app_access(id, Need::Read).await?;
+            (state, seat, Some(app))
+        }
+        Scope::Organisation(id) => {
+            let (state, _, seat) = crate::web::session::org_access(id, Need::Read).await?;
+            (state, seat, None)
+        }
+    };
     let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
     let mut notices: Vec<String> = bad_cursor.into_iter().collect();
     let clean = |v: Option<String>| {
@@ -102,13 +123,13 @@ pub async fn activity_page(
     let from = day(query.from, "first");
     let to = day(query.to, "last").map(|t| t + 86_400_000);
     let filter = audit::Filter {
-        app_id: Some(app.id.clone()),
+        app_id: app.as_ref().map(|a| a.id.clone()),
+        organisation_id: app.is_none().then(|| seat.organisation.id.clone()),
         action: clean(query.action),
         kind,
         actor: who,
         from,
         to,
-        ..Default::default()
     };
     let (entries, more) = audit::page_of(&state.db, &filter, PAGE_SIZE, &page)
         .await
@@ -121,7 +142,7 @@ pub async fn activity_page(
     );
     pager.notices = notices;
     Ok(ActivityData {
-        email,
+        seat,
         app,
         entries,
         pager,
@@ -145,15 +166,32 @@ pub fn actor_text(entry: &AuditView) -> String {
     }
 }
 
+/// An app's activity.
 #[component]
 pub fn Activity() -> impl IntoView {
+    view! { <ActivityView org=false /> }
+}
+
+/// An organisation's activity: its members, invitations and apps.
+#[component]
+pub fn OrgActivity() -> impl IntoView {
+    view! { <ActivityView org=true /> }
+}
+
+#[component]
+fn ActivityView(org: bool) -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let data = Resource::new(
         move || {
             let q = query.read();
+            let p = params.read();
             (
-                params.read().get("app_id").unwrap_or_default(),
+                if org {
+                    Scope::Organisation(p.get("org_id").unwrap_or_default())
+                } else {
+                    Scope::App(p.get("app_id").unwrap_or_default())
+                },
                 ActivityQuery {
                     kind: value(&q, "kind"),
                     action: value(&q, "action"),
@@ -165,7 +203,7 @@ pub fn Activity() -> impl IntoView {
                 },
             )
         },
-        |(app_id, q)| activity_page(app_id, q),
+        |(scope, q)| activity_page(scope, q),
     );
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
@@ -173,20 +211,36 @@ pub fn Activity() -> impl IntoView {
         let q = query.get_untracked();
         let [kind, action, who, from, to] =
             ["kind", "action", "who", "from", "to"].map(|k| q.get(k).unwrap_or_default());
-        let path = format!("/apps/{}/activity", page.app.id);
+        let (path, title, header) = match &page.app {
+            Some(app) => (
+                format!("/apps/{}/activity", app.id),
+                format!("Activity · {}", app.name),
+                view! { <AppHeader app_id=app.id.clone() name=app.name.clone() current="activity" /> }.into_any(),
+            ),
+            None => (
+                format!("/orgs/{}/activity", page.seat.organisation.id),
+                format!("Activity · {}", page.seat.organisation.name),
+                view! { <h1>{page.seat.organisation.name.clone()}</h1> }.into_any(),
+            ),
+        };
+        let about = if page.app.is_some() {
+            "Everything done in this app — by you and your team, your API keys, your end users and the vault itself — newest first. Entries cannot be changed or deleted."
+        } else {
+            "Everything done in this organisation — members joining, leaving and changing roles, invitations, and the activity of every app — newest first. Entries cannot be changed or deleted."
+        };
         let choices = |list: &'static [(&'static str, &'static str)], current: String| {
             list.iter()
                 .map(|(v, l)| view! { <option value=*v selected=current == *v>{*l}</option> })
                 .collect_view()
         };
         view! {
-            <Title text=format!("Activity · {}", page.app.name) />
-            <PortalPage email=page.email.clone() csrf=csrf>
-                <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="activity" />
+            <Title text=title />
+            <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf>
+                {header}
                 <Notices pager=page.pager.clone() />
                 <section class="panel">
                     <h2>"Activity"</h2>
-                    <p class="muted">"Everything done in this app — by you and your team, your API keys, your end users and the vault itself — newest first. Entries cannot be changed or deleted."</p>
+                    <p class="muted">{about}</p>
                     <form method="get" action=path.clone() class="filters row" data-testid="filters">
                         <label>"About "
                             <select name="kind"><option value="">"Anything"</option>{choices(KINDS, kind)}</select>
@@ -236,6 +290,7 @@ pub fn ActivityRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
     use leptos_router::{components::Route, path, SsrMode};
     view! {
         <Route path=path!("/apps/:app_id/activity") view=Activity ssr=SsrMode::Async />
+        <Route path=path!("/orgs/:org_id/activity") view=OrgActivity ssr=SsrMode::Async />
     }
     .into_inner()
 }

@@ -2,6 +2,7 @@
 
 use crate::{
     domain::apps::{AppSummary, APP_NAME_MAX},
+    domain::orgs::Need,
     ui::components::{
         layout::PortalPage,
         portal::{is_unauthorized, portal_page, AppHeader, SignInFirst},
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppsPageData {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub apps: Vec<AppSummary>,
     /// The signed-in user administers the instance.
     pub admin: bool,
@@ -23,38 +24,34 @@ pub struct AppsPageData {
 
 #[server(endpoint = "apps/list")]
 pub async fn list_apps() -> Result<AppsPageData, ServerFnError> {
-    use crate::web::session::{internal, require_user};
-    let (state, user) = require_user().await?;
-    let apps = crate::store::apps::list(&state.db, &user.organisation_id)
+    use crate::web::session::{internal, require_seat};
+    let (state, user, seat) = require_seat().await?;
+    let apps = crate::store::apps::list(&state.db, &seat.organisation.id)
         .await
         .map_err(internal)?;
     Ok(AppsPageData {
         admin: user.role == crate::domain::users::Role::Admin,
-        email: user.email,
+        seat,
         apps,
     })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppPageData {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub providers: Vec<crate::domain::provider_configs::ConfigView>,
 }
 
 #[server(endpoint = "apps/get")]
 pub async fn get_app(app_id: String) -> Result<AppPageData, ServerFnError> {
-    use crate::web::session::{internal, not_found, require_user};
-    let (state, user) = require_user().await?;
-    let app = crate::store::apps::find(&state.db, &user.organisation_id, &app_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(not_found)?;
+    use crate::web::session::{app_access, internal};
+    let (state, seat, app) = app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let providers = crate::store::provider_configs::list(&state.db, &state.keyring, &app.id)
         .await
         .map_err(internal)?;
     Ok(AppPageData {
-        email: user.email,
+        seat,
         app,
         providers,
     })
@@ -75,8 +72,9 @@ pub fn AppsList() -> impl IntoView {
                     let feedback = feedback.clone();
                     let csrf = csrf.clone();
                     view! {
-                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                        <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                             <h1>"Apps"</h1>
+                            <p class="muted" data-testid="org-name">"Organisation " <strong>{page.seat.organisation.name.clone()}</strong></p>
                             {page.admin.then(|| view! {
                                 <p><a class="btn" href="/admin" data-testid="admin-link">"Admin area"</a>" "<span class="muted">"Every connection, user and audit entry of this instance."</span></p>
                             })}
@@ -102,11 +100,13 @@ pub fn AppsList() -> impl IntoView {
                                     }.into_any()
                                 }}
                             </section>
+                            {page.seat.can(Need::Develop).then(|| view! {
                             <section class="panel">
                                 <h2>"Create an app"</h2>
                                 <FormError error=feedback.error("") />
                                 <form method="post" action="/apps" class="form">
                                     <CsrfField token=csrf />
+                                    <input type="hidden" name="organisation_id" value=page.seat.organisation.id.clone() />
                                     <TextField
                                         label="App name"
                                         name="name"
@@ -118,6 +118,7 @@ pub fn AppsList() -> impl IntoView {
                                     <div><button type="submit" class="btn btn-primary">"Create app"</button></div>
                                 </form>
                             </section>
+                            })}
                         </PortalPage>
                     }.into_any()
                 }
@@ -140,12 +141,14 @@ pub fn AppPage() -> impl IntoView {
         let (rename, delete, csrf) = (rename.clone(), delete.clone(), csrf.clone());
         view! {
                         <Title text=app.name.clone() />
-                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                        <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                             <AppHeader app_id=app.id.clone() name=app.name.clone() current="providers" />
                             <section class="panel" aria-labelledby="providers-title">
                                 <div class="panel-head">
                                     <h2 id="providers-title">"OAuth Providers"</h2>
-                                    <a class="btn btn-primary" href=format!("/apps/{}/providers/new", app.id)>"Add Provider"</a>
+                                    {page.seat.can(Need::Develop).then(|| view! {
+                                        <a class="btn btn-primary" href=format!("/apps/{}/providers/new", app.id)>"Add Provider"</a>
+                                    })}
                                 </div>
                                 {if page.providers.is_empty() {
                                     view! { <p class="muted">"No providers yet. Add one to let your end users connect."</p> }.into_any()
@@ -170,6 +173,7 @@ pub fn AppPage() -> impl IntoView {
                                     }.into_any()
                                 }}
                             </section>
+                            {page.seat.can(Need::Develop).then(|| view! {
                             <section class="panel">
                                 <h2>"Rename"</h2>
                                 <FormError error=rename.error("") />
@@ -203,6 +207,7 @@ pub fn AppPage() -> impl IntoView {
                                     <div><button type="submit" class="btn btn-danger">"Delete app"</button></div>
                                 </form>
                             </section>
+                            })}
                         </PortalPage>
                     }.into_any()
     })
@@ -224,9 +229,13 @@ pub fn AppsRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
 pub mod ssr {
     use crate::{
         domain::apps::{check_app_name, check_delete_confirmation},
+        domain::orgs::Need,
+        services::access,
         store::apps,
         store::audit::Actor,
-        web::form_post::{not_found, rerender, see_other, server_error, Submission},
+        web::form_post::{
+            app_form, denied, not_found, rerender, see_other, server_error, Submission,
+        },
         web::forms::FormFeedback,
         web::state::AppState,
     };
@@ -248,16 +257,27 @@ pub mod ssr {
         })
     }
 
+    /// Creates an app in the organisation the form names (the page's: the
+    /// user may have switched in another tab since).
     pub async fn post_create(State(state): State<AppState>, request: Request<Body>) -> Response {
         let (form, user) = match Submission::read_signed_in(&state, request).await {
             Ok(x) => x,
             Err(r) => return r,
         };
+        let org_id = match form.get("organisation_id") {
+            id if id.is_empty() => user.organisation_id.clone(),
+            id => id,
+        };
+        let access = access::organisation(&state.db, &user, &org_id, Need::Develop).await;
+        let org = match access {
+            Ok(seat) => seat.organisation,
+            Err(e) => return denied(&state, form.parts, e).await,
+        };
         let name = match submitted_name(&form, "create-app") {
             Ok(n) => n,
             Err(feedback) => return rerender(&state, form.parts, feedback).await,
         };
-        match apps::create(&state.db, &Actor::user(&user), &user.organisation_id, &name).await {
+        match apps::create(&state.db, &Actor::user(&user), &org.id, &name).await {
             Ok(id) => see_other(&format!("/apps/{id}")),
             Err(e) => server_error(e),
         }
@@ -268,16 +288,16 @@ pub mod ssr {
         Path(app_id): Path<String>,
         request: Request<Body>,
     ) -> Response {
-        let (form, user) = match Submission::read_signed_in(&state, request).await {
+        let (form, app, user) = match app_form(&state, &app_id, Need::Develop, request).await {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let org = &user.organisation_id;
-        let app = match apps::find(&state.db, org, &app_id).await {
-            Ok(Some(app)) => app,
+        let org_id = match crate::store::orgs::of_app(&state.db, &app.id).await {
+            Ok(Some(id)) => id,
             Ok(None) => return not_found(),
             Err(e) => return server_error(e),
         };
+        let org = &org_id;
         let actor = Actor::user(&user);
         match form.get("_action").as_str() {
             "rename" => {

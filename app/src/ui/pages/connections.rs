@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionsData {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub connections: Vec<ConnectionView>,
     pub failures: Vec<EventView>,
@@ -32,7 +32,7 @@ pub struct ConnectionsData {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionData {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub connection: ConnectionView,
     pub events: Vec<EventView>,
@@ -62,7 +62,8 @@ pub async fn connections_page(
         store::connections as store,
         web::session::internal,
     };
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
     let mut notices: Vec<String> = bad_cursor.into_iter().collect();
     let providers = crate::store::provider_configs::choices(&state.db, &app.id)
@@ -130,7 +131,7 @@ pub async fn connections_page(
         Vec::new()
     };
     Ok(ConnectionsData {
-        email,
+        seat,
         app,
         connections,
         failures,
@@ -148,7 +149,8 @@ pub async fn connection_page(
         store::connections as store,
         web::session::{internal, not_found},
     };
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let connection = store::find(&state.db, &state.catalogue, &app.id, &connection_id)
         .await
         .map_err(internal)?
@@ -157,7 +159,7 @@ pub async fn connection_page(
         .await
         .map_err(internal)?;
     Ok(ConnectionData {
-        email,
+        seat,
         app,
         connection,
         events,
@@ -241,7 +243,7 @@ pub fn Connections() -> impl IntoView {
             .any(|v| !v.is_empty() && v.as_str() != "success");
         view! {
             <Title text=format!("Connections · {}", page.app.name) />
-            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+            <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                 <AppHeader app_id=app_id.clone() name=page.app.name.clone() current="connections" />
                 {just_connected.then(|| view! {
                     <div class="alert alert-success" role="status">"Connected. The new connection is in the table below."</div>
@@ -393,13 +395,15 @@ pub fn Connection() -> impl IntoView {
         let reconnect = reconnect.clone();
         let reconnect_link = reconnect_link.clone();
         let csrf = csrf.clone();
+        let can_change = page.seat.can(crate::domain::orgs::Need::Develop);
         view! {
             <Title text=format!("Connection · {}", end_user_label(&c)) />
-            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+            <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                 <p><a href=format!("/apps/{}/connections", page.app.id)>{format!("← Connections of {}", page.app.name)}</a></p>
                 <h1>{format!("{} · {}", end_user_label(&c), c.provider_name)}</h1>
                 <p>{status_badge(c.status)}</p>
                 <ConnectionProperties c=c.clone() />
+                {can_change.then(|| view! {
                 <section class="panel">
                     <h2>"Reconnect"</h2>
                     <p class="muted">"A link for the end user to authorize again — after the connection needs re-authorization, or to change what they granted. The connection keeps its id. The link works once, for 30 minutes."</p>
@@ -421,10 +425,12 @@ pub fn Connection() -> impl IntoView {
                         }.into_any()
                     }}
                 </section>
+                })}
                 <section class="panel">
                     <h2>"History"</h2>
                     <EventTimeline events=page.events />
                 </section>
+                {can_change.then(|| view! {
                 <section class="panel">
                     <h2>"Disconnect"</h2>
                     <p>"Deletes the connection and its tokens. The end user can connect again later."</p>
@@ -439,6 +445,7 @@ pub fn Connection() -> impl IntoView {
                         <p><button type="submit" class="btn btn-danger">"Disconnect"</button></p>
                     </form>
                 </section>
+                })}
             </PortalPage>
         }
         .into_any()
@@ -501,10 +508,11 @@ pub mod ssr {
         Path((app_id, connection_id)): Path<(String, String)>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app, user) = match app_form(&state, &app_id, request).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+        let (form, app, user) =
+            match app_form(&state, &app_id, crate::domain::orgs::Need::Develop, request).await {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
         if form.get("_action") == "reconnect" {
             let connection = match crate::store::connections::find(
                 &state.db,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeysData {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub keys: Vec<ApiKeyView>,
     pub pager: Pager,
@@ -44,7 +44,8 @@ pub async fn keys_page(
         domain::paging::{Cursor, PageAt, PAGE_SIZE},
         web::session::internal,
     };
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let (page, bad_cursor) = PageAt::from_query(query.older.as_deref(), query.newer.as_deref());
     let mut notices: Vec<String> = bad_cursor.into_iter().collect();
     let revoked = match query.state.as_deref().map(str::trim) {
@@ -69,7 +70,7 @@ pub async fn keys_page(
     );
     pager.notices = notices;
     Ok(KeysData {
-        email,
+        seat,
         app,
         keys,
         pager,
@@ -104,9 +105,10 @@ pub fn ApiKeys() -> impl IntoView {
         let key_state = q.get("state").unwrap_or_default();
         let (feedback, new_key) = (feedback.clone(), new_key.clone());
         let csrf = csrf.clone();
+        let can_change = page.seat.can(crate::domain::orgs::Need::Develop);
         view! {
             <Title text=format!("API Keys · {}", page.app.name) />
-            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+            <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                 <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="keys" />
                 {new_key.map(|key| view! {
                     <section class="panel panel-highlight" data-testid="new-key">
@@ -129,9 +131,10 @@ pub fn ApiKeys() -> impl IntoView {
                         </label>
                         <button type="submit" class="btn">"Filter"</button>
                     </form>
-                    <KeysTable keys=page.keys action=action.clone() csrf=csrf.clone() />
+                    <KeysTable keys=page.keys action=action.clone() csrf=csrf.clone() can_revoke=can_change />
                     <PageLinks pager=page.pager.clone() path=path.clone() query=q.clone() keys=&["state"] />
                 </section>
+                {can_change.then(|| view! {
                 <section class="panel">
                     <h2>"Create a key"</h2>
                     <FormError error=feedback.error("") />
@@ -149,6 +152,7 @@ pub fn ApiKeys() -> impl IntoView {
                         <div><button type="submit" class="btn btn-primary">"Create key"</button></div>
                     </form>
                 </section>
+                })}
             </PortalPage>
         }
         .into_any()
@@ -157,7 +161,12 @@ pub fn ApiKeys() -> impl IntoView {
 
 /// The app's API keys, each active one with its Revoke button.
 #[component]
-fn KeysTable(keys: Vec<ApiKeyView>, action: String, csrf: String) -> impl IntoView {
+fn KeysTable(
+    keys: Vec<ApiKeyView>,
+    action: String,
+    csrf: String,
+    can_revoke: bool,
+) -> impl IntoView {
     if keys.is_empty() {
         return view! { <p class="muted" data-testid="no-keys">"No keys here."</p> }.into_any();
     }
@@ -178,7 +187,7 @@ fn KeysTable(keys: Vec<ApiKeyView>, action: String, csrf: String) -> impl IntoVi
                             } else {
                                 view! { <span class="badge badge-success">"Active"</span> }.into_any()
                             }}</td>
-                            <td>{(!revoked).then(|| view! {
+                            <td>{(!revoked && can_revoke).then(|| view! {
                                 <form method="post" action=action.clone()>
                                     <CsrfField token=csrf.clone() />
                                     <input type="hidden" name="_action" value="revoke" />
@@ -229,10 +238,11 @@ pub mod ssr {
         Path(app_id): Path<String>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app, user) = match app_form(&state, &app_id, request).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+        let (form, app, user) =
+            match app_form(&state, &app_id, crate::domain::orgs::Need::Develop, request).await {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
         match form.get("_action").as_str() {
             "create" => {
                 let mut feedback = FormFeedback::new("create-key");

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod keys;
 pub mod landing;
 pub mod not_found;
+pub mod orgs;
 pub mod paging;
 pub mod providers;
 pub mod settings;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsData {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub return_urls: Vec<String>,
     pub webhook_url: Option<String>,
@@ -49,7 +49,8 @@ pub async fn settings_page(
 ) -> Result<SettingsData, ServerFnError> {
     use crate::domain::paging::{Cursor, PageAt, PAGE_SIZE};
     use crate::web::session::internal;
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let return_urls = crate::store::connect::allowed_return_urls(&state.db, &app.id)
         .await
         .map_err(internal)?;
@@ -83,7 +84,7 @@ pub async fn settings_page(
         })
         .collect();
     Ok(SettingsData {
-        email,
+        seat,
         app,
         return_urls,
         webhook_url: endpoint.map(|(url, _)| url),
@@ -116,17 +117,19 @@ pub fn Settings() -> impl IntoView {
         let (feedback, webhook) = (feedback.clone(), webhook.clone());
         let (new_secret, csrf) = (new_secret.clone(), csrf.clone());
         let action = format!("/apps/{}/settings", page.app.id);
+        let editable = page.seat.can(crate::domain::orgs::Need::Develop);
         view! {
             <Title text=format!("Settings · {}", page.app.name) />
-            <PortalPage email=page.email.clone() csrf=csrf.clone()>
+            <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                 <AppHeader app_id=page.app.id.clone() name=page.app.name.clone() current="settings" />
                 <ReturnUrlsPanel
                     action=action.clone()
                     csrf=csrf.clone()
                     feedback=feedback
                     saved=page.return_urls.clone()
+                    editable=editable
                 />
-                <WebhookPanel action=action csrf=csrf feedback=webhook new_secret=new_secret page=page />
+                <WebhookPanel action=action csrf=csrf feedback=webhook new_secret=new_secret page=page editable=editable />
             </PortalPage>
         }
         .into_any()
@@ -140,7 +143,21 @@ fn ReturnUrlsPanel(
     csrf: String,
     feedback: FormFeedback,
     saved: Vec<String>,
+    editable: bool,
 ) -> impl IntoView {
+    if !editable {
+        return view! {
+            <section class="panel">
+                <h2>"Allowed return URLs"</h2>
+                {if saved.is_empty() {
+                    view! { <p class="muted">"None yet."</p> }.into_any()
+                } else {
+                    view! { <ul>{saved.into_iter().map(|u| view! { <li><code>{u}</code></li> }).collect_view()}</ul> }.into_any()
+                }}
+            </section>
+        }
+        .into_any();
+    }
     let value = feedback
         .value("return_urls")
         .unwrap_or_else(|| saved.join("\n"));
@@ -165,6 +182,7 @@ fn ReturnUrlsPanel(
             </form>
         </section>
     }
+    .into_any()
 }
 
 /// The webhook endpoint, its signing secret and the delivery log.
@@ -175,6 +193,7 @@ fn WebhookPanel(
     feedback: FormFeedback,
     new_secret: Option<String>,
     page: SettingsData,
+    editable: bool,
 ) -> impl IntoView {
     let value = feedback
         .value("webhook_url")
@@ -191,6 +210,13 @@ fn WebhookPanel(
                     <CopyField value=secret label="Webhook signing secret" testid="webhook-secret-value" />
                 </div>
             })}
+            {(!editable).then(|| view! {
+                <p>"Endpoint: " {match page.webhook_url.clone() {
+                    Some(url) => view! { <code>{url}</code> }.into_any(),
+                    None => view! { <span class="muted">"none"</span> }.into_any(),
+                }}</p>
+            })}
+            {editable.then(|| view! {
             <FormError error=feedback.error("") />
             <form method="post" action=action.clone() class="form">
                 <CsrfField token=csrf.clone() />
@@ -219,6 +245,7 @@ fn WebhookPanel(
                     <button type="submit" class="btn" disabled=page.webhook_url.is_none()>"Send test event"</button>
                 </form>
             </div>
+            })}
             <h3>"Deliveries"</h3>
             <Notices pager=page.pager.clone() />
             <DeliveryLog attempts=page.attempts />
@@ -289,10 +316,11 @@ pub mod ssr {
         Path(app_id): Path<String>,
         request: Request<Body>,
     ) -> Response {
-        let (form, app, user) = match app_form(&state, &app_id, request).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+        let (form, app, user) =
+            match app_form(&state, &app_id, crate::domain::orgs::Need::Develop, request).await {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
         let back = format!("/apps/{}/settings", app.id);
         match form.get("_action").as_str() {
             "" | "return_urls" => {

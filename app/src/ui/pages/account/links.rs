@@ -13,7 +13,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 /// What a one-time link (setup, invitation, reset) is now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkStatus {
     Open,
     /// The instance has its administrator (setup links).
@@ -21,11 +21,12 @@ pub enum LinkStatus {
     Used,
     Revoked,
     Expired,
+    #[default]
     Unknown,
 }
 
 impl LinkStatus {
-    fn message(self, what: &str) -> String {
+    pub(crate) fn message(self, what: &str) -> String {
         match self {
             Self::Open => String::new(),
             Self::Done => "This instance already has an administrator, so its setup links no longer work. Sign in instead.".into(),
@@ -38,19 +39,27 @@ impl LinkStatus {
 }
 
 /// A one-time link's page data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkPage {
     pub status: LinkStatus,
     /// The invited address, or the account whose password is reset.
     pub email: Option<String>,
     /// An invitation for an address that already has an account.
     pub has_account: bool,
+    /// An invitation into an organisation: its name and the role it gives.
+    pub organisation: Option<(String, crate::domain::orgs::OrgRole)>,
+    /// Who is signed in, if anyone (an invitation names its address).
+    pub signed_in_as: Option<String>,
 }
 
 #[server(endpoint = "account/link")]
 pub async fn link_data(kind: String, token: String) -> Result<LinkPage, ServerFnError> {
     let state = expect_context::<crate::web::state::AppState>();
-    ssr::link_page(&state, &kind, &token)
+    let signed_in_as = match crate::web::session::require_user().await {
+        Ok((_, user)) => Some(user.email),
+        Err(_) => None,
+    };
+    ssr::link_page(&state, &kind, &token, signed_in_as)
         .await
         .map_err(crate::web::session::internal)
 }
@@ -87,6 +96,9 @@ fn LinkPageView(kind: &'static str) -> impl IntoView {
                                 <p role="alert" data-testid="link-problem">{page.status.message(what)}</p>
                                 <p><a href="/login">"Go to sign in"</a></p>
                             }.into_any(),
+                            Ok(page) if kind == "invite" && page.organisation.is_some() => {
+                                view! { <super::invite::JoinOrganisation page action csrf feedback token=token() /> }.into_any()
+                            }
                             Ok(page) if kind == "invite" && page.has_account => view! {
                                 <p data-testid="link-problem">"There is already an account with this email address. Sign in to it instead."</p>
                                 <p><a href="/login">"Go to sign in"</a></p>
@@ -148,7 +160,7 @@ pub fn Reset() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! What the link pages show, and their form posts.
-    use super::super::ssr::{admit, gone, hash_new, new_credentials, refuse, start_session};
+    use super::super::ssr::{admit, gone, hash_new, new_credentials, start_session};
     use super::{LinkPage, LinkStatus};
     use crate::{
         domain::users::check_new_password,
@@ -164,7 +176,7 @@ pub mod ssr {
     use axum::{
         body::Body,
         extract::{Path, State},
-        http::{Request, StatusCode},
+        http::Request,
         response::Response,
     };
 
@@ -173,13 +185,13 @@ pub mod ssr {
         state: &AppState,
         kind: &str,
         token: &str,
+        signed_in_as: Option<String>,
     ) -> Result<LinkPage, crate::infra::db::DbError> {
         let token = token.trim();
         if token.is_empty() || token.len() > 100 {
             return Ok(LinkPage {
                 status: LinkStatus::Unknown,
-                email: None,
-                has_account: false,
+                ..LinkPage::default()
             });
         }
         if kind == "setup" {
@@ -190,8 +202,7 @@ pub mod ssr {
             };
             return Ok(LinkPage {
                 status,
-                email: None,
-                has_account: false,
+                ..LinkPage::default()
             });
         }
         let purpose = if kind == "invite" {
@@ -199,12 +210,20 @@ pub mod ssr {
         } else {
             Purpose::PasswordReset
         };
-        let (status, email) = match links::find(&state.db, purpose, token).await? {
-            LinkState::Live { email, .. } => (LinkStatus::Open, Some(email)),
-            LinkState::Used => (LinkStatus::Used, None),
-            LinkState::Revoked => (LinkStatus::Revoked, None),
-            LinkState::Expired => (LinkStatus::Expired, None),
-            LinkState::Unknown => (LinkStatus::Unknown, None),
+        let (status, email, organisation) = match links::find(&state.db, purpose, token).await? {
+            LinkState::Live {
+                email,
+                organisation,
+                ..
+            } => (
+                LinkStatus::Open,
+                Some(email),
+                organisation.map(|o| (o.name, o.role)),
+            ),
+            LinkState::Used => (LinkStatus::Used, None, None),
+            LinkState::Revoked => (LinkStatus::Revoked, None, None),
+            LinkState::Expired => (LinkStatus::Expired, None, None),
+            LinkState::Unknown => (LinkStatus::Unknown, None, None),
         };
         let has_account = match (&email, purpose) {
             (Some(e), Purpose::Invitation) => store::credentials(&state.db, e).await?.is_some(),
@@ -214,6 +233,8 @@ pub mod ssr {
             status,
             email,
             has_account,
+            organisation,
+            signed_in_as,
         })
     }
     /// `POST /setup/{token}`: creates the first administrator.
@@ -264,7 +285,7 @@ pub mod ssr {
             Ok(account) => {
                 let _ = throttle::withdraw(&state.db, attempt).await;
                 tracing::info!(user_id = %account.user_id, "the first administrator was created with the setup link");
-                start_session(&state, &form.parts, &account.user_id).await
+                start_session(&state, &form.parts, &account.user_id, "/apps").await
             }
             Err(e @ (SetupError::Done | SetupError::Unknown)) => {
                 let status = match e {
@@ -285,7 +306,7 @@ pub mod ssr {
     }
 
     /// The message for a link that is not live.
-    fn spent_message(state: LinkState, what: &str) -> String {
+    pub(in crate::ui::pages::account) fn spent_message(state: LinkState, what: &str) -> String {
         match state {
             LinkState::Used => LinkStatus::Used,
             LinkState::Revoked => LinkStatus::Revoked,
@@ -293,81 +314,6 @@ pub mod ssr {
             LinkState::Unknown | LinkState::Live { .. } => LinkStatus::Unknown,
         }
         .message(what)
-    }
-
-    /// `POST /invite/{token}`: creates an account with an invitation (also
-    /// where sign-up is by invitation or closed).
-    pub async fn post_invitation(
-        State(state): State<AppState>,
-        Path(token): Path<String>,
-        request: Request<Body>,
-    ) -> Response {
-        let form = match Submission::read(&state, request).await {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        let feedback = FormFeedback::new("invite");
-        let client = ClientAddress::of(&form.parts);
-        let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(
-            &state,
-            &form.parts,
-            &feedback,
-            &limits,
-            "attempts from your address",
-        )
-        .await
-        {
-            Ok(a) => a,
-            Err(r) => return r,
-        };
-        let (link_id, email) = match links::find(&state.db, Purpose::Invitation, token.trim()).await
-        {
-            Ok(LinkState::Live { id, email, .. }) => (id, email),
-            Ok(other) => {
-                let message = spent_message(other, "invitation");
-                return gone(&state, form.parts, feedback, message).await;
-            }
-            Err(e) => return server_error(e),
-        };
-        let mut feedback = feedback;
-        let Some((email, password_text)) = new_credentials(&form, &mut feedback, Some(&email))
-        else {
-            return rerender(&state, form.parts, feedback).await;
-        };
-        let hash = match hash_new(password_text).await {
-            Ok(h) => h,
-            Err(r) => return r,
-        };
-        match store::join_by_invitation(&state.db, &link_id, &email, &hash, &client.to_string())
-            .await
-        {
-            Ok(account) => {
-                let _ = throttle::withdraw(&state.db, attempt).await;
-                tracing::info!(user_id = %account.user_id, "account created with an invitation");
-                start_session(&state, &form.parts, &account.user_id).await
-            }
-            Err(LinkError::Spent) => {
-                gone(
-                    &state,
-                    form.parts,
-                    feedback,
-                    LinkStatus::Used.message("invitation"),
-                )
-                .await
-            }
-            Err(LinkError::Account(store::AccountError::EmailTaken)) => {
-                refuse(
-                    &state,
-                    form.parts,
-                    feedback,
-                    StatusCode::CONFLICT,
-                    "There is already an account with this email address. Sign in to it instead.",
-                )
-                .await
-            }
-            Err(LinkError::Account(e)) => server_error(e),
-        }
     }
 
     /// `POST /reset/{token}`: sets a new password with the operator's link.
@@ -440,7 +386,10 @@ pub mod ssr {
         use axum::routing::post;
         axum::Router::new()
             .route("/setup/{token}", post(post_setup))
-            .route("/invite/{token}", post(post_invitation))
+            .route(
+                "/invite/{token}",
+                post(super::super::invite::post_invitation),
+            )
             .route("/reset/{token}", post(post_reset))
     }
 }

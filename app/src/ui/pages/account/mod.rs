@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+mod invite;
 mod links;
 mod password;
 
@@ -42,7 +43,11 @@ pub fn Login() -> impl IntoView {
     let feedback = use_feedback("login");
     let csrf = use_csrf_token();
     let mode = use_signup_mode();
-    let reset = use_query_map().read_untracked().get("reset").is_some();
+    let query = use_query_map().read_untracked();
+    let reset = query.get("reset").is_some();
+    // where to go after signing in (an invitation's page), kept when the
+    // form comes back with an error
+    let next = feedback.value("next").or_else(|| query.get("next"));
     view! {
         <Title text="Sign in" />
         <PublicPage>
@@ -54,6 +59,7 @@ pub fn Login() -> impl IntoView {
                 <FormError error=feedback.error("") />
                 <form method="post" action="/login" class="form">
                     <CsrfField token=csrf />
+                    {next.map(|next| view! { <input type="hidden" name="next" value=next /> })}
                     <TextField
                         label="Email"
                         name="email"
@@ -200,14 +206,20 @@ pub mod ssr {
     pub use super::links::ssr::link_page;
 
     /// Signs `user_id` in: a fresh session id (never one the browser brought).
-    pub(super) async fn start_session(state: &AppState, parts: &Parts, user_id: &str) -> Response {
+    /// Signs `user_id` in and sends them `to` a page of this site.
+    pub(super) async fn start_session(
+        state: &AppState,
+        parts: &Parts,
+        user_id: &str,
+        to: &str,
+    ) -> Response {
         let name = session::cookie_name(state.settings.secure_cookies);
         if let Some(old) = session::cookie_value(&parts.headers, name) {
             let _ = session::delete(&state.db, &old).await;
         }
         match session::create(&state.db, user_id).await {
             Ok(token) => {
-                let mut response = see_other("/apps");
+                let mut response = see_other(to);
                 response.headers_mut().append(
                     header::SET_COOKIE,
                     session::set_cookie(
@@ -335,7 +347,7 @@ pub mod ssr {
         match store::create_account(&state.db, &email, &hash, Joining::SignUp).await {
             Ok(account) => {
                 tracing::info!(user_id = %account.user_id, "account created");
-                start_session(&state, &form.parts, &account.user_id).await
+                start_session(&state, &form.parts, &account.user_id, "/apps").await
             }
             Err(store::AccountError::EmailTaken) => {
                 // The same words whether or not the address is taken, and
@@ -353,6 +365,20 @@ pub mod ssr {
         }
     }
 
+    /// Where a sign-in continues: a page of this site the sign-in page was
+    /// sent from (an invitation), else the apps.
+    pub(super) fn next_page(next: &str) -> String {
+        let local = next.starts_with('/')
+            && !next.starts_with("//")
+            && !next.contains(['\\', '\r', '\n'])
+            && next.len() <= 300;
+        if local && next.starts_with("/invite/") {
+            next.to_string()
+        } else {
+            "/apps".to_string()
+        }
+    }
+
     pub async fn post_login(State(state): State<AppState>, request: Request<Body>) -> Response {
         let form = match Submission::read(&state, request).await {
             Ok(f) => f,
@@ -361,6 +387,7 @@ pub mod ssr {
         let mut feedback = FormFeedback::new("login");
         let email_text = form.get("email");
         feedback.keep("email", &email_text);
+        feedback.keep("next", &next_page(&form.get("next")));
         let email = email_text.trim().to_lowercase();
         let client = ClientAddress::of(&form.parts);
         let address = client.to_string();
@@ -409,7 +436,7 @@ pub mod ssr {
                 {
                     return server_error(e);
                 }
-                start_session(&state, &form.parts, &user_id).await
+                start_session(&state, &form.parts, &user_id, &next_page(&form.get("next"))).await
             }
             _ => {
                 tracing::info!("sign-in failed");

@@ -40,14 +40,14 @@ pub struct CatalogueCard {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CataloguePage {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub cards: Vec<CatalogueCard>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderFormPage {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     /// `None` for the Custom OAuth 2.0 template.
     pub definition: Option<ProviderDefinition>,
@@ -60,7 +60,7 @@ pub struct ProviderFormPage {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderDetailPage {
-    pub email: String,
+    pub seat: crate::domain::orgs::Seat,
     pub app: AppSummary,
     pub config: ConfigView,
     pub definition: Option<ProviderDefinition>,
@@ -79,7 +79,8 @@ pub struct DocsPage {
 #[server(endpoint = "providers/catalogue")]
 pub async fn provider_catalogue(app_id: String) -> Result<CataloguePage, ServerFnError> {
     use crate::web::session::internal;
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let configs = crate::store::provider_configs::list(&state.db, &state.keyring, &app.id)
         .await
         .map_err(internal)?;
@@ -96,7 +97,7 @@ pub async fn provider_catalogue(app_id: String) -> Result<CataloguePage, ServerF
             configured: configs.iter().any(|c| c.provider == d.id),
         })
         .collect();
-    Ok(CataloguePage { email, app, cards })
+    Ok(CataloguePage { seat, app, cards })
 }
 
 #[server(endpoint = "providers/form")]
@@ -105,7 +106,8 @@ pub async fn provider_form(
     provider: String,
 ) -> Result<ProviderFormPage, ServerFnError> {
     use crate::web::session::not_found;
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let definition = if provider == CUSTOM_PROVIDER {
         None
     } else {
@@ -121,7 +123,7 @@ pub async fn provider_form(
     let config_id = crate::infra::db::new_id("pc");
     let public_url = &state.settings.public_url;
     Ok(ProviderFormPage {
-        email,
+        seat,
         app,
         definition,
         redirect_uri: crate::domain::provider_configs::own_redirect_uri(public_url, &config_id),
@@ -139,7 +141,8 @@ pub async fn provider_detail(
     config_id: String,
 ) -> Result<ProviderDetailPage, ServerFnError> {
     use crate::web::session::{internal, not_found};
-    let (state, email, app) = crate::web::session::owned_app(&app_id).await?;
+    let (state, seat, app) =
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
     let config =
         crate::store::provider_configs::find(&state.db, &state.keyring, &app.id, &config_id)
             .await
@@ -151,7 +154,7 @@ pub async fn provider_detail(
         .map(|d| d.as_ref().clone());
     let public_url = &state.settings.public_url;
     Ok(ProviderDetailPage {
-        email,
+        seat,
         app,
         redirect_uri: config.redirect_uri(public_url),
         own_redirect_uri: crate::domain::provider_configs::own_redirect_uri(public_url, &config.id),

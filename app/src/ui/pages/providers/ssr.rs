@@ -30,10 +30,11 @@ pub async fn post_new(
     Path((app_id, provider)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Response {
-    let (form, app, user) = match app_form(&state, &app_id, request).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, app, user) =
+        match app_form(&state, &app_id, crate::domain::orgs::Need::Develop, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let actor = Actor::user(&user);
     if provider != CUSTOM_PROVIDER && state.catalogue.get(&provider).is_none() {
         return not_found();
@@ -109,10 +110,11 @@ pub async fn post_config(
     Path((app_id, config_id)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Response {
-    let (form, app, user) = match app_form(&state, &app_id, request).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, app, user) =
+        match app_form(&state, &app_id, crate::domain::orgs::Need::Develop, request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let config = match configs::find(&state.db, &state.keyring, &app.id, &config_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return not_found(),

@@ -18,7 +18,7 @@ pub fn AddProvider() -> impl IntoView {
     portal_page(data, csrf.clone(), move |page| {
         view! {
                     <Title text="Add Provider" />
-                    <PortalPage email=page.email csrf=csrf.clone()>
+                    <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                         <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
                         <h1>"Add Provider"</h1>
                         <p class="muted">"Choose the service your end users will connect."</p>
@@ -136,7 +136,7 @@ pub fn NewProvider() -> impl IntoView {
         page.redirect_uri = format!("{}{config_id}", page.callback_base);
         view! {
                         <Title text=format!("Add {title}") />
-                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                        <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                             <p><a href=format!("/apps/{}/providers/new", page.app.id)>"← Add Provider"</a></p>
                             <ProviderHeading definition=page.definition.clone() />
                             {page.definition.clone().map(|d| view! {
@@ -224,7 +224,7 @@ pub fn ProviderDetail() -> impl IntoView {
         let connections = config.connections;
         view! {
                         <Title text=config.display_name.clone() />
-                        <PortalPage email=page.email.clone() csrf=csrf.clone()>
+                        <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                             <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
                             <ProviderHeading definition=page.definition.clone() />
                             <p>
@@ -234,6 +234,7 @@ pub fn ProviderDetail() -> impl IntoView {
                             </p>
                             <RedirectWarnings config=config.clone() current=page.redirect_uri.clone() own=page.own_redirect_uri.clone() action=action.clone() csrf=csrf.clone() />
                             <ConfigProperties config=config.clone() definition=page.definition.clone() redirect_uri=page.redirect_uri.clone() />
+                            {page.seat.can(crate::domain::orgs::Need::Develop).then(|| view! {
                             <section class="panel">
                                 <h2>"Test connection"</h2>
                                 <p class="muted">"Run the connect flow yourself, exactly as your end users will: you sign in at the provider, and the connection appears under Connections."</p>
@@ -254,6 +255,7 @@ pub fn ProviderDetail() -> impl IntoView {
                                 </form>
                             </section>
                             <LifecycleActions action=action csrf=csrf active=active connections=connections delete=delete />
+                            })}
                         </PortalPage>
                     }.into_any()
     })

@@ -1,0 +1,691 @@
+//! Teams: organisations with members and roles, invitations (by link and by
+//! email), the rules that keep an organisation owned, and the switcher.
+
+use crate::common::{location, shown_value, Setup, World};
+use crate::common::{Browser, TestApp};
+use reqwest::StatusCode;
+
+const SETUP: Setup = Setup {
+    return_url: "https://app.example.com/done",
+    attio_scopes: &["record_permission:read"],
+    fake_oauth: false,
+};
+
+const PASSWORD: &str = "correct horse battery";
+
+with_world!(SETUP;
+    the_role_matrix_holds_on_every_route,
+    invitations_live_once_for_their_address,
+    an_organisation_always_keeps_an_owner,
+    a_user_works_in_several_organisations,
+);
+
+/// A change in the role matrix: what, its page, the form's action and
+/// fields, the rank of the least role that may (owner 0 … viewer 3), and the
+/// answer when allowed.
+type Change<'a> = (
+    &'a str,
+    String,
+    String,
+    Vec<(&'a str, String)>,
+    usize,
+    StatusCode,
+);
+
+/// The organisation the browser's user works in, from the header's links.
+pub async fn current_org(browser: &Browser) -> String {
+    let html = get_html(browser, "/apps").await;
+    let start = html
+        .find("/orgs/org_")
+        .expect("the header links the organisation")
+        + 6;
+    html[start..].split('/').next().unwrap().to_string()
+}
+
+async fn get_html(browser: &Browser, path: &str) -> String {
+    let res = browser
+        .client
+        .get(format!("{}{path}", browser.address))
+        .send()
+        .await
+        .unwrap();
+    res.text().await.unwrap()
+}
+
+async fn get_status(browser: &Browser, path: &str) -> StatusCode {
+    browser
+        .client
+        .get(format!("{}{path}", browser.address))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Invites `email` into `org` with `role` as `browser`'s user; returns the
+/// link shown (no mail server is configured).
+pub async fn invite(browser: &Browser, org: &str, email: &str, role: &str) -> String {
+    let page = format!("/orgs/{org}/members");
+    let res = browser
+        .submit(
+            &page,
+            &page,
+            &[("_action", "invite"), ("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "invite {email}");
+    let html = res.text().await.unwrap();
+    shown_value(&html, &format!("{}/invite/", browser.address))
+}
+
+/// A new person accepts `link`, creating their account; returns their
+/// browser, signed in.
+pub async fn accept_as_new(app: &TestApp, link: &str) -> Browser {
+    let browser = app.second_browser();
+    let path = link.trim_start_matches(&app.address).to_string();
+    let res = browser
+        .submit(&path, &path, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "accepting {path}");
+    assert_eq!(location(&res), "/apps");
+    browser
+}
+
+/// Every role against every kind of request: reads for all members, changes
+/// for developers and up, members for admins and up, the organisation's
+/// deletion for owners only; a stranger gets 404 everywhere. A refused
+/// change saves nothing.
+async fn the_role_matrix_holds_on_every_route(w: World) {
+    let owner = w.app.browser();
+    let org = current_org(&owner).await;
+    let mut people = vec![("owner", owner.clone())];
+    for role in ["admin", "developer", "viewer"] {
+        let link = invite(&owner, &org, &format!("{role}@example.com"), role).await;
+        people.push((role, accept_as_new(&w.app, &link).await));
+    }
+    let stranger = w.app.second_browser();
+    stranger.sign_up("stranger@example.com", PASSWORD).await;
+    let app = w.app_id.clone();
+    let config = w.attio_config.clone();
+
+    // reads: every member may, a stranger finds nothing
+    let pages = [
+        format!("/apps/{app}"),
+        format!("/apps/{app}/connections"),
+        format!("/apps/{app}/api-keys"),
+        format!("/apps/{app}/settings"),
+        format!("/apps/{app}/activity"),
+        format!("/apps/{app}/providers/{config}"),
+        format!("/orgs/{org}/members"),
+        format!("/orgs/{org}/activity"),
+    ];
+    for page in &pages {
+        for (role, browser) in &people {
+            assert_eq!(
+                get_status(browser, page).await,
+                StatusCode::OK,
+                "{role} reads {page}"
+            );
+        }
+        assert_eq!(
+            get_status(&stranger, page).await,
+            StatusCode::NOT_FOUND,
+            "stranger reads {page}"
+        );
+    }
+    // the provider page never shows the client secret, to anyone
+    for (role, browser) in &people {
+        let html = get_html(browser, &format!("/apps/{app}/providers/{config}")).await;
+        assert!(
+            !html.contains(crate::common::fake_attio::CLIENT_SECRET),
+            "{role} saw the secret"
+        );
+    }
+
+    // changes: (what, page, fields, least role, status when allowed)
+    let apps_page = format!("/apps/{app}");
+    let keys = format!("/apps/{app}/api-keys");
+    let settings = format!("/apps/{app}/settings");
+    let members = format!("/orgs/{org}/members");
+    let org_field = org.clone();
+    let rows: Vec<Change> = vec![
+        (
+            "create an app",
+            "/apps".into(),
+            "/apps".into(),
+            vec![
+                ("name", "New".into()),
+                ("organisation_id", org_field.clone()),
+            ],
+            2,
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            "rename the app",
+            apps_page.clone(),
+            apps_page.clone(),
+            vec![
+                ("_action", "rename".into()),
+                ("name", "Acme CRM Sync".into()),
+            ],
+            2,
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            "create an API key",
+            keys.clone(),
+            keys.clone(),
+            vec![("_action", "create".into()), ("name", "k".into())],
+            2,
+            StatusCode::CREATED,
+        ),
+        (
+            "save settings",
+            settings.clone(),
+            settings.clone(),
+            vec![
+                ("_action", "return_urls".into()),
+                ("return_urls", w.return_url.into()),
+            ],
+            2,
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            "invite",
+            members.clone(),
+            members.clone(),
+            vec![
+                ("_action", "invite".into()),
+                ("email", "x@example.com".into()),
+                ("role", "viewer".into()),
+            ],
+            1,
+            StatusCode::CREATED,
+        ),
+        (
+            "rename the organisation",
+            members.clone(),
+            members.clone(),
+            vec![("_action", "rename".into()), ("name", "Acme".into())],
+            1,
+            StatusCode::SEE_OTHER,
+        ),
+        // the wrong confirmation: an owner gets to the check, and nothing is deleted
+        (
+            "delete the organisation",
+            members.clone(),
+            members.clone(),
+            vec![("_action", "delete".into()), ("confirm", "no".into())],
+            0,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (what, page, action, fields, least, allowed) in rows {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for (rank, (role, browser)) in people.iter().enumerate() {
+            let before = (w.app.count("api_keys").await, w.app.count("apps").await);
+            let res = browser.submit(&page, &action, &fields).await;
+            if rank <= least {
+                assert_eq!(res.status(), allowed, "{role} may {what}");
+            } else {
+                assert_eq!(res.status(), StatusCode::FORBIDDEN, "{role} may not {what}");
+                let html = res.text().await.unwrap();
+                assert!(
+                    html.contains("This needs the"),
+                    "{role}: the page names the role needed"
+                );
+                let after = (w.app.count("api_keys").await, w.app.count("apps").await);
+                assert_eq!(
+                    before, after,
+                    "{role}: nothing saved when refused to {what}"
+                );
+            }
+        }
+        let res = stranger.submit("/apps", &action, &fields).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "stranger: {what}");
+    }
+
+    // disconnecting needs a developer; each allowed role gets its own
+    for (rank, (role, browser)) in people.iter().enumerate() {
+        let id = w.connected(&format!("user-{role}")).await;
+        let page = format!("/apps/{app}/connections/{id}");
+        let res = browser
+            .submit(&page, &page, &[("_action", "delete"), ("confirm", "yes")])
+            .await;
+        if rank <= 2 {
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{role} disconnects");
+            assert_eq!(w.status(&id).await, "revoked");
+        } else {
+            assert_eq!(
+                res.status(),
+                StatusCode::FORBIDDEN,
+                "{role} may not disconnect"
+            );
+            assert_eq!(w.status(&id).await, "active", "nothing changed");
+        }
+    }
+
+    // server functions check the same way
+    for (role, browser) in &people {
+        let res = server_fn(browser, "/api/keys/list", &[("app_id", app.as_str())]).await;
+        assert_eq!(res, StatusCode::OK, "{role} lists keys");
+    }
+    let res = server_fn(&stranger, "/api/keys/list", &[("app_id", app.as_str())]).await;
+    assert_eq!(res, StatusCode::NOT_FOUND, "a stranger's server function");
+    let res = server_fn(&stranger, "/api/orgs/members", &[("org_id", org.as_str())]).await;
+    assert_eq!(res, StatusCode::NOT_FOUND);
+
+    // viewers are not shown the forms they may not post
+    let viewer = &people[3].1;
+    let html = get_html(viewer, &keys).await;
+    assert!(!html.contains("Create a key"), "a viewer sees no key form");
+    let html = get_html(viewer, &members).await;
+    assert!(
+        !html.contains("invite-form"),
+        "a viewer sees no invitation form"
+    );
+}
+
+async fn server_fn(browser: &Browser, path: &str, args: &[(&str, &str)]) -> StatusCode {
+    browser
+        .client
+        .post(format!("{}{path}", browser.address))
+        .header("origin", &browser.address)
+        .form(args)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// An invitation works once, for its own address, until it expires or is
+/// revoked; an existing account signs in and joins; everything is audited.
+async fn invitations_live_once_for_their_address(w: World) {
+    let owner = w.app.browser();
+    let org = current_org(&owner).await;
+    let members = format!("/orgs/{org}/members");
+
+    // a bad address or role changes nothing
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[("_action", "invite"), ("email", "nope"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Enter an email address like"));
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "invite"),
+                ("email", "a@example.com"),
+                ("role", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "invite"),
+                ("email", "dev@example.com"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "already a member"
+    );
+    assert_eq!(w.app.count("account_links").await, 0);
+
+    // a new person: the page says where they go, and the link works once
+    let link = invite(&owner, &org, "new@example.com", "developer").await;
+    let path = link.trim_start_matches(&w.app.address).to_string();
+    let html = get_html(&w.app.second_browser(), &path).await;
+    assert!(html.contains("as developer"), "the page names the role");
+    let listed = get_html(&owner, &members).await;
+    assert!(
+        listed.contains("new@example.com"),
+        "the members page lists the invitation"
+    );
+    let newcomer = accept_as_new(&w.app, &link).await;
+    assert_eq!(
+        current_org(&newcomer).await,
+        org,
+        "the newcomer works in the organisation"
+    );
+    let res = w
+        .app
+        .second_browser()
+        .submit("/login", &path, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), StatusCode::GONE, "used");
+    assert!(res.text().await.unwrap().contains("already used"));
+
+    // revoked, expired
+    let link = invite(&owner, &org, "late@example.com", "viewer").await;
+    let html = get_html(&owner, &members).await;
+    let at = html.find("invitation_id\" value=\"").unwrap() + 22;
+    let id = html[at..].split('"').next().unwrap().to_string();
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[("_action", "revoke"), ("invitation_id", &id)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let path = link.trim_start_matches(&w.app.address).to_string();
+    let res = w
+        .app
+        .second_browser()
+        .submit("/login", &path, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("was revoked"));
+    let link = invite(&owner, &org, "slow@example.com", "viewer").await;
+    w.sql("UPDATE account_links SET expires_at = 1 WHERE email = 'slow@example.com'")
+        .await;
+    let path = link.trim_start_matches(&w.app.address).to_string();
+    let res = w
+        .app
+        .second_browser()
+        .submit("/login", &path, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("has expired"));
+
+    // a foreign invitation cannot be revoked from another organisation
+    let other = w.app.second_browser();
+    other.sign_up("other@example.com", PASSWORD).await;
+    let other_org = current_org(&other).await;
+    let other_members = format!("/orgs/{other_org}/members");
+    let link = invite(&other, &other_org, "guest@example.com", "viewer").await;
+    let html = get_html(&other, &other_members).await;
+    let at = html.find("invitation_id\" value=\"").unwrap() + 22;
+    let foreign = html[at..].split('"').next().unwrap().to_string();
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[("_action", "revoke"), ("invitation_id", &foreign)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // an existing account: signed in as someone else, it is refused; signed
+    // in as the invited address, it joins
+    let path = link.trim_start_matches(&w.app.address).to_string();
+    let html = get_html(&owner, &path).await;
+    assert!(
+        html.contains("This invitation is for guest@example.com"),
+        "another address"
+    );
+    let res = owner.submit("/apps", &path, &[("_action", "join")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let guest = w.app.second_browser();
+    guest.sign_up("guest@example.com", PASSWORD).await;
+    let res = guest.submit(&path, &path, &[("_action", "join")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(current_org(&guest).await, other_org);
+    let html = get_html(&guest, &other_members).await;
+    assert!(html.contains("guest@example.com"));
+
+    // signing in from the invitation comes back to it
+    let link = invite(&owner, &org, "guest@example.com", "viewer").await;
+    let path = link.trim_start_matches(&w.app.address).to_string();
+    let fresh = w.app.second_browser();
+    let html = get_html(&fresh, &path).await;
+    assert!(
+        html.contains(&format!("/login?next={path}")),
+        "sign in to join"
+    );
+    let res = fresh
+        .submit(
+            &format!("/login?next={path}"),
+            "/login",
+            &[
+                ("email", "guest@example.com"),
+                ("password", PASSWORD),
+                ("next", &path),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), path, "back to the invitation");
+
+    // the organisation's activity tells the story
+    let html = get_html(&owner, &format!("/orgs/{org}/activity")).await;
+    for action in [
+        "invitation.created",
+        "invitation.revoked",
+        "user.joined_by_invitation",
+    ] {
+        assert!(html.contains(action), "{action} on the activity page");
+    }
+    let html = get_html(&other, &format!("/orgs/{other_org}/activity")).await;
+    assert!(html.contains("member.joined"));
+}
+
+/// The last owner can neither leave nor be demoted; only owners touch
+/// owners; ownership moves by making another owner first.
+async fn an_organisation_always_keeps_an_owner(w: World) {
+    let owner = w.app.browser();
+    let org = current_org(&owner).await;
+    let members = format!("/orgs/{org}/members");
+    let link = invite(&owner, &org, "admin@example.com", "admin").await;
+    let admin = accept_as_new(&w.app, &link).await;
+    let owner_id = user_id(&w.app, "dev@example.com").await;
+    let admin_id = user_id(&w.app, "admin@example.com").await;
+
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "set_role"),
+                ("user_id", &owner_id),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("last owner"));
+    let res = owner
+        .submit(&members, &members, &[("_action", "leave")])
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CONFLICT,
+        "the last owner cannot leave"
+    );
+
+    // an admin cannot touch an owner nor make one
+    let res = admin
+        .submit(
+            &members,
+            &members,
+            &[("_action", "remove"), ("user_id", &owner_id)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = admin
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "set_role"),
+                ("user_id", &admin_id),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = admin
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "invite"),
+                ("email", "boss@example.com"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "admins do not invite owners"
+    );
+
+    // ownership moves: another owner first, then the first steps down
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "set_role"),
+                ("user_id", &admin_id),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "set_role"),
+                ("user_id", &owner_id),
+                ("role", "developer"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = admin
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "set_role"),
+                ("user_id", &admin_id),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CONFLICT,
+        "now they are the last owner"
+    );
+    let owners = w
+        .app
+        .count(&format!(
+            "memberships WHERE organisation_id = '{org}' AND role = 'owner'"
+        ))
+        .await;
+    assert_eq!(owners, 1);
+
+    // the former owner leaves; they keep an organisation of their own
+    let res = owner
+        .submit(&members, &members, &[("_action", "leave")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_ne!(current_org(&owner).await, org);
+    assert_eq!(get_status(&owner, &members).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_status(&owner, &format!("/apps/{}", w.app_id)).await,
+        StatusCode::NOT_FOUND
+    );
+    let html = get_html(&admin, &format!("/orgs/{org}/activity")).await;
+    for action in ["member.role_changed", "member.left"] {
+        assert!(html.contains(action), "{action}");
+    }
+}
+
+/// Several organisations: the switcher moves between them, a new one can be
+/// created, an app's page works from any of them, and deleting one leaves
+/// its members with the others.
+async fn a_user_works_in_several_organisations(w: World) {
+    let dev = w.app.browser();
+    let first = current_org(&dev).await;
+    let res = dev.submit("/orgs/new", "/orgs/new", &[("name", "  ")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = dev
+        .submit("/orgs/new", "/orgs/new", &[("name", "Side project")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let second = current_org(&dev).await;
+    assert_ne!(first, second);
+    let html = get_html(&dev, "/apps").await;
+    assert!(
+        html.contains("Side project") && html.contains("no-apps"),
+        "the new one is empty"
+    );
+
+    // switching back, and an app page switches by itself
+    let res = dev
+        .submit("/apps", "/orgs/switch", &[("organisation_id", &first)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(current_org(&dev).await, first);
+    let res = dev
+        .submit("/apps", "/orgs/switch", &[("organisation_id", &second)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        get_status(&dev, &format!("/apps/{}", w.app_id)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        current_org(&dev).await,
+        first,
+        "opening an app works in its organisation"
+    );
+    let res = dev
+        .submit("/apps", "/orgs/switch", &[("organisation_id", "org_nope")])
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // deleting the first takes its apps; the owner keeps the second
+    let members = format!("/orgs/{first}/members");
+    let name = {
+        let html = get_html(&dev, &members).await;
+        let at = html.find("data-testid=\"org-title\">").unwrap() + 24;
+        html[at..].split('<').next().unwrap().to_string()
+    };
+    let res = dev
+        .submit(
+            &members,
+            &members,
+            &[("_action", "delete"), ("confirm", &name)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(w.app.count("apps").await, 0);
+    assert_eq!(current_org(&dev).await, second);
+    let (status, _) = w.token("con_whatever").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the app's API key went with it"
+    );
+}
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    sqlx::query_scalar::<_, String>(&format!("SELECT id FROM users WHERE email = '{email}'"))
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
