@@ -620,7 +620,9 @@ async fn an_organisation_always_keeps_an_owner(w: World) {
 async fn a_user_works_in_several_organisations(w: World) {
     let dev = w.app.browser();
     let first = current_org(&dev).await;
-    let res = dev.submit("/orgs/new", "/orgs/new", &[("name", "  ")]).await;
+    let res = dev
+        .submit("/orgs/new", "/orgs/new", &[("name", "  ")])
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let res = dev
         .submit("/orgs/new", "/orgs/new", &[("name", "Side project")])
@@ -688,4 +690,116 @@ async fn user_id(app: &TestApp, email: &str) -> String {
         .fetch_one(app.state.db.pool())
         .await
         .unwrap()
+}
+
+/// With a mail server configured, an invitation goes out by email (to an
+/// in-process SMTP listener) and its link works; when the server cannot be
+/// reached, the page shows the link instead, and the log names no secret.
+async fn invitations_go_out_by_email(backend: crate::common::Backend) {
+    use crate::common::fake_smtp::FakeSmtp;
+    let smtp = FakeSmtp::start().await;
+    let vars = [
+        ("OAUTH_VAULT_SMTP_URL", smtp.url.as_str()),
+        ("OAUTH_VAULT_SMTP_FROM", "OAuth Vault <vault@example.com>"),
+    ];
+    let Some(app) = crate::common::spawn_app_with(backend, &vars).await else {
+        return;
+    };
+    let owner = app.browser();
+    owner.sign_up("owner@example.com", PASSWORD).await;
+    let org = current_org(&owner).await;
+    let members = format!("/orgs/{org}/members");
+    let html = get_html(&owner, &members).await;
+    assert!(
+        html.contains("They get an email"),
+        "the page says invitations are emailed"
+    );
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "invite"),
+                ("email", "New.Person@Example.com"),
+                ("role", "developer"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = location(&res);
+    let html = get_html(&owner, &to).await;
+    assert!(
+        html.contains("invitation-sent"),
+        "the page says it was sent"
+    );
+    assert!(!html.contains("/invite/"), "and shows no link");
+
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.from, "vault@example.com");
+    assert_eq!(mail.to, vec!["new.person@example.com".to_string()]);
+    let text = decode_body(&mail.data);
+    assert!(text.contains("owner@example.com invited you"), "{text}");
+    assert!(text.contains("as developer"));
+    let marker = format!("{}/invite/", app.address);
+    let start = text.find(&marker).expect("the email holds the link");
+    let link: String = text[start..].split_whitespace().next().unwrap().to_string();
+    let newcomer = accept_as_new(&app, &link).await;
+    assert_eq!(current_org(&newcomer).await, org);
+
+    // the mail server goes away: the link is shown to copy
+    drop(smtp);
+    let res = owner
+        .submit(
+            &members,
+            &members,
+            &[
+                ("_action", "invite"),
+                ("email", "later@example.com"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let html = res.text().await.unwrap();
+    shown_value(&html, &format!("{}/invite/", app.address));
+    app.stop().await;
+}
+
+/// A message's text: quoted-printable undone where the mailer used it.
+fn decode_body(data: &str) -> String {
+    let (headers, body) = data.split_once("\n\n").unwrap_or(("", data));
+    if !headers.to_ascii_lowercase().contains("quoted-printable") {
+        return body.to_string();
+    }
+    let joined = body.replace("=\n", "");
+    let mut out = String::new();
+    let mut rest = joined.as_str();
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        match u8::from_str_radix(rest.get(at + 1..at + 3).unwrap_or(""), 16) {
+            Ok(byte) => {
+                out.push(byte as char);
+                rest = &rest[at + 3..];
+            }
+            Err(_) => {
+                out.push('=');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+mod invitations_go_out_by_email {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::invitations_go_out_by_email(crate::common::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::invitations_go_out_by_email(crate::common::Backend::Postgres).await;
+    }
 }
