@@ -88,6 +88,11 @@ pub struct Config {
     /// emails go out, and from whom; without them, the members page shows
     /// the link to copy.
     pub smtp: Option<Smtp>,
+    /// `OAUTH_VAULT_SSO_*`: single sign-on with an OpenID Connect provider.
+    pub sso: Option<app::services::sso::SsoConfig>,
+    /// `OAUTH_VAULT_PASSWORD_LOGIN`: `false` hides and refuses password
+    /// sign-in (only with single sign-on; the CLI's reset still works).
+    pub password_login: bool,
 }
 
 /// The mail server (its URL holds credentials: never printed).
@@ -131,6 +136,8 @@ impl fmt::Debug for Config {
             .field("signups_per_address", &self.signups_per_address)
             .field("api_rate_limit", &self.api_rate_limit)
             .field("smtp", &self.smtp)
+            .field("sso", &self.sso)
+            .field("password_login", &self.password_login)
             .finish()
     }
 }
@@ -172,6 +179,32 @@ impl Config {
             .get("OAUTH_VAULT_PUBLIC_URL")
             .map(|text| parse_public_url(&text))
             .transpose()?;
+        let sso = sso(&env)?;
+        let password_login = env.choice(
+            "OAUTH_VAULT_PASSWORD_LOGIN",
+            &[("true", true), ("false", false)],
+            true,
+        )?;
+        if !password_login && sso.is_none() {
+            return Err(err(
+                "OAUTH_VAULT_PASSWORD_LOGIN",
+                "'false' needs single sign-on (OAUTH_VAULT_SSO_ISSUER and its client): nobody could sign in",
+            ));
+        }
+        let mut allowed_hosts = env
+            .get("OAUTH_VAULT_ALLOWED_HOSTS")
+            .map(|text| parse_allowed_hosts(&text))
+            .transpose()?
+            .unwrap_or_default();
+        // the operator named the identity provider: the vault may call it
+        // even on a private network
+        if let Some(host) = sso
+            .as_ref()
+            .and_then(|s| Url::parse(&s.issuer).ok())
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        {
+            allowed_hosts.push(host.to_ascii_lowercase());
+        }
         let data_dir = PathBuf::from(
             env.get("OAUTH_VAULT_DATA_DIR")
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.to_string()),
@@ -196,11 +229,7 @@ impl Config {
                 .unwrap_or(app::services::usage::DEFAULT_READ_WINDOW),
             keys: key_source(&env, &data_dir)?,
             providers_dir: env.get("OAUTH_VAULT_PROVIDERS_DIR").map(PathBuf::from),
-            allowed_hosts: env
-                .get("OAUTH_VAULT_ALLOWED_HOSTS")
-                .map(|text| parse_allowed_hosts(&text))
-                .transpose()?
-                .unwrap_or_default(),
+            allowed_hosts,
             site_root: PathBuf::from(
                 env.get("OAUTH_VAULT_SITE_ROOT")
                     .unwrap_or_else(|| DEFAULT_SITE_ROOT.to_string()),
@@ -232,6 +261,8 @@ impl Config {
                 .number("OAUTH_VAULT_API_RATE_LIMIT", 0..=1_000_000)?
                 .unwrap_or(DEFAULT_API_RATE_LIMIT),
             smtp: smtp(&env)?,
+            sso,
+            password_login,
             data_dir,
         })
     }
@@ -257,6 +288,75 @@ fn smtp(env: &Env) -> Result<Option<Smtp>, ConfigError> {
         }
         Err(e) => Err(err("OAUTH_VAULT_SMTP_URL", e.to_string())),
     }
+}
+
+/// Single sign-on: the issuer, client id and secret go together.
+fn sso(env: &Env) -> Result<Option<app::services::sso::SsoConfig>, ConfigError> {
+    let issuer = env.get("OAUTH_VAULT_SSO_ISSUER");
+    let client_id = env.get("OAUTH_VAULT_SSO_CLIENT_ID");
+    let client_secret = env.get("OAUTH_VAULT_SSO_CLIENT_SECRET");
+    let Some(issuer) = issuer else {
+        if client_id.is_some() || client_secret.is_some() {
+            return Err(err(
+                "OAUTH_VAULT_SSO_ISSUER",
+                "set it with OAUTH_VAULT_SSO_CLIENT_ID and OAUTH_VAULT_SSO_CLIENT_SECRET: the OpenID provider's issuer URL, e.g. https://login.example.com/realms/staff",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = Url::parse(&issuer).map_err(|_| {
+        err(
+            "OAUTH_VAULT_SSO_ISSUER",
+            format!("'{issuer}' is not a URL; use the issuer URL exactly as the provider's discovery document names it"),
+        )
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(err("OAUTH_VAULT_SSO_ISSUER", "use an https:// URL"));
+    }
+    let client_id = client_id.ok_or_else(|| {
+        err(
+            "OAUTH_VAULT_SSO_CLIENT_ID",
+            "set it: the client id the vault has at the OpenID provider",
+        )
+    })?;
+    let client_secret = client_secret.ok_or_else(|| {
+        err(
+            "OAUTH_VAULT_SSO_CLIENT_SECRET",
+            "set it: the client secret the vault has at the OpenID provider",
+        )
+    })?;
+    let mut allowed_domains = Vec::new();
+    for domain in env
+        .get("OAUTH_VAULT_SSO_ALLOWED_DOMAINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+    {
+        let valid = domain.contains('.')
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !valid {
+            return Err(err(
+                "OAUTH_VAULT_SSO_ALLOWED_DOMAINS",
+                format!(
+                    "'{domain}' is not an email domain; list domains like example.com,example.org"
+                ),
+            ));
+        }
+        allowed_domains.push(domain);
+    }
+    Ok(Some(app::services::sso::SsoConfig {
+        issuer,
+        client_id,
+        client_secret: SecretString::from(client_secret),
+        name: env
+            .get("OAUTH_VAULT_SSO_NAME")
+            .map(|n| n.chars().take(60).collect())
+            .unwrap_or_else(|| "single sign-on".to_string()),
+        allowed_domains,
+    }))
 }
 
 /// The configuration's variables, trimmed; empty ones count as unset.

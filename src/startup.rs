@@ -92,6 +92,7 @@ impl Application {
             None => config::derive_public_url(local_addr),
         };
         let secure = public_url.starts_with("https://");
+        let public_url_for_sso = public_url.clone();
 
         let leptos_options = leptos_options(&config, local_addr);
         let usage =
@@ -110,6 +111,7 @@ impl Application {
                     signup: config.signup,
                     trusted_proxies: config.trusted_proxies.clone(),
                     signups_per_address: config.signups_per_address,
+                    password_login: config.password_login,
                 }),
                 catalogue: Arc::new(catalogue),
                 http: Outbound::new(outbound.clone()).map_err(StartupError::Http)?,
@@ -117,8 +119,19 @@ impl Application {
                 usage,
                 caches: Arc::new(Caches::new(config.api_cache_ttl)),
                 mailer: mailer(&config),
+                sso: config
+                    .sso
+                    .clone()
+                    .map(|c| Arc::new(app::services::sso::Sso::new(c, &public_url_for_sso))),
             },
         });
+        if let Some(sso) = state.sso.clone() {
+            // the server starts either way; the sign-in page explains a failure
+            let http = state.http.clone();
+            tokio::spawn(async move {
+                let _ = sso.discover(&http).await;
+            });
+        }
         let setup_link = setup_link(&state).await?;
         let router = router(state.clone(), secure, config.api_rate_limit);
         Ok(Self {

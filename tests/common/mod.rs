@@ -8,6 +8,7 @@
 
 pub mod fake_attio;
 pub mod fake_oauth;
+pub mod fake_oidc;
 pub mod fake_server;
 pub mod fake_smtp;
 #[macro_use]

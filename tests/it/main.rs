@@ -34,5 +34,6 @@ mod rate_limit;
 mod refresh;
 mod rotation;
 mod setup;
+mod sso;
 mod teams;
 mod webhooks;

@@ -29,6 +29,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::infra::net::Cidr>,
     /// Sign-ups allowed per client address in the throttling window.
     pub signups_per_address: i64,
+    /// Whether people may sign in with a password (`OAUTH_VAULT_PASSWORD_LOGIN`;
+    /// off only with single sign-on).
+    pub password_login: bool,
 }
 
 impl Settings {
@@ -60,6 +63,8 @@ pub struct Context {
     pub caches: Arc<Caches>,
     /// Outgoing email, when the operator configured a mail server.
     pub mailer: Option<crate::infra::mail::Mailer>,
+    /// Single sign-on for the portal, when the operator configured it.
+    pub sso: Option<Arc<crate::services::sso::Sso>>,
 }
 
 /// The API's short-lived read caches (see [`crate::infra::cache`]).

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod oauth;
 pub mod revocation;
 pub mod rotation;
+pub mod sso;
 pub mod teams;
 pub mod tokens;
 pub mod usage;

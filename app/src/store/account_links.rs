@@ -396,3 +396,16 @@ pub async fn revoke_org_invitation(
     tx.commit().await?;
     Ok(true)
 }
+
+/// Whether a live invitation (into an organisation or to an account) waits
+/// for `email`.
+pub async fn has_live_invitation(db: &Db, email: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM account_links WHERE purpose = 'invitation' AND email = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 LIMIT 1",
+    )
+    .bind(email)
+    .bind(now_ms())
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(found.is_some())
+}

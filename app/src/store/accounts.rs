@@ -30,6 +30,34 @@ pub enum Joining<'a> {
     Invitation(&'a str),
     /// The operator's command line: an administrator.
     Operator,
+    /// A first sign-in with single sign-on: a developer without a password.
+    SingleSignOn,
+}
+
+/// The password hash of an account made by single sign-on: no password
+/// matches it (the operator's reset link sets one).
+pub const NO_PASSWORD: &str = "!";
+
+/// Creates an account with its own organisation for `email`, from a request
+/// of `client_address`, in one transaction with its audit entry.
+pub async fn create_account_from(
+    db: &Db,
+    email: &str,
+    joining: Joining<'_>,
+    client_address: &str,
+) -> Result<NewAccount, AccountError> {
+    let mut tx = db.begin().await?;
+    let account = insert_account(
+        &mut tx,
+        email,
+        NO_PASSWORD,
+        joining,
+        Some(client_address),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(account)
 }
 
 /// Creates an account with its own organisation, in one transaction with
@@ -68,7 +96,7 @@ async fn insert_account(
     }
     let role = match joining {
         Joining::Operator => Role::Admin,
-        Joining::SignUp | Joining::Invitation(_) => Role::Developer,
+        Joining::SignUp | Joining::Invitation(_) | Joining::SingleSignOn => Role::Developer,
     };
     let now = now_ms();
     let user_id = new_id("usr");
@@ -117,6 +145,7 @@ async fn insert_account(
         Joining::Operator => (Actor::operator(), "user.created_admin"),
         Joining::SignUp => (developer, "user.signed_up"),
         Joining::Invitation(_) => (developer, "user.joined_by_invitation"),
+        Joining::SingleSignOn => (developer, "user.signed_up_with_sso"),
     };
     let detail = match into {
         Some((_, role)) => format!("{email} ({})", role.as_str()),

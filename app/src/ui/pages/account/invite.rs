@@ -2,6 +2,7 @@
 //! area, to an account of one's own. Accepting one signs up, or signs in
 //! and joins.
 
+use super::sso::{use_sso, SsoButton};
 use super::{LinkPage, NewAccountForm};
 use crate::ui::forms::{CsrfField, FormError};
 use crate::web::forms::FormFeedback;
@@ -20,6 +21,7 @@ pub fn JoinOrganisation(
     let (org, role) = page.organisation.clone().unwrap_or_default();
     let invited = page.email.clone().unwrap_or_default();
     let intro = format!("You are invited to join {org} as {}.", role.as_str());
+    let sso = use_sso();
     let body = match page.signed_in_as.clone() {
         Some(me) if me == invited => view! {
             <FormError error=feedback.error("") />
@@ -41,7 +43,14 @@ pub fn JoinOrganisation(
             <p><a class="btn btn-primary" href=format!("/login?next=/invite/{token}") data-testid="sign-in-to-join">"Sign in to join"</a></p>
         }
         .into_any(),
+        None if !sso.password_login => view! {
+            <p>"Sign in with your company account as " <strong data-testid="invited-email">{invited.clone()}</strong> " to accept it."</p>
+            <FormError error=feedback.error("") />
+            <SsoButton view=sso.clone() next=format!("/invite/{token}") />
+        }
+        .into_any(),
         None => view! {
+            <SsoButton view=sso.clone() next=format!("/invite/{token}") />
             <p>"Choose a password to create your account."</p>
             <FormError error=feedback.error("") />
             <NewAccountForm action csrf feedback email=Some(invited) button="Create account and join" />
@@ -165,6 +174,10 @@ mod ssr {
                 }
                 Err(LinkError::Account(e)) => server_error(e),
             };
+        }
+        if !state.settings.password_login {
+            let message = super::super::ssr::PASSWORD_LOGIN_OFF;
+            return refuse(&state, form.parts, feedback, StatusCode::FORBIDDEN, message).await;
         }
         let mut feedback = feedback;
         let Some((email, password_text)) = new_credentials(&form, &mut feedback, Some(&email))

@@ -14,6 +14,7 @@ use leptos_router::hooks::use_query_map;
 mod invite;
 mod links;
 mod password;
+mod sso;
 
 pub use links::{Invitation, LinkPage, LinkStatus, Reset, Setup};
 pub use password::{Account, AccountPage};
@@ -48,6 +49,8 @@ pub fn Login() -> impl IntoView {
     // where to go after signing in (an invitation's page), kept when the
     // form comes back with an error
     let next = feedback.value("next").or_else(|| query.get("next"));
+    let sso = sso::use_sso();
+    let password_login = sso.password_login;
     view! {
         <Title text="Sign in" />
         <PublicPage>
@@ -57,7 +60,9 @@ pub fn Login() -> impl IntoView {
                     <div class="alert alert-success" role="status">"Your password was changed. Sign in with the new one."</div>
                 })}
                 <FormError error=feedback.error("") />
-                <form method="post" action="/login" class="form">
+                <sso::SsoButton view=sso next=next.clone().unwrap_or_default() />
+                {password_login.then(|| view! {
+                <form method="post" action="/login" class="form" data-testid="password-login">
                     <CsrfField token=csrf />
                     {next.map(|next| view! { <input type="hidden" name="next" value=next /> })}
                     <TextField
@@ -79,6 +84,8 @@ pub fn Login() -> impl IntoView {
                     />
                     <button type="submit" class="btn btn-primary">"Sign in"</button>
                 </form>
+                })}
+                {password_login.then(|| view! {
                 <p class="muted" data-testid="signup-mode">
                     {match mode {
                         SignupMode::Open => view! { "No account yet? " <a href="/signup">"Create one"</a> }.into_any(),
@@ -87,6 +94,7 @@ pub fn Login() -> impl IntoView {
                     }}
                 </p>
                 <p class="muted small">"Forgot your password? Ask the operator for a reset link."</p>
+                })}
             </section>
         </PublicPage>
     }
@@ -97,12 +105,17 @@ pub fn Signup() -> impl IntoView {
     let feedback = use_feedback("signup");
     let csrf = use_csrf_token();
     let mode = use_signup_mode();
+    let sso = sso::use_sso();
     view! {
         <Title text="Sign up" />
         <PublicPage>
             <section class="panel narrow">
                 <h1>"Create an account"</h1>
                 {match mode.refusal() {
+                    _ if !sso.password_login => view! {
+                        <p>"Accounts here sign in with single sign-on: your first sign-in creates yours, if your email domain is allowed or you were invited."</p>
+                        <sso::SsoButton view=sso.clone() />
+                    }.into_any(),
                     Some(why) => view! {
                         <p data-testid="signup-refused">{why}</p>
                         <p class="muted">"Already have an account? " <a href="/login">"Sign in"</a></p>
@@ -204,6 +217,10 @@ pub mod ssr {
     use throttle::{Admission, Limit};
 
     pub use super::links::ssr::link_page;
+
+    /// Why a password form is refused where password sign-in is off.
+    pub(super) const PASSWORD_LOGIN_OFF: &str =
+        "Password sign-in is off on this instance: use the single sign-on button.";
 
     /// Signs `user_id` in: a fresh session id (never one the browser brought).
     /// Signs `user_id` in and sends them `to` a page of this site.
@@ -315,7 +332,12 @@ pub mod ssr {
             Ok(f) => f,
             Err(r) => return r,
         };
-        if let Some(why) = state.settings.signup.refusal() {
+        let refusal = if state.settings.password_login {
+            state.settings.signup.refusal()
+        } else {
+            Some(PASSWORD_LOGIN_OFF)
+        };
+        if let Some(why) = refusal {
             let mut feedback = FormFeedback::new("signup");
             feedback.keep("email", &form.get("email"));
             return refuse(&state, form.parts, feedback, StatusCode::FORBIDDEN, why).await;
@@ -388,6 +410,10 @@ pub mod ssr {
         let email_text = form.get("email");
         feedback.keep("email", &email_text);
         feedback.keep("next", &next_page(&form.get("next")));
+        if !state.settings.password_login {
+            let status = StatusCode::FORBIDDEN;
+            return refuse(&state, form.parts, feedback, status, PASSWORD_LOGIN_OFF).await;
+        }
         let email = email_text.trim().to_lowercase();
         let client = ClientAddress::of(&form.parts);
         let address = client.to_string();
@@ -500,6 +526,7 @@ pub mod ssr {
             .route("/login", post(post_login))
             .route("/logout", post(post_logout))
             .merge(super::links::ssr::routes())
+            .merge(super::sso::routes())
             .merge(super::password::ssr::routes())
     }
 }
