@@ -191,3 +191,88 @@ fn plain_http_public_urls_are_only_for_loopback() {
         .unwrap();
     assert_eq!(error.var, "OAUTH_VAULT_PUBLIC_URL");
 }
+
+#[test]
+fn mail_and_single_sign_on_settings_are_checked_and_never_printed() {
+    let config = load(&[
+        (
+            "OAUTH_VAULT_SMTP_URL",
+            "smtps://vault:mailpass42@mail.example.com:465",
+        ),
+        ("OAUTH_VAULT_SMTP_FROM", "OAuth Vault <vault@example.com>"),
+        (
+            "OAUTH_VAULT_SSO_ISSUER",
+            "http://10.0.0.5:8080/realms/staff",
+        ),
+        ("OAUTH_VAULT_SSO_CLIENT_ID", "vault"),
+        ("OAUTH_VAULT_SSO_CLIENT_SECRET", "ssosecret99"),
+        (
+            "OAUTH_VAULT_SSO_ALLOWED_DOMAINS",
+            "Example.com, @corp.example",
+        ),
+        ("OAUTH_VAULT_PASSWORD_LOGIN", "false"),
+    ])
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("mailpass42") && !debug.contains("ssosecret99"),
+        "{debug}"
+    );
+    let sso = config.sso.as_ref().unwrap();
+    assert_eq!(sso.allowed_domains, ["example.com", "corp.example"]);
+    assert_eq!(sso.name, "single sign-on");
+    assert!(!config.password_login);
+    // the operator named the identity provider: the vault may call it
+    assert!(config.allowed_hosts.contains(&"10.0.0.5:8080".to_string()));
+
+    let refused = |vars: &[(&str, &str)], var: &str| {
+        let error = load(vars).err().unwrap();
+        assert_eq!(error.var, var, "{error}");
+        assert!(!error.to_string().contains("mailpass42"), "{error}");
+    };
+    refused(
+        &[(
+            "OAUTH_VAULT_SMTP_URL",
+            "smtps://vault:mailpass42@mail.example.com",
+        )],
+        "OAUTH_VAULT_SMTP_FROM",
+    );
+    refused(
+        &[
+            (
+                "OAUTH_VAULT_SMTP_URL",
+                "ftp://vault:mailpass42@mail.example.com",
+            ),
+            ("OAUTH_VAULT_SMTP_FROM", "a@example.com"),
+        ],
+        "OAUTH_VAULT_SMTP_URL",
+    );
+    refused(
+        &[
+            ("OAUTH_VAULT_SMTP_URL", "smtp://mail.example.com"),
+            ("OAUTH_VAULT_SMTP_FROM", "not an address"),
+        ],
+        "OAUTH_VAULT_SMTP_FROM",
+    );
+    refused(
+        &[("OAUTH_VAULT_PASSWORD_LOGIN", "false")],
+        "OAUTH_VAULT_PASSWORD_LOGIN",
+    );
+    refused(
+        &[("OAUTH_VAULT_SSO_CLIENT_ID", "vault")],
+        "OAUTH_VAULT_SSO_ISSUER",
+    );
+    refused(
+        &[("OAUTH_VAULT_SSO_ISSUER", "https://id.example.com")],
+        "OAUTH_VAULT_SSO_CLIENT_ID",
+    );
+    refused(
+        &[
+            ("OAUTH_VAULT_SSO_ISSUER", "https://id.example.com"),
+            ("OAUTH_VAULT_SSO_CLIENT_ID", "v"),
+            ("OAUTH_VAULT_SSO_CLIENT_SECRET", "s"),
+            ("OAUTH_VAULT_SSO_ALLOWED_DOMAINS", "not a domain"),
+        ],
+        "OAUTH_VAULT_SSO_ALLOWED_DOMAINS",
+    );
+}

@@ -11,7 +11,7 @@ use axum::{
 };
 
 /// Path prefixes of the signed-in portal.
-const PORTAL: &[&str] = &["/apps", "/account"];
+const PORTAL: &[&str] = &["/apps", "/account", "/orgs"];
 
 fn is_portal(path: &str) -> bool {
     PORTAL.iter().any(|p| {

@@ -27,6 +27,7 @@ on_both!(
     bad_answers_are_refused,
     an_unreachable_issuer_does_not_stop_the_server,
     password_sign_in_can_be_switched_off,
+    nothing_secret_of_teams_or_sso_is_logged,
 );
 
 async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, FakeOidc)> {
@@ -329,5 +330,58 @@ async fn password_sign_in_can_be_switched_off(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    app.stop().await;
+}
+
+/// Single sign-on's and invitations' secrets never reach the log: the client
+/// secret, the state, nonce, code and ID token, the invitation link's token,
+/// the mail server's password (its sending fails here, and is logged).
+async fn nothing_secret_of_teams_or_sso_is_logged(backend: Backend) {
+    let logs = crate::audit_trail::captured_logs();
+    let smtp = crate::common::fake_smtp::FakeSmtp::start().await;
+    let smtp_url = smtp.url.replace("smtp://", "smtp://vault:mailpass4242@");
+    let extra = [
+        ("OAUTH_VAULT_SMTP_URL", smtp_url.as_str()),
+        ("OAUTH_VAULT_SMTP_FROM", "vault@example.com"),
+    ];
+    let Some((app, _idp)) = start(backend, &extra).await else {
+        return;
+    };
+    let marker = format!("capture check {}", uuid::Uuid::new_v4());
+    tracing::info!("{marker}");
+    let owner = app.browser();
+    let callback = to_callback(&owner, "/auth/sso/start").await;
+    let res = get(&owner, &callback).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let query = |name: &str| crate::common::query_value(&callback, name).unwrap();
+    let (code, state) = (query("code"), query("state"));
+    let org = crate::teams::current_org(&owner).await;
+    // the fake mail server offers no authentication: sending fails, the
+    // link is shown, and the failure is logged
+    let link = crate::teams::invite(&owner, &org, "new@example.com", "viewer").await;
+    let invitation = link.rsplit('/').next().unwrap().to_string();
+    let session = owner
+        .client
+        .get(app.url("/apps"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(session, StatusCode::OK);
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(text.contains(&marker), "logs are captured");
+    assert!(
+        text.contains("invitation shown instead of emailed"),
+        "the mail failure is logged"
+    );
+    for (what, secret) in [
+        ("SSO client secret", crate::common::fake_oidc::CLIENT_SECRET),
+        ("SSO code", code.as_str()),
+        ("SSO state", state.as_str()),
+        ("invitation token", invitation.as_str()),
+        ("mail password", "mailpass4242"),
+    ] {
+        assert!(!text.contains(secret), "the {what} appears in the logs");
+    }
     app.stop().await;
 }
