@@ -79,8 +79,9 @@ pub struct DocsPage {
 #[server(endpoint = "providers/catalogue")]
 pub async fn provider_catalogue(app_id: String) -> Result<CataloguePage, ServerFnError> {
     use crate::web::session::internal;
+    // a page to add a provider from: developers and up
     let (state, seat, app) =
-        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Develop).await?;
     let configs = crate::store::provider_configs::list(&state.db, &state.keyring, &app.id)
         .await
         .map_err(internal)?;
@@ -107,7 +108,7 @@ pub async fn provider_form(
 ) -> Result<ProviderFormPage, ServerFnError> {
     use crate::web::session::not_found;
     let (state, seat, app) =
-        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Read).await?;
+        crate::web::session::app_access(&app_id, crate::domain::orgs::Need::Develop).await?;
     let definition = if provider == CUSTOM_PROVIDER {
         None
     } else {
