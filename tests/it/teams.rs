@@ -98,6 +98,10 @@ struct Post {
     allowed: StatusCode,
 }
 
+/// A server function of the matrix: its endpoint, arguments and the least
+/// role that may call it.
+type Call<'a> = (&'a str, Vec<(&'a str, &'a str)>, usize);
+
 fn post(page: &str, fields: &[(&'static str, &str)], least: usize, allowed: StatusCode) -> Post {
     Post {
         page: page.to_string(),
@@ -176,7 +180,7 @@ async fn the_role_matrix_holds_on_every_route(w: World) {
     }
 
     // server functions
-    let calls: [(&str, Vec<(&str, &str)>, usize); 9] = [
+    let calls: [Call; 9] = [
         ("apps/get", vec![("app_id", &app)], VIEWER),
         (
             "providers/detail",
