@@ -7,12 +7,17 @@
 //!
 //! With `--catalogue-dir`, writes `DIR/attio.toml` pointing at the fake. Prints
 //! `Fake Attio is running at http://127.0.0.1:PORT`, then
-//! `Fake OAuth is running at http://127.0.0.1:PORT2` (a free port), then serves
-//! until SIGTERM or Ctrl-C.
+//! `Fake OAuth is running at http://127.0.0.1:PORT2` (a free port), then
+//! `Fake OpenID is running at http://127.0.0.1:PORT3` (an OpenID
+//! provider for the portal's single sign-on: it signs in
+//! `alice@corp.example` at once; client `vault-portal`), and serves until
+//! SIGTERM or Ctrl-C.
 #[path = "../tests/common/fake_attio.rs"]
 mod fake_attio;
 #[path = "../tests/common/fake_oauth.rs"]
 mod fake_oauth;
+#[path = "../tests/common/fake_oidc.rs"]
+mod fake_oidc;
 #[path = "../tests/common/fake_server.rs"]
 mod fake_server;
 
@@ -110,12 +115,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let oidc = fake_oidc::FakeOidc::start().await;
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "Fake Attio is running at {}", fake.address);
     let _ = writeln!(stdout, "Fake OAuth is running at {}", generic.address);
+    let _ = writeln!(stdout, "Fake OpenID is running at {}", oidc.issuer());
     let _ = stdout.flush();
     stopped().await;
     drop(fake);
     drop(generic);
+    drop(oidc);
     ExitCode::SUCCESS
 }
