@@ -2,7 +2,7 @@
 //! works in several organisations.
 
 use super::{accept_as_new, current_org, get_html, get_status, invite, SETUP};
-use crate::common::{location, TestApp, World};
+use crate::common::{TestApp, World};
 use reqwest::StatusCode;
 
 with_world!(SETUP;
