@@ -62,7 +62,7 @@ async fn invitations_live_once_for_their_address(w: World) {
     let link = invite(&owner, &org, "new@example.com", "developer").await;
     let path = link.trim_start_matches(&w.app.address).to_string();
     let html = get_html(&w.app.second_browser(), &path).await;
-    assert!(html.contains("as developer"), "the page names the role");
+    assert!(html.contains("as a developer"), "the page names the role");
     let listed = get_html(&owner, &members).await;
     assert!(
         listed.contains("new@example.com"),

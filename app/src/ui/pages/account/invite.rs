@@ -20,7 +20,17 @@ pub fn JoinOrganisation(
 ) -> impl IntoView {
     let (org, role) = page.organisation.clone().unwrap_or_default();
     let invited = page.email.clone().unwrap_or_default();
-    let intro = format!("You are invited to join {org} as {}.", role.as_str());
+    let article = if role == crate::domain::orgs::OrgRole::Admin
+        || role == crate::domain::orgs::OrgRole::Owner
+    {
+        "an"
+    } else {
+        "a"
+    };
+    let intro = format!(
+        "You are invited to join the organisation “{org}” on OAuth Vault as {article} {}.",
+        role.as_str()
+    );
     let sso = use_sso();
     let body = match page.signed_in_as.clone() {
         Some(me) if me == invited => view! {

@@ -188,7 +188,7 @@ fn MembersTable(page: MembersData, action: String, csrf: String) -> impl IntoVie
                     let editable = manage && (mine == OrgRole::Owner || m.role < OrgRole::Owner);
                     let role_cell = if editable {
                         view! {
-                            <form method="post" action=action.clone() class="row">
+                            <form method="post" action=action.clone() class="member-role">
                                 <CsrfField token=csrf.clone() />
                                 <input type="hidden" name="_action" value="set_role" />
                                 <input type="hidden" name="user_id" value=m.user_id.clone() />
@@ -230,7 +230,7 @@ fn InvitationsTable(
     csrf: String,
 ) -> impl IntoView {
     if invitations.is_empty() {
-        return view! { <p class="muted" data-testid="no-invitations">"No invitations waiting."</p> }
+        return view! { <p class="muted invitations-none" data-testid="no-invitations">"No invitations waiting."</p> }
             .into_any();
     }
     view! {
