@@ -4,7 +4,9 @@
 //! built-in ones with the same id. Any mistake stops start-up with the file
 //! and the field at fault.
 
-use super::{urls::OutboundPolicy, Access, ProviderDefinition, CUSTOM_PROVIDER};
+use super::{
+    urls::OutboundPolicy, IdentityMethod, IdentitySource, ProviderDefinition, CUSTOM_PROVIDER,
+};
 use std::{collections::HashSet, path::Path, sync::Arc};
 
 /// Definitions compiled into the binary: (file name, contents).
@@ -87,6 +89,7 @@ pub fn parse(
     let def: ProviderDefinition =
         toml::from_str(text).map_err(|e| fail(e.to_string().trim().replace('\n', " ")))?;
     check_identity(&def)
+        .and_then(|()| check_parameters(&def))
         .and_then(|()| check_urls(&def, policy))
         .and_then(|()| check_scopes(&def))
         .map_err(fail)?;
@@ -113,7 +116,6 @@ fn check_identity(def: &ProviderDefinition) -> Result<(), String> {
         ("name", &def.name),
         ("category", &def.category),
         ("tagline", &def.tagline),
-        ("logo", &def.logo),
     ] {
         if value.trim().is_empty() {
             return Err(format!("{field} must not be empty"));
@@ -144,16 +146,135 @@ fn check_urls(def: &ProviderDefinition, policy: &OutboundPolicy) -> Result<(), S
         ),
     ];
     if let Some(identity) = &def.identity {
-        urls.push(("identity.url", Some(&identity.url)));
+        match identity.source {
+            IdentitySource::Url => urls.push(("identity.url", Some(&identity.url))),
+            IdentitySource::TokenResponse if !identity.url.is_empty() => {
+                return Err(
+                    "identity.url must be empty when identity.source is token_response".into(),
+                )
+            }
+            IdentitySource::TokenResponse => {}
+        }
+        if identity.body.is_some() && identity.method != IdentityMethod::Post {
+            return Err("identity.body needs identity.method = \"POST\"".into());
+        }
     }
     if let Some(api) = &def.api {
         urls.push(("api.base_url", Some(&api.base_url)));
     }
     for (field, url) in urls {
-        if let Some(url) = url {
-            policy
-                .check_endpoint(url)
-                .map_err(|why| format!("{field} '{url}': {why}"))?;
+        let Some(url) = url else { continue };
+        let known = placeholders_known_at(def, field);
+        let example = fill_with_examples(def, url, &known)
+            .map_err(|name| format!("{field} '{url}': {{{name}}} is not a parameter, token value or callback value it may use ({})", known.join(", ")))?;
+        policy
+            .check_endpoint(&example)
+            .map_err(|why| format!("{field} '{url}': {why}"))?;
+    }
+    Ok(())
+}
+
+/// The placeholders a URL field may use: parameters everywhere; callback
+/// values from the token request on; token values after the tokens came.
+fn placeholders_known_at(def: &ProviderDefinition, field: &str) -> Vec<String> {
+    let mut known: Vec<String> = def.parameters.iter().map(|p| p.name.clone()).collect();
+    if field != "oauth.authorization_url" {
+        known.extend(def.callback.values.iter().cloned());
+    }
+    if !matches!(field, "oauth.authorization_url" | "oauth.token_url") {
+        known.extend(def.token_response.values.keys().cloned());
+    }
+    known
+}
+
+/// `url` with each `{name}` replaced by an example of its value (a
+/// parameter's example; for a value the provider returns, an https origin
+/// where it starts the URL, else a word). `Err` names an unknown placeholder.
+fn fill_with_examples(
+    def: &ProviderDefinition,
+    url: &str,
+    known: &[String],
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = url;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or_else(|| "an unclosed {".to_string())?;
+        let name = &after[..close];
+        if !known.iter().any(|k| k == name) {
+            return Err(name.to_string());
+        }
+        let example = match def.parameters.iter().find(|p| p.name == name) {
+            Some(p) => p.example.clone(),
+            None if out.is_empty() => "https://values.example.com".to_string(),
+            None => "value".to_string(),
+        };
+        out.push_str(&example);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Connection parameters: names, patterns (anchored, compiling, matching
+/// their example and default), no clash with returned values.
+fn check_parameters(def: &ProviderDefinition) -> Result<(), String> {
+    let mut names = HashSet::new();
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 40
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    for p in &def.parameters {
+        if !valid_name(&p.name) {
+            return Err(format!(
+                "parameter '{}': names are a-z, 0-9 and '_'",
+                p.name
+            ));
+        }
+        if !names.insert(p.name.clone()) {
+            return Err(format!("parameter '{}' appears twice", p.name));
+        }
+        if p.label.trim().is_empty() {
+            return Err(format!("parameter '{}' needs a label", p.name));
+        }
+        if !p.pattern.starts_with('^') || !p.pattern.ends_with('$') {
+            return Err(format!(
+                "parameter '{}': the pattern must be anchored with ^…$",
+                p.name
+            ));
+        }
+        let pattern = regex::Regex::new(&p.pattern)
+            .map_err(|e| format!("parameter '{}': the pattern does not compile: {e}", p.name))?;
+        for (what, value) in [
+            ("example", Some(&p.example)),
+            ("default", p.default.as_ref()),
+        ] {
+            if let Some(value) = value {
+                if !pattern.is_match(value) {
+                    return Err(format!(
+                        "parameter '{}': its {what} '{value}' does not match its pattern",
+                        p.name
+                    ));
+                }
+            }
+        }
+    }
+    for name in def
+        .token_response
+        .values
+        .keys()
+        .chain(def.callback.values.iter())
+    {
+        if !valid_name(name) && !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("value '{name}': names are letters, digits and '_'"));
+        }
+        if !names.insert(name.clone()) {
+            return Err(format!(
+                "'{name}' is both a parameter and a returned value, or returned twice"
+            ));
         }
     }
     Ok(())
@@ -166,14 +287,6 @@ fn check_scopes(def: &ProviderDefinition) -> Result<(), String> {
     for group in &def.scope_groups {
         if group.name.trim().is_empty() || group.scopes.is_empty() {
             return Err("every scope group needs a name and at least one scope".into());
-        }
-        for access in [Access::Read, Access::ReadWrite] {
-            if group.scopes.iter().filter(|s| s.access == access).count() > 1 {
-                return Err(format!(
-                    "scope group '{}' has more than one {access:?} scope; one resource per group",
-                    group.name
-                ));
-            }
         }
         for scope in &group.scopes {
             if scope.name.trim().is_empty() || scope.name.contains(char::is_whitespace) {
@@ -352,5 +465,94 @@ mod tests {
         // without the allow-list, the same file is refused
         let err = Catalogue::load(Some(dir.path()), &OutboundPolicy::default()).unwrap_err();
         assert!(err.message.contains("oauth.authorization_url"), "{err}");
+    }
+
+    /// A definition with a connection parameter, a returned value and a
+    /// callback value, as a Zendesk- or Salesforce-like provider needs.
+    const TEMPLATED: &str = r#"
+id = "acme"
+name = "Acme"
+category = "Support"
+tagline = "A test provider."
+
+[[parameters]]
+name = "subdomain"
+label = "Acme subdomain"
+pattern = "^[a-z0-9][a-z0-9-]{0,62}$"
+example = "shop"
+supplied_by = "end_user"
+
+[oauth]
+authorization_url = "https://{subdomain}.acme.example/oauth/authorize"
+token_url = "https://{subdomain}.acme.example/oauth/token?realm={realm}"
+client_auth = "basic"
+
+[token_response]
+values = { instance_url = "instance_url" }
+
+[callback]
+values = ["realm"]
+
+[identity]
+url = "{instance_url}/me"
+account_id = "id"
+
+[api]
+base_url = "{instance_url}/api/{realm}"
+
+[tokens]
+lifecycle = "refresh"
+
+[display]
+pkce = "Supported"
+token_refresh = "Automatic"
+"#;
+
+    #[test]
+    fn templates_use_only_what_is_known_when_they_are_called() {
+        let policy = OutboundPolicy::default();
+        let def = parse("acme.toml", TEMPLATED, &policy).unwrap();
+        assert_eq!(
+            def.parameters[0].supplied_by,
+            crate::catalogue::SuppliedBy::EndUser
+        );
+        assert_eq!(def.token_response.access_token, "access_token");
+        let cases = [
+            // a returned value is not known when the user is sent away
+            (
+                TEMPLATED.replace("/oauth/authorize", "/oauth/authorize?x={instance_url}"),
+                "{instance_url} is not a parameter",
+            ),
+            (TEMPLATED.replace("{realm}\"", "{nope}\""), "{nope}"),
+            (
+                TEMPLATED.replace("^[a-z0-9][a-z0-9-]{0,62}$", "[a-z]+"),
+                "anchored",
+            ),
+            (
+                TEMPLATED.replace("^[a-z0-9][a-z0-9-]{0,62}$", "^[a-z+$"),
+                "does not compile",
+            ),
+            (
+                TEMPLATED.replace("example = \"shop\"", "example = \"Shop.evil\""),
+                "does not match",
+            ),
+            (
+                TEMPLATED.replace("values = [\"realm\"]", "values = [\"subdomain\"]"),
+                "both a parameter",
+            ),
+            (
+                TEMPLATED.replace("supplied_by = \"end_user\"", "supplied_by = \"anyone\""),
+                "supplied_by",
+            ),
+            (
+                TEMPLATED.replace("[identity]\n", "[identity]\nsource = \"token_response\"\n"),
+                "identity.url must be empty",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse("acme.toml", &text, &policy).unwrap_err();
+            assert_eq!(err.file, "acme.toml");
+            assert!(err.message.contains(expected), "{expected}: {err}");
+        }
     }
 }

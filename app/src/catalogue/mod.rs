@@ -22,8 +22,10 @@ pub struct ProviderDefinition {
     pub name: String,
     pub category: String,
     pub tagline: String,
-    /// Path of the logo under the site root, e.g. `/providers/attio.svg`.
-    pub logo: String,
+    /// Path of a logo under the site root; without one the portal draws a
+    /// monogram.
+    #[serde(default)]
+    pub logo: Option<String>,
     #[serde(default)]
     pub docs_url: Option<String>,
     /// Where developers register an OAuth app at the provider.
@@ -48,6 +50,116 @@ pub struct ProviderDefinition {
     pub default_scopes: Vec<String>,
     #[serde(default)]
     pub scope_groups: Vec<ScopeGroup>,
+    /// Values substituted into the URLs as `{name}`: asked of the developer
+    /// (per configuration) or of the end user (on the connect page).
+    #[serde(default)]
+    pub parameters: Vec<ParameterSpec>,
+    /// Where the token answer holds the token and the values later calls
+    /// need.
+    #[serde(default)]
+    pub token_response: TokenResponseSpec,
+    /// Query parameters of the authorization callback kept with the
+    /// connection.
+    #[serde(default)]
+    pub callback: CallbackSpec,
+}
+
+/// Who supplies a connection parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppliedBy {
+    /// In the provider configuration form.
+    Developer,
+    /// On the connect page.
+    EndUser,
+}
+
+/// A value substituted into the provider's URLs, checked by its pattern
+/// (it ends up in a URL the vault calls).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSpec {
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+    /// A regular expression anchored with `^…$`.
+    pub pattern: String,
+    pub example: String,
+    #[serde(default)]
+    pub default: Option<String>,
+    pub supplied_by: SuppliedBy,
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+/// Paths (dotted; array elements by index) into the token answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenResponseSpec {
+    #[serde(default = "access_token_path")]
+    pub access_token: String,
+    #[serde(default = "refresh_token_path")]
+    pub refresh_token: String,
+    /// Values kept with the connection: name → path.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+impl Default for TokenResponseSpec {
+    fn default() -> Self {
+        Self {
+            access_token: access_token_path(),
+            refresh_token: refresh_token_path(),
+            values: BTreeMap::new(),
+        }
+    }
+}
+
+fn access_token_path() -> String {
+    "access_token".into()
+}
+
+fn refresh_token_path() -> String {
+    "refresh_token".into()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSpec {
+    /// Query parameter names.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// How a revocation request authenticates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationAuth {
+    /// RFC 7009: the token in the form, with client authentication.
+    #[default]
+    Client,
+    /// The access token as a bearer token, no body.
+    Bearer,
+}
+
+/// Where the account identity comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// A call to `url`.
+    #[default]
+    Url,
+    /// The token answer itself.
+    TokenResponse,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum IdentityMethod {
+    #[default]
+    Get,
+    Post,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +178,8 @@ pub struct OAuthSpec {
     pub token_url: String,
     #[serde(default)]
     pub revocation_url: Option<String>,
+    #[serde(default)]
+    pub revocation_auth: RevocationAuth,
     #[serde(default)]
     pub introspection_url: Option<String>,
     #[serde(default = "yes")]
@@ -102,7 +216,16 @@ fn space() -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentitySpec {
+    #[serde(default)]
+    pub source: IdentitySource,
+    /// The endpoint (empty when the source is the token answer).
+    #[serde(default)]
     pub url: String,
+    #[serde(default)]
+    pub method: IdentityMethod,
+    /// A JSON body for `POST` (e.g. a GraphQL query).
+    #[serde(default)]
+    pub body: Option<String>,
     pub account_id: String,
     #[serde(default)]
     pub account_name: Option<String>,
@@ -120,6 +243,9 @@ pub struct IdentitySpec {
 #[serde(deny_unknown_fields)]
 pub struct ApiSpec {
     pub base_url: String,
+    /// Headers the proxy sends with every call (e.g. an API version).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,11 +334,12 @@ impl ProviderDefinition {
         if scope.access != Access::ReadWrite {
             return None;
         }
-        group
-            .scopes
-            .iter()
-            .find(|s| s.access == Access::Read)
-            .map(|s| s.name.as_str())
+        // only where the group names one resource: its one read scope
+        let mut reads = group.scopes.iter().filter(|s| s.access == Access::Read);
+        match (reads.next(), reads.next()) {
+            (Some(read), None) => Some(read.name.as_str()),
+            _ => None,
+        }
     }
 
     /// `selected` in catalogue order, with the read scope added wherever its

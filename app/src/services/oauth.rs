@@ -47,6 +47,7 @@ impl ProviderProfile {
                 authorization_url: custom.authorization_url.clone(),
                 token_url: custom.token_url.clone(),
                 revocation_url: custom.revocation_url.clone(),
+                revocation_auth: Default::default(),
                 introspection_url: custom.introspection_url.clone(),
                 pkce: custom.pkce,
                 client_auth: custom.client_auth,
@@ -59,7 +60,10 @@ impl ProviderProfile {
             };
             // OpenID Connect userinfo: `sub` is the account.
             let identity = custom.userinfo_url.clone().map(|url| IdentitySpec {
+                source: Default::default(),
                 url,
+                method: Default::default(),
+                body: None,
                 account_id: "sub".into(),
                 account_name: Some("name".into()),
                 account_slug: Some("email".into()),
@@ -532,6 +536,9 @@ mod tests {
     #[test]
     fn identity_fields_come_from_the_definition_paths() {
         let spec = IdentitySpec {
+            source: Default::default(),
+            method: Default::default(),
+            body: None,
             url: "https://api.example.com/self".into(),
             account_id: "workspace_id".into(),
             account_name: Some("workspace_name".into()),

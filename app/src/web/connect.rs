@@ -201,6 +201,8 @@ pub async fn get_connect(
 /// the scopes it asks for, each with its description.
 struct ProviderCard {
     config_id: String,
+    /// The catalogue id (or the custom provider's slug): its monogram colour.
+    provider_id: String,
     name: String,
     logo: Option<String>,
     scopes: Vec<(String, String)>,
@@ -222,7 +224,8 @@ impl ProviderCard {
             .map(|s| (s.clone(), describe(s)))
             .collect();
         Self {
-            logo: profile.definition.as_ref().map(|d| d.logo.clone()),
+            logo: profile.definition.as_ref().and_then(|d| d.logo.clone()),
+            provider_id: config.provider.clone(),
             config_id: config.id,
             name: profile.name,
             scopes,
@@ -270,13 +273,18 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
             <h1>{format!("{app_name} wants to connect to your account")}</h1>
             {who.map(|w| view! { <p class="muted">"Connecting for " <strong>{w}</strong></p> })}
             {notice.map(|n| view! { <div class="alert alert-danger" role="alert">{n}</div> })}
-            {cards.into_iter().map(|ProviderCard { config_id, name, logo, scopes }| {
+            {cards.into_iter().map(|ProviderCard { config_id, provider_id, name, logo, scopes }| {
                 let button = format!("Connect {name}");
                 let has_scopes = !scopes.is_empty();
                 view! {
                     <section class="connect-provider">
                         <h2>
-                            {logo.map(|l| view! { <img src=l alt="" width="28" height="28" /> })}
+                            {match logo {
+                                Some(l) => view! { <img src=l alt="" width="28" height="28" /> }.into_any(),
+                                None => view! {
+                                    <span class=format!("monogram monogram-28 monogram-{}", crate::util::monogram_colour(&provider_id)) aria-hidden="true">{crate::util::monogram(&name)}</span>
+                                }.into_any(),
+                            }}
                             {name.clone()}
                         </h2>
                         {has_scopes.then(|| view! {

@@ -116,7 +116,10 @@ async fn ask_provider(
             // RFC 7662: `active`, `scope` and `sub`, unless the definition
             // names other fields
             let spec = profile.identity.clone().unwrap_or(IdentitySpec {
+                source: Default::default(),
                 url: url.clone(),
+                method: Default::default(),
+                body: None,
                 account_id: "sub".into(),
                 account_name: None,
                 account_slug: None,

@@ -160,3 +160,23 @@ pub fn ScopeCatalogue(
         </section>
     }
 }
+
+/// A provider's icon: its logo where the definition names one, else a
+/// monogram (its initials on one of eight colours chosen by its id), drawn
+/// by the stylesheet: no vendor's logo file is copied.
+#[component]
+pub fn ProviderIcon(
+    id: String,
+    name: String,
+    #[prop(default = None)] logo: Option<String>,
+    #[prop(default = 40)] size: u32,
+) -> impl IntoView {
+    if let Some(logo) = logo {
+        return view! { <img src=logo alt="" width=size height=size /> }.into_any();
+    }
+    let class = format!(
+        "monogram monogram-{} monogram-{size}",
+        crate::util::monogram_colour(&id)
+    );
+    view! { <span class=class aria-hidden="true">{crate::util::monogram(&name)}</span> }.into_any()
+}

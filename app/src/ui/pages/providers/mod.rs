@@ -33,7 +33,7 @@ pub struct CatalogueCard {
     pub name: String,
     pub category: String,
     pub tagline: String,
-    pub logo: String,
+    pub logo: Option<String>,
     /// This app already has a configuration of it.
     pub configured: bool,
 }

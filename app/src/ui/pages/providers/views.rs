@@ -3,6 +3,7 @@
 
 use super::custom::CustomFields;
 use super::*;
+use crate::ui::components::provider::ProviderIcon;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -27,7 +28,7 @@ pub fn AddProvider() -> impl IntoView {
                                 let href = format!("/apps/{}/providers/new/{}", page.app.id, c.id);
                                 view! {
                                     <a class="card provider-card" href=href data-provider=c.id.clone()>
-                                        <img src=c.logo alt="" width="40" height="40" />
+                                        <ProviderIcon id=c.id.clone() name=c.name.clone() logo=c.logo.clone() />
                                         <div>
                                             <h2>{c.name}</h2>
                                             <span class="badge">{c.category}</span>
@@ -175,7 +176,7 @@ fn ProviderHeading(definition: Option<ProviderDefinition>) -> impl IntoView {
     match definition {
         Some(d) => view! {
             <div class="provider-heading">
-                <img src=d.logo.clone() alt="" width="48" height="48" />
+                <ProviderIcon id=d.id.clone() name=d.name.clone() logo=d.logo.clone() size=48 />
                 <div>
                     <h1>{d.name.clone()}</h1>
                     <p class="muted">{d.tagline.clone()}</p>
