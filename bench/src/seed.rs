@@ -73,6 +73,7 @@ pub async fn tenant(db: &Db, keys: &Keyring) -> Result<Tenant, String> {
             client_secret: Some(SecretString::from(provider::CLIENT_SECRET)),
             scopes: vec!["read".into()],
             custom: None,
+            parameters: Default::default(),
         },
         &actor,
     )

@@ -173,7 +173,7 @@ async fn forward(
         .find(|(k, _)| k == "id")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let (connection, url, raw) = target(&state, &caller, &id, request.uri()).await?;
+    let (connection, url, raw, api) = target(&state, &caller, &id, request.uri()).await?;
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -200,7 +200,7 @@ async fn forward(
             Ok(t) => t,
             Err(e) => return Err(care_error(&state, &caller, &connection, e).await),
         };
-        let answer = match send(&state, &parts, &url, &token, body.clone()).await {
+        let answer = match send(&state, &parts, &url, &api, &token, body.clone()).await {
             Ok(answer) => answer,
             Err(e) => {
                 call.record(&state, Err(&e)).await?;
@@ -275,7 +275,7 @@ async fn target(
     caller: &ApiCaller,
     id: &str,
     uri: &axum::http::Uri,
-) -> Result<(ConnectionView, url::Url, String), ApiError> {
+) -> Result<(ConnectionView, url::Url, String, app::catalogue::ApiSpec), ApiError> {
     let connection = store::find(&state.db, &state.catalogue, &caller.app_id, id)
         .await
         .map_err(ApiError::internal)?
@@ -300,10 +300,17 @@ async fn target(
     if !connection.provider_active {
         return Err(ApiError::provider_disabled());
     }
-    let base = ProviderProfile::of(&config, &state.catalogue)
-        .and_then(|p| p.definition)
-        .and_then(|d| d.api.clone())
-        .map(|api| api.base_url)
+    // the connection's values fill the base (Salesforce's instance,
+    // Shopify's shop, Xero's tenant)
+    let mut values = config.parameters.clone();
+    let own = store::parameters(&state.db, &connection.id)
+        .await
+        .map_err(ApiError::internal)?;
+    values.extend(app::domain::parameters::from_json(own.as_deref()));
+    values.insert("account_id".into(), connection.account_id.clone());
+    let api = ProviderProfile::of(&config, &state.catalogue)
+        .and_then(|p| p.resolved(&values).ok())
+        .and_then(|p| p.api)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -311,9 +318,9 @@ async fn target(
                 "This provider has no API base URL in the catalogue; call its API with the access token instead.",
             )
         })?;
-    let url = target_url(&base, &raw, uri.query())
+    let url = target_url(&api.base_url, &raw, uri.query())
         .ok_or_else(|| invalid_path("the path must stay below the provider's API base"))?;
-    Ok((connection, url, raw))
+    Ok((connection, url, raw, api))
 }
 
 /// One call to the provider with the connection's token in place of the
@@ -322,6 +329,7 @@ async fn send(
     state: &AppState,
     parts: &axum::http::request::Parts,
     url: &url::Url,
+    api: &app::catalogue::ApiSpec,
     token: &refresh::Usable,
     body: axum::body::Bytes,
 ) -> Result<app::infra::outbound::Streamed, ApiError> {
@@ -331,20 +339,30 @@ async fn send(
         .request(parts.method.clone(), url.as_str())
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "proxy_refused", e.to_string()))?;
     for (name, value) in parts.headers.iter() {
-        if forwardable(name, &listed) {
+        let token_header = api
+            .token_header
+            .as_deref()
+            .is_some_and(|h| name.as_str().eq_ignore_ascii_case(h));
+        if forwardable(name, &listed) && !token_header {
             outgoing = outgoing.header(name, value);
         }
     }
-    outgoing = outgoing
-        .header(
+    // the definition's headers (an API version), then the token
+    for (name, value) in &api.headers {
+        outgoing = outgoing.header(name.as_str(), value.as_str());
+    }
+    outgoing = match &api.token_header {
+        Some(name) => outgoing.header(name.as_str(), token.access_token.expose_secret()),
+        None => outgoing.header(
             header::AUTHORIZATION,
             format!(
                 "{} {}",
                 token.token_type,
                 token.access_token.expose_secret()
             ),
-        )
-        .body(body);
+        ),
+    }
+    .body(body);
     state.http.send_streaming(outgoing).await.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -155,12 +155,23 @@ fn check_urls(def: &ProviderDefinition, policy: &OutboundPolicy) -> Result<(), S
             }
             IdentitySource::TokenResponse => {}
         }
+        if identity.source == IdentitySource::TokenResponse
+            && def.tokens.health_check == super::HealthCheck::Identity
+        {
+            return Err("tokens.health_check = \"identity\" needs an identity.url to call".into());
+        }
         if identity.body.is_some() && identity.method != IdentityMethod::Post {
             return Err("identity.body needs identity.method = \"POST\"".into());
         }
     }
     if let Some(api) = &def.api {
         urls.push(("api.base_url", Some(&api.base_url)));
+        let known = placeholders_known_at(def, "api.headers");
+        for (name, value) in &api.headers {
+            fill_with_examples(def, value, &known).map_err(|missing| {
+                format!("api.headers.{name}: {{{missing}}} is not a value it may use")
+            })?;
+        }
     }
     for (field, url) in urls {
         let Some(url) = url else { continue };
@@ -183,6 +194,10 @@ fn placeholders_known_at(def: &ProviderDefinition, field: &str) -> Vec<String> {
     }
     if !matches!(field, "oauth.authorization_url" | "oauth.token_url") {
         known.extend(def.token_response.values.keys().cloned());
+    }
+    if field.starts_with("api.") {
+        // the connected account's id (Xero's tenant)
+        known.push("account_id".into());
     }
     known
 }

@@ -246,6 +246,11 @@ pub struct ApiSpec {
     /// Headers the proxy sends with every call (e.g. an API version).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A header that carries the access token as it is, instead of
+    /// `Authorization: Bearer …` (e.g. `X-Shopify-Access-Token`); used by
+    /// the proxy and the identity call.
+    #[serde(default)]
+    pub token_header: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

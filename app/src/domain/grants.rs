@@ -11,6 +11,11 @@ pub struct TokenSet {
     /// Seconds, as the provider said.
     pub expires_in: Option<i64>,
     pub scopes: Option<Vec<String>>,
+    /// Values the definition keeps from the answer (not secrets: an API
+    /// host, an account id), name → value.
+    pub returned: std::collections::BTreeMap<String, String>,
+    /// The account, where the definition reads it from the answer.
+    pub identity: Option<AccountIdentity>,
 }
 
 impl std::fmt::Debug for TokenSet {

@@ -15,6 +15,8 @@ pub mod grants;
 pub mod labels;
 pub mod orgs;
 pub mod paging;
+#[cfg(feature = "ssr")]
+pub mod parameters;
 pub mod provider_configs;
 #[cfg(feature = "ssr")]
 pub mod provider_form;

@@ -71,6 +71,9 @@ pub struct ConfigView {
     /// Saved before each configuration had its own redirect URI: it still
     /// uses the shared one until the developer switches.
     pub legacy_callback: bool,
+    /// The developer's connection parameters (a tenant, a login host).
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 /// The path every configuration's redirect URI starts with; the shared

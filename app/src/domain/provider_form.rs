@@ -19,6 +19,8 @@ pub struct ConfigInput {
     pub client_secret: Option<secrecy::SecretString>,
     pub scopes: Vec<String>,
     pub custom: Option<CustomSettings>,
+    /// The definition's developer parameters, checked by their patterns.
+    pub parameters: crate::domain::parameters::Values,
 }
 
 fn field(form: &[(String, String)], name: &str) -> String {
@@ -61,6 +63,7 @@ pub fn validate(
     let mut errors = FieldErrors::default();
     let client_id = check_client_id(field(form, "client_id"), &mut errors);
     let client_secret = check_client_secret(form, editing, &mut errors);
+    let mut parameters = crate::domain::parameters::Values::new();
     let identity = if provider == CUSTOM_PROVIDER {
         custom_provider(form, catalogue, policy, &mut errors)
     } else {
@@ -68,6 +71,20 @@ pub fn validate(
             errors.add_error("", "This provider is not in the catalogue");
             return Err(errors);
         };
+        let own: Vec<_> = def
+            .parameters
+            .iter()
+            .filter(|p| p.supplied_by == crate::catalogue::SuppliedBy::Developer)
+            .cloned()
+            .collect();
+        match crate::domain::parameters::collect(&own, |name| field(form, name)) {
+            Ok(values) => parameters = values,
+            Err(problems) => {
+                for (name, message) in problems {
+                    errors.add_error(&name, message);
+                }
+            }
+        }
         catalogue_provider(def, form, &mut errors)
     };
     if errors.has_errors() {
@@ -81,6 +98,7 @@ pub fn validate(
         client_secret,
         scopes: identity.scopes,
         custom: identity.custom,
+        parameters,
     })
 }
 

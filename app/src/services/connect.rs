@@ -10,6 +10,7 @@ use crate::{
     infra::db::now_ms,
     services::context::Context,
     services::oauth::{self, ClientCredentials, IdentityError, ProviderProfile, TokenError},
+    services::values,
     store::connect::{OpenSession, Transaction},
     store::connections::{save_authorized, Authorized, StoreError},
     store::provider_configs::{self as configs},
@@ -57,15 +58,46 @@ pub async fn complete(
     let profile =
         ProviderProfile::of(&config, &state.catalogue).ok_or(ConnectFailure::ProviderDisabled)?;
     let code = authorization_code(tx, &profile, query)?;
-    let tokens = exchange(state, tx, &config, &profile, code).await?;
-    let account = match &profile.identity {
-        Some(spec) => oauth::identify(&state.http, spec, &tokens.token_type, &tokens.access_token)
-            .await
-            .map_err(|e: IdentityError| {
-                tracing::warn!(error = %e, "reading the account identity failed");
-                ConnectFailure::IdentityFailed
-            })?,
-        None => crate::domain::grants::AccountIdentity::default(),
+    // what the URLs are filled with: the developer's and the end user's
+    // parameters, then what the provider returns (checked before use)
+    let mut kept = values::from_json(tx.parameters.as_deref());
+    let definition = profile.definition.clone();
+    for name in definition.iter().flat_map(|d| d.callback.values.iter()) {
+        match query.get(name) {
+            Some(v) if values::returned_ok(v, &state.outbound) => {
+                kept.insert(name.clone(), values::normalised(v));
+            }
+            _ => return Err(ConnectFailure::InvalidRequest),
+        }
+    }
+    let mut all = config.parameters.clone();
+    all.extend(kept.clone());
+    let resolved = profile.resolved(&all).map_err(|e| server_error(&e))?;
+    let tokens = exchange(state, tx, &config, &resolved, code).await?;
+    for (name, value) in &tokens.returned {
+        if !values::returned_ok(value, &state.outbound) {
+            tracing::warn!(value = %name, "the provider returned a value that cannot be used in a URL");
+            return Err(ConnectFailure::TokenExchangeFailed);
+        }
+        kept.insert(name.clone(), value.clone());
+        all.insert(name.clone(), value.clone());
+    }
+    let resolved = resolved.resolved(&all).map_err(|e| server_error(&e))?;
+    let account = match (&tokens.identity, &resolved.identity) {
+        (Some(found), _) => found.clone(),
+        (None, Some(spec)) => oauth::identify_for(
+            &state.http,
+            &resolved,
+            spec,
+            &tokens.token_type,
+            &tokens.access_token,
+        )
+        .await
+        .map_err(|e: IdentityError| {
+            tracing::warn!(error = %e, "reading the account identity failed");
+            ConnectFailure::IdentityFailed
+        })?,
+        (None, None) => crate::domain::grants::AccountIdentity::default(),
     };
     let granted = account.scopes.clone().or_else(|| tokens.scopes.clone());
     let expires_at = tokens
@@ -93,6 +125,7 @@ pub async fn complete(
             granted_scopes: granted.as_deref(),
             expires_at,
             reconnect_id: session.reconnect_id.as_deref(),
+            parameters: values::to_json(&kept).as_deref(),
         },
     )
     .await;

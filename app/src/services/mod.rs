@@ -12,6 +12,7 @@ pub mod sso;
 pub mod teams;
 pub mod tokens;
 pub mod usage;
+pub mod values;
 pub mod webhooks;
 pub mod worker;
 

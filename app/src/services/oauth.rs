@@ -9,8 +9,8 @@
 
 use crate::{
     catalogue::{
-        loader::Catalogue, ClientAuth, IdentitySpec, OAuthSpec, ProviderDefinition, TokenLifecycle,
-        TokenSpec,
+        loader::Catalogue, ClientAuth, IdentityMethod, IdentitySource, IdentitySpec, OAuthSpec,
+        ProviderDefinition, TokenLifecycle, TokenResponseSpec, TokenSpec,
     },
     domain::grants::{AccountIdentity, TokenSet, MAX_LIFETIME_SECS},
     domain::provider_configs::ConfigView,
@@ -31,6 +31,8 @@ pub struct ProviderProfile {
     pub oauth: OAuthSpec,
     pub identity: Option<IdentitySpec>,
     pub tokens: TokenSpec,
+    /// The proxy's base URL and headers.
+    pub api: Option<crate::catalogue::ApiSpec>,
     pub definition: Option<Arc<ProviderDefinition>>,
 }
 
@@ -80,6 +82,7 @@ impl ProviderProfile {
                     health_check: crate::catalogue::HealthCheck::None,
                     fallback_lifetime_secs: 3600,
                 },
+                api: None,
                 definition: None,
             });
         }
@@ -89,6 +92,7 @@ impl ProviderProfile {
             oauth: def.oauth.clone(),
             identity: def.identity.clone(),
             tokens: def.tokens.clone(),
+            api: def.api.clone(),
             definition: Some(def.clone()),
         })
     }
@@ -227,10 +231,19 @@ pub fn scope_list(value: Option<&Value>) -> Option<Vec<String>> {
 /// is Bearer, `expires_in` may be a number or a string, `scope` a string or
 /// an array, unknown fields are ignored.
 pub fn parse_token_response(body: &[u8]) -> Result<TokenSet, TokenError> {
+    parse_token_answer(body, &TokenResponseSpec::default(), None)
+}
+
+/// [`parse_token_response`] where the definition says where the tokens and
+/// the values to keep are (`spec`), and whether the answer names the
+/// account (`identity`).
+pub fn parse_token_answer(
+    body: &[u8],
+    spec: &TokenResponseSpec,
+    identity: Option<&IdentitySpec>,
+) -> Result<TokenSet, TokenError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| TokenError::Invalid)?;
-    let access_token = value
-        .get("access_token")
-        .and_then(Value::as_str)
+    let access_token = text_at(&value, &spec.access_token)
         .filter(|t| !t.is_empty())
         .ok_or(TokenError::Invalid)?;
     let token_type = match value.get("token_type").and_then(Value::as_str) {
@@ -242,13 +255,25 @@ pub fn parse_token_response(body: &[u8]) -> Result<TokenSet, TokenError> {
             .take(32)
             .collect(),
     };
-    let refresh_token = value
-        .get("refresh_token")
-        .and_then(Value::as_str)
+    let refresh_token = text_at(&value, &spec.refresh_token)
         .filter(|t| !t.is_empty())
-        .map(|t| SecretString::from(t.to_string()));
+        .map(SecretString::from);
+    let returned = spec
+        .values
+        .iter()
+        .filter_map(|(name, path)| Some((name.clone(), text_at(&value, path)?)))
+        .map(|(name, v)| (name, crate::domain::parameters::normalised(&v)))
+        .collect();
+    let identity = match identity {
+        Some(spec) if spec.source == IdentitySource::TokenResponse => {
+            Some(identity_in(spec, &value).map_err(|_| TokenError::Invalid)?)
+        }
+        _ => None,
+    };
     Ok(TokenSet {
-        access_token: SecretString::from(access_token.to_string()),
+        returned,
+        identity,
+        access_token: SecretString::from(access_token),
         refresh_token,
         token_type,
         // whatever the provider sent: a positive number of seconds, at most
@@ -279,7 +304,7 @@ pub async fn token_request(
         form.push((name.as_str(), value.as_str()));
     }
     let fetched = client_post(http, &profile.oauth.token_url, profile, client, form).await?;
-    token_outcome(&fetched)
+    token_outcome_for(&fetched, profile)
 }
 
 /// POSTs `form` to an endpoint of the provider with the client's
@@ -346,10 +371,28 @@ pub fn retry_after_secs(fetched: &Fetched) -> Option<u64> {
         .ok()
 }
 
+fn token_outcome_for(fetched: &Fetched, profile: &ProviderProfile) -> Result<TokenSet, TokenError> {
+    let spec = profile
+        .definition
+        .as_ref()
+        .map(|d| d.token_response.clone())
+        .unwrap_or_default();
+    token_outcome_with(fetched, &spec, profile.identity.as_ref())
+}
+
+#[cfg(test)]
 fn token_outcome(fetched: &Fetched) -> Result<TokenSet, TokenError> {
+    token_outcome_with(fetched, &TokenResponseSpec::default(), None)
+}
+
+fn token_outcome_with(
+    fetched: &Fetched,
+    spec: &TokenResponseSpec,
+    identity: Option<&IdentitySpec>,
+) -> Result<TokenSet, TokenError> {
     let status = fetched.status;
     if status.is_success() {
-        return parse_token_response(&fetched.body);
+        return parse_token_answer(&fetched.body, spec, identity);
     }
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(TokenError::Unavailable {
@@ -375,23 +418,23 @@ pub enum IdentityError {
     Outbound(#[from] OutboundError),
 }
 
-/// The value at a dotted path (`a.b.c`) of a JSON document, as text.
-fn text_at(value: &Value, path: &str) -> Option<String> {
-    let mut current = value;
-    for part in path.split('.') {
-        current = current.get(part)?;
-    }
-    match current {
+/// The value at a dotted path (`a.b.c`, array elements by index: `0.id`)
+/// of a JSON document, as text.
+pub fn text_at(value: &Value, path: &str) -> Option<String> {
+    match value_at(value, path)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+pub fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     let mut current = value;
     for part in path.split('.') {
-        current = current.get(part)?;
+        current = match current {
+            Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => current.get(part)?,
+        };
     }
     Some(current)
 }
@@ -403,13 +446,48 @@ pub async fn identify(
     token_type: &str,
     access_token: &SecretString,
 ) -> Result<AccountIdentity, IdentityError> {
+    identify_as(http, spec, None, token_type, access_token).await
+}
+
+/// [`identify`] for `profile`, whose API may take the token in a header of
+/// its own.
+pub async fn identify_for(
+    http: &Outbound,
+    profile: &ProviderProfile,
+    spec: &IdentitySpec,
+    token_type: &str,
+    access_token: &SecretString,
+) -> Result<AccountIdentity, IdentityError> {
+    let header = profile.api.as_ref().and_then(|a| a.token_header.as_deref());
+    identify_as(http, spec, header, token_type, access_token).await
+}
+
+async fn identify_as(
+    http: &Outbound,
+    spec: &IdentitySpec,
+    token_header: Option<&str>,
+    token_type: &str,
+    access_token: &SecretString,
+) -> Result<AccountIdentity, IdentityError> {
+    let method = match spec.method {
+        IdentityMethod::Get => Method::GET,
+        IdentityMethod::Post => Method::POST,
+    };
     let request = http
-        .request(Method::GET, &spec.url)?
-        .header(header::ACCEPT, "application/json")
-        .header(
+        .request(method, &spec.url)?
+        .header(header::ACCEPT, "application/json");
+    let mut request = match token_header {
+        Some(name) => request.header(name, access_token.expose_secret()),
+        None => request.header(
             header::AUTHORIZATION,
             format!("{token_type} {}", access_token.expose_secret()),
-        );
+        ),
+    };
+    if let Some(body) = &spec.body {
+        request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+    }
     let fetched = http.send(request).await?;
     read_identity(spec, &fetched)
 }
@@ -428,6 +506,13 @@ pub fn read_identity(
         });
     }
     let value = fetched.json().ok_or(IdentityError::Invalid)?;
+    identity_in(spec, &value)
+}
+
+/// The account named in a JSON document (an identity answer, or a token
+/// answer that names it).
+pub fn identity_in(spec: &IdentitySpec, value: &Value) -> Result<AccountIdentity, IdentityError> {
+    let value = value.clone();
     if let Some(active) = &spec.active {
         if value_at(&value, active).and_then(Value::as_bool) == Some(false) {
             return Err(IdentityError::Unauthorized);

@@ -190,13 +190,15 @@ pub struct NewTransaction<'a> {
     pub code_verifier: Option<&'a [u8]>,
     pub issuer: Option<&'a str>,
     pub redirect_uri: &'a str,
+    /// The end user's connection parameters (JSON), if any.
+    pub parameters: Option<&'a str>,
 }
 
 pub async fn insert_transaction(db: &Db, tx: &NewTransaction<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO oauth_transactions (id, state_hash, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO oauth_transactions (id, state_hash, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, created_at, expires_at, parameters) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(tx.id)
     .bind(tx.state_hash)
@@ -208,6 +210,7 @@ pub async fn insert_transaction(db: &Db, tx: &NewTransaction<'_>) -> Result<(), 
     .bind(tx.redirect_uri)
     .bind(now)
     .bind(now + TRANSACTION_TTL_MS)
+    .bind(tx.parameters)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -224,6 +227,8 @@ pub struct Transaction {
     pub redirect_uri: String,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// The end user's connection parameters (JSON), if any.
+    pub parameters: Option<String>,
 }
 
 pub async fn find_transaction(
@@ -231,7 +236,7 @@ pub async fn find_transaction(
     state_value: &str,
 ) -> Result<Option<Transaction>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, expires_at, consumed_at \
+        "SELECT id, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, expires_at, consumed_at, parameters \
          FROM oauth_transactions WHERE state_hash = $1",
     )
     .bind(hash_token(state_value))
@@ -248,6 +253,7 @@ pub async fn find_transaction(
             redirect_uri: r.try_get("redirect_uri")?,
             expires_at: r.try_get("expires_at")?,
             consumed_at: r.try_get("consumed_at")?,
+            parameters: r.try_get("parameters")?,
         })
     })
     .transpose()

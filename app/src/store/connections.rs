@@ -214,6 +214,16 @@ pub async fn page_of(
     .await
 }
 
+/// The connection's own values for its provider's URLs (JSON), if any.
+pub async fn parameters(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let found: Option<Option<String>> =
+        sqlx::query_scalar("SELECT parameters FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(found.flatten())
+}
+
 pub async fn find(
     db: &Db,
     catalogue: &Catalogue,
@@ -360,6 +370,9 @@ pub struct Authorized<'a> {
     /// A reconnect session's connection: updated in place, whichever
     /// account the end user chose.
     pub reconnect_id: Option<&'a str>,
+    /// The end user's parameters and the values the provider returned
+    /// (JSON), if any.
+    pub parameters: Option<&'a str>,
 }
 
 /// Stores an authorized connection in one transaction: the same end
@@ -507,7 +520,7 @@ async fn update_authorized(
         "UPDATE connections SET end_user_name = $1, end_user_email = $2, account_name = $3, account_slug = $4, account_picture = $5, \
          status = 'active', access_token = $6, refresh_token = $7, token_type = $8, expires_at = $9, granted_scopes = $10, \
          updated_at = $11, last_refreshed_at = $12, last_checked_at = $13, account_id = $14, version = version + 1, failure_count = 0, \
-         first_failure_at = NULL, next_attempt_at = NULL, last_error = NULL, next_check_at = NULL, revoked_at = NULL WHERE id = $15",
+         first_failure_at = NULL, next_attempt_at = NULL, last_error = NULL, next_check_at = NULL, revoked_at = NULL, parameters = $16 WHERE id = $15",
     )
     .bind(a.end_user_name)
     .bind(a.end_user_email)
@@ -524,6 +537,7 @@ async fn update_authorized(
     .bind(now)
     .bind(&a.account.id)
     .bind(id)
+    .bind(a.parameters)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -543,8 +557,8 @@ async fn insert_authorized(
     } = sealed;
     sqlx::query(
         "INSERT INTO connections (id, app_id, provider_config_id, end_user_id, end_user_name, end_user_email, account_id, account_name, account_slug, account_picture, \
-         status, access_token, refresh_token, token_type, expires_at, granted_scopes, created_at, updated_at, last_refreshed_at, last_checked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+         status, access_token, refresh_token, token_type, expires_at, granted_scopes, created_at, updated_at, last_refreshed_at, last_checked_at, parameters) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(id)
     .bind(a.app_id)
@@ -565,6 +579,7 @@ async fn insert_authorized(
     .bind(now)
     .bind(now)
     .bind(now)
+    .bind(a.parameters)
     .execute(&mut *tx)
     .await?;
     Ok(())

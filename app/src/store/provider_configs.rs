@@ -59,8 +59,8 @@ pub async fn create(
     let now = now_ms();
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO provider_configs (id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11)",
+        "INSERT INTO provider_configs (id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, created_at, updated_at, parameters) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(app_id)
@@ -73,6 +73,7 @@ pub async fn create(
     .bind(custom)
     .bind(now)
     .bind(now)
+    .bind(crate::domain::parameters::to_json(&input.parameters))
     .execute(&mut *tx)
     .await
     .map_err(|e| if is_unique_violation(&e) { SaveError::Duplicate } else { e.into() })?;
@@ -104,7 +105,7 @@ pub async fn update(
         .map_err(|_| SaveError::Encode)?;
     let mut tx = db.begin().await?;
     let before = sqlx::query(
-        "SELECT app_id, slug, display_name, client_id, scopes, custom_settings FROM provider_configs WHERE id = $1",
+        "SELECT app_id, slug, display_name, client_id, scopes, custom_settings, parameters FROM provider_configs WHERE id = $1",
     )
     .bind(config_id)
     .fetch_one(&mut *tx)
@@ -130,9 +131,13 @@ pub async fn update(
     if text("custom_settings")? != custom {
         changed.push("endpoints and options");
     }
+    let parameters = crate::domain::parameters::to_json(&input.parameters);
+    if text("parameters")? != parameters {
+        changed.push("parameters");
+    }
     let app_id: String = before.try_get("app_id")?;
     sqlx::query(
-        "UPDATE provider_configs SET slug = $1, display_name = $2, client_id = $3, scopes = $4, custom_settings = $5, updated_at = $6 WHERE id = $7",
+        "UPDATE provider_configs SET slug = $1, display_name = $2, client_id = $3, scopes = $4, custom_settings = $5, updated_at = $6, parameters = $8 WHERE id = $7",
     )
     .bind(&input.slug)
     .bind(&input.display_name)
@@ -141,6 +146,7 @@ pub async fn update(
     .bind(custom)
     .bind(now_ms())
     .bind(config_id)
+    .bind(parameters)
     .execute(&mut *tx)
     .await
     .map_err(|e| if is_unique_violation(&e) { SaveError::Duplicate } else { e.into() })?;
@@ -273,11 +279,14 @@ fn view(row: sqlx::any::AnyRow, keys: &Keyring) -> Result<ConfigView, sqlx::Erro
         custom: custom.and_then(|c| serde_json::from_str(&c).ok()),
         connections: row.try_get("connections")?,
         legacy_callback: row.try_get::<i64, _>("legacy_callback")? != 0,
+        parameters: crate::domain::parameters::from_json(
+            row.try_get::<Option<String>, _>("parameters")?.as_deref(),
+        ),
         id,
     })
 }
 
-const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, legacy_callback, \
+const SELECT: &str = "SELECT id, app_id, slug, provider, display_name, client_id, client_secret, scopes, status, custom_settings, legacy_callback, parameters, \
     (SELECT COUNT(*) FROM connections c WHERE c.provider_config_id = provider_configs.id) AS connections FROM provider_configs";
 
 pub async fn list(db: &Db, keys: &Keyring, app_id: &str) -> Result<Vec<ConfigView>, sqlx::Error> {

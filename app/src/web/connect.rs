@@ -201,6 +201,8 @@ pub async fn get_connect(
 /// the scopes it asks for, each with its description.
 struct ProviderCard {
     config_id: String,
+    /// What the end user types before going to the provider.
+    parameters: Vec<crate::catalogue::ParameterSpec>,
     /// The catalogue id (or the custom provider's slug): its monogram colour.
     provider_id: String,
     name: String,
@@ -226,6 +228,10 @@ impl ProviderCard {
         Self {
             logo: profile.definition.as_ref().and_then(|d| d.logo.clone()),
             provider_id: config.provider.clone(),
+            parameters: crate::services::values::parameters_of(
+                profile.definition.as_deref(),
+                crate::catalogue::SuppliedBy::EndUser,
+            ),
             config_id: config.id,
             name: profile.name,
             scopes,
@@ -233,7 +239,65 @@ impl ProviderCard {
     }
 }
 
+/// What the end user typed for a provider's parameters, and what is wrong
+/// with it: the page comes back with both.
+#[derive(Clone, Default)]
+struct Typed {
+    config_id: String,
+    values: Vec<(String, String)>,
+    errors: Vec<(String, String)>,
+}
+
+impl Typed {
+    fn value(&self, config_id: &str, field: &str) -> String {
+        if self.config_id != config_id {
+            return String::new();
+        }
+        self.values
+            .iter()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    fn error(&self, config_id: &str, field: &str) -> Option<String> {
+        if self.config_id != config_id {
+            return None;
+        }
+        self.errors
+            .iter()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// The origin a form may be sent on to: the authorization endpoint's, with
+/// an end user's parameter in the host as a wildcard label
+/// (`https://*.zendesk.com`).
+fn form_target(profile: &ProviderProfile, config: &ConfigView) -> Option<String> {
+    let mut values = config.parameters.clone();
+    for p in crate::services::values::parameters_of(
+        profile.definition.as_deref(),
+        crate::catalogue::SuppliedBy::EndUser,
+    ) {
+        values.insert(p.name, "wildcard-label".to_string());
+    }
+    let url = crate::services::values::fill(&profile.oauth.authorization_url, &values).ok()?;
+    origin_of(&url).map(|o| o.replace("wildcard-label", "*"))
+}
+
 async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<&str>) -> Response {
+    connect_page_typed(state, token, csrf, notice, Typed::default(), StatusCode::OK).await
+}
+
+async fn connect_page_typed(
+    state: &AppState,
+    token: &str,
+    csrf: &str,
+    notice: Option<&str>,
+    typed: Typed,
+    status: StatusCode,
+) -> Response {
     let lookup = match find_session(&state.db, token).await {
         Ok(l) => l,
         Err(e) => return internal(e),
@@ -255,7 +319,7 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
     }
     let form_targets: Vec<String> = offered
         .iter()
-        .filter_map(|(_, p)| origin_of(&p.oauth.authorization_url))
+        .filter_map(|(c, p)| form_target(p, c))
         .collect();
     let action = format!("/connect/{token}");
     let app_name = session.app_name.clone();
@@ -273,7 +337,24 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
             <h1>{format!("{app_name} wants to connect to your account")}</h1>
             {who.map(|w| view! { <p class="muted">"Connecting for " <strong>{w}</strong></p> })}
             {notice.map(|n| view! { <div class="alert alert-danger" role="alert">{n}</div> })}
-            {cards.into_iter().map(|ProviderCard { config_id, provider_id, name, logo, scopes }| {
+            {cards.into_iter().map(|ProviderCard { config_id, parameters, provider_id, name, logo, scopes }| {
+                let typed = typed.clone();
+                let fields = parameters.into_iter().map(|p| {
+                    let field = crate::services::values::field(&p.name);
+                    let id = format!("{config_id}-{field}");
+                    let error = typed.error(&config_id, &field);
+                    let value = typed.value(&config_id, &field);
+                    view! {
+                        <div class="field">
+                            <label for=id.clone()>{p.label.clone()}</label>
+                            <input id=id name=field type="text" value=value required=p.required
+                                placeholder=p.example.clone() autocomplete="off" spellcheck="false"
+                                aria-invalid=error.is_some().then_some("true") />
+                            {(!p.description.is_empty()).then(|| view! { <span class="hint">{p.description.clone()}</span> })}
+                            {error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
+                        </div>
+                    }
+                }).collect_view();
                 let button = format!("Connect {name}");
                 let has_scopes = !scopes.is_empty();
                 view! {
@@ -297,7 +378,8 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
                         })}
                         <form method="post" action=action.clone()>
                             <input type="hidden" name="csrf" value=csrf.clone() />
-                            <input type="hidden" name="provider_config" value=config_id />
+                            <input type="hidden" name="provider_config" value=config_id.clone() />
+                            {fields}
                             <button type="submit" class="btn btn-primary btn-block">{button}</button>
                         </form>
                         <p class="muted small">{format!("You will sign in at {name} and choose what to allow. You can revoke access at any time.")}</p>
@@ -307,7 +389,7 @@ async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<
         }
         .to_html()
     });
-    html_page(StatusCode::OK, &title, body, &form_targets)
+    html_page(status, &title, body, &form_targets)
 }
 
 /// `POST /connect/{token}`: starts the authorization at the provider.
@@ -341,6 +423,40 @@ pub async fn post_connect(
             Some("Choose one of the providers below."),
         )
         .await;
+    };
+    // the end user's parameters, checked by their patterns before they go
+    // into a URL
+    let asked = crate::services::values::parameters_of(
+        profile.definition.as_deref(),
+        crate::catalogue::SuppliedBy::EndUser,
+    );
+    let typed = match crate::services::values::collect(&asked, |f| form.get(f)) {
+        Ok(values) => values,
+        Err(errors) => {
+            let typed = Typed {
+                config_id: config.id.clone(),
+                values: asked
+                    .iter()
+                    .map(|p| {
+                        let f = crate::services::values::field(&p.name);
+                        let v = form.get(&f);
+                        (f, v.chars().take(200).collect())
+                    })
+                    .collect(),
+                errors,
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return connect_page_typed(&state, &token, &csrf, None, typed, status).await;
+        }
+    };
+    let mut values = config.parameters.clone();
+    values.extend(typed.clone());
+    let profile = match profile.resolved(&values) {
+        Ok(p) => p,
+        Err(missing) => {
+            let message = format!("This provider is not fully set up by the app: it has no {missing}. Contact the app's support.");
+            return connect_page(&state, &token, &csrf, Some(&message)).await;
+        }
     };
     let redirect_uri = config.redirect_uri(&state.settings.public_url);
     let authorization =
@@ -379,6 +495,7 @@ pub async fn post_connect(
             code_verifier: verifier.as_deref(),
             issuer: profile.oauth.issuer.as_deref(),
             redirect_uri: &redirect_uri,
+            parameters: crate::services::values::to_json(&typed).as_deref(),
         },
     )
     .await;

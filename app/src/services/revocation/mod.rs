@@ -78,7 +78,18 @@ impl Endpoint {
 
     async fn of(state: &Context, config: &ConfigView) -> Option<Endpoint> {
         let profile = ProviderProfile::of(config, &state.catalogue)?;
-        let url = profile.oauth.revocation_url.clone()?;
+        if profile.oauth.revocation_auth != crate::catalogue::RevocationAuth::Client {
+            // revoking with the access token as a bearer (Dropbox) is not
+            // done yet: the grant stays at the provider
+            return None;
+        }
+        // the developer's parameters fill the URL; one that needs a
+        // connection's own values is not revoked here
+        let url = profile
+            .resolved(&config.parameters)
+            .ok()?
+            .oauth
+            .revocation_url?;
         let secret = match configs::client_secret(&state.db, &state.keyring, &config.id).await {
             Ok(secret) => secret?,
             Err(e) => {

@@ -51,7 +51,7 @@ async fn check_health(state: &Context, id: &str) -> Result<(), CareError> {
     row.check_status()?;
     let client = client_of(state, &row.app_id, &row.provider_config_id).await?;
     let token = row.usable(&state.keyring)?;
-    let Some(checked) = ask_provider(state, &client, &token).await else {
+    let Some(checked) = ask_provider(state, &client, &row, &token).await else {
         return Ok(());
     };
     let now = now_ms();
@@ -102,14 +102,25 @@ async fn check_health(state: &Context, id: &str) -> Result<(), CareError> {
 async fn ask_provider(
     state: &Context,
     client: &ProviderClient,
+    row: &super::model::TokenRow,
     token: &Usable,
 ) -> Option<Result<AccountIdentity, IdentityError>> {
-    let (config, profile) = (&client.config, &client.profile);
+    let profile = client.profile_for(row).ok()?;
+    let (config, profile) = (&client.config, &profile);
     match profile.tokens.health_check {
         HealthCheck::None => None,
         HealthCheck::Identity => {
             let spec = profile.identity.as_ref()?;
-            Some(oauth::identify(&state.http, spec, &token.token_type, &token.access_token).await)
+            Some(
+                oauth::identify_for(
+                    &state.http,
+                    profile,
+                    spec,
+                    &token.token_type,
+                    &token.access_token,
+                )
+                .await,
+            )
         }
         HealthCheck::Introspection => {
             let url = profile.oauth.introspection_url.clone()?;

@@ -81,7 +81,7 @@ impl Usable {
 async fn load(db: &Db, id: &str) -> Result<Option<TokenRow>, sqlx::Error> {
     sqlx::query(
         "SELECT id, app_id, provider_config_id, end_user_id, status, access_token, refresh_token, token_type, expires_at, \
-         last_refreshed_at, version, failure_count, first_failure_at, next_attempt_at, granted_scopes FROM connections WHERE id = $1",
+         last_refreshed_at, version, failure_count, first_failure_at, next_attempt_at, granted_scopes, parameters FROM connections WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db.pool())
@@ -156,7 +156,7 @@ fn select_with_tokens() -> &'static str {
     SQL.get_or_init(|| {
         store::SELECT.replacen(
             " FROM connections c",
-            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at FROM connections c",
+            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at, c.parameters FROM connections c",
             1,
         )
     })
@@ -225,6 +225,7 @@ impl TokenRow {
             first_failure_at: r.try_get("first_failure_at")?,
             next_attempt_at: r.try_get("next_attempt_at")?,
             granted_scopes: r.try_get("granted_scopes")?,
+            parameters: r.try_get("parameters")?,
         })
     }
 

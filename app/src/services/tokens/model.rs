@@ -64,6 +64,9 @@ pub struct TokenRow {
     pub(super) first_failure_at: Option<i64>,
     pub(super) next_attempt_at: Option<i64>,
     pub(super) granted_scopes: Option<String>,
+    /// The end user's parameters and the values the provider returned
+    /// (JSON), if any.
+    pub(super) parameters: Option<String>,
 }
 
 /// A connection as its app sees it, and its sealed tokens, read together.
@@ -93,4 +96,19 @@ pub struct ProviderClient {
     pub(in crate::services::tokens) config: crate::domain::provider_configs::ConfigView,
     pub(in crate::services::tokens) profile: ProviderProfile,
     pub(in crate::services::tokens) secret: SecretString,
+}
+
+impl ProviderClient {
+    /// The profile with its URLs filled for connection `row`: the
+    /// configuration's parameters and the connection's own values.
+    pub(in crate::services::tokens) fn profile_for(
+        &self,
+        row: &TokenRow,
+    ) -> Result<ProviderProfile, String> {
+        let mut values = self.config.parameters.clone();
+        values.extend(crate::domain::parameters::from_json(
+            row.parameters.as_deref(),
+        ));
+        self.profile.resolved(&values)
+    }
 }

@@ -289,7 +289,12 @@ async fn call_provider(
     let client = client_of(state, &row.app_id, &row.provider_config_id)
         .await
         .map_err(Failure::Internal)?;
-    let (config, profile, secret) = (&client.config, &client.profile, &client.secret);
+    let profile = client.profile_for(row).map_err(|_| {
+        Failure::Internal(internal(InternalError::Broken(
+            "a value the provider's URLs need is missing",
+        )))
+    })?;
+    let (config, profile, secret) = (&client.config, &profile, &client.secret);
     let sealed = row
         .refresh_token
         .as_ref()

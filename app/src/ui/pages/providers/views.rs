@@ -87,6 +87,9 @@ fn ProviderFormBody(
             None => view! { <CustomFields feedback=feedback.clone() existing=existing.clone() /> }.into_any(),
             Some(_) => ().into_any(),
         }}
+        {definition.as_ref().map(|d| view! {
+            <DeveloperParameters def=d.clone() feedback=feedback.clone() existing=existing.clone() kept=kept />
+        })}
         <TextField label="Client ID" name="client_id" value=client_id error=feedback.error("client_id")
             autocomplete="off" maxlength=CLIENT_ID_MAX />
         <TextField label="Client Secret" name="client_secret" kind="password" error=feedback.error("client_secret")
@@ -94,6 +97,44 @@ fn ProviderFormBody(
             maxlength=CLIENT_SECRET_MAX />
         {definition.map(|d| view! { <ScopeCatalogue def=d selected=selected error=feedback.error("scopes") /> })}
     }
+}
+
+/// The definition's parameters the developer supplies (a tenant, a login
+/// host), each checked by its pattern when the form is saved.
+#[component]
+fn DeveloperParameters(
+    def: ProviderDefinition,
+    feedback: FormFeedback,
+    existing: Option<ConfigView>,
+    kept: bool,
+) -> impl IntoView {
+    def.parameters
+        .into_iter()
+        .filter(|p| p.supplied_by == crate::catalogue::SuppliedBy::Developer)
+        .map(|p| {
+            let name = format!("param_{}", p.name);
+            let id = format!("field-{name}");
+            let value = if kept {
+                feedback.value(&name)
+            } else {
+                existing
+                    .as_ref()
+                    .and_then(|c| c.parameters.get(&p.name).cloned())
+                    .or(p.default.clone())
+            };
+            let error = feedback.error(&name);
+            view! {
+                <div class="field">
+                    <label for=id.clone()>{p.label.clone()}</label>
+                    <input id=id name=name type="text" value=value required=p.required && p.default.is_none()
+                        placeholder=p.example.clone() autocomplete="off" spellcheck="false" maxlength="200"
+                        aria-invalid=error.is_some().then_some("true") />
+                    {(!p.description.is_empty()).then(|| view! { <span class="hint">{p.description.clone()}</span> })}
+                    {error.map(|e| view! { <span class="error" role="alert">{e}</span> })}
+                </div>
+            }
+        })
+        .collect_view()
 }
 
 /// **Add Provider › Attio** (or any catalogue provider, or Custom OAuth 2.0).
