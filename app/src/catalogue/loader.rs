@@ -10,7 +10,29 @@ use super::{
 use std::{collections::HashSet, path::Path, sync::Arc};
 
 /// Definitions compiled into the binary: (file name, contents).
-const BUILT_IN: &[(&str, &str)] = &[("attio.toml", include_str!("../../../providers/attio.toml"))];
+const BUILT_IN: &[(&str, &str)] = &[
+    ("airtable.toml", include_str!("../../../providers/airtable.toml")),
+    ("asana.toml", include_str!("../../../providers/asana.toml")),
+    ("atlassian.toml", include_str!("../../../providers/atlassian.toml")),
+    ("attio.toml", include_str!("../../../providers/attio.toml")),
+    ("calendly.toml", include_str!("../../../providers/calendly.toml")),
+    ("dropbox.toml", include_str!("../../../providers/dropbox.toml")),
+    ("github.toml", include_str!("../../../providers/github.toml")),
+    ("google.toml", include_str!("../../../providers/google.toml")),
+    ("hubspot.toml", include_str!("../../../providers/hubspot.toml")),
+    ("intercom.toml", include_str!("../../../providers/intercom.toml")),
+    ("linear.toml", include_str!("../../../providers/linear.toml")),
+    ("microsoft.toml", include_str!("../../../providers/microsoft.toml")),
+    ("notion.toml", include_str!("../../../providers/notion.toml")),
+    ("pipedrive.toml", include_str!("../../../providers/pipedrive.toml")),
+    ("quickbooks.toml", include_str!("../../../providers/quickbooks.toml")),
+    ("salesforce.toml", include_str!("../../../providers/salesforce.toml")),
+    ("shopify.toml", include_str!("../../../providers/shopify.toml")),
+    ("slack.toml", include_str!("../../../providers/slack.toml")),
+    ("xero.toml", include_str!("../../../providers/xero.toml")),
+    ("zendesk.toml", include_str!("../../../providers/zendesk.toml")),
+    ("zoom.toml", include_str!("../../../providers/zoom.toml")),
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("provider definition {file}: {message}")]
@@ -331,8 +353,24 @@ mod tests {
     use super::*;
     use crate::catalogue::{ClientAuth, HealthCheck, TokenLifecycle};
 
+    fn builtin_text(file: &str) -> &'static str {
+        BUILT_IN.iter().find(|(f, _)| *f == file).unwrap().1
+    }
+
     fn builtin() -> Catalogue {
         Catalogue::load(None, &OutboundPolicy::default()).unwrap()
+    }
+
+    #[test]
+    fn every_built_in_definition_loads() {
+        let policy = OutboundPolicy::default();
+        let problems: Vec<String> = BUILT_IN
+            .iter()
+            .filter_map(|(file, text)| parse(file, text, &policy).err())
+            .map(|e| e.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(BUILT_IN.len() >= 21, "at least 21 providers");
     }
 
     #[test]
@@ -430,7 +468,7 @@ mod tests {
     #[test]
     fn invalid_definitions_name_the_file_and_field() {
         let policy = OutboundPolicy::default();
-        let attio = BUILT_IN[0].1;
+        let attio = builtin_text("attio.toml");
         let cases = [
             (
                 attio.replace("id = \"attio\"", "id = \"Bad Id\""),
@@ -465,14 +503,13 @@ mod tests {
     #[test]
     fn the_override_folder_adds_and_replaces_definitions() {
         let dir = tempfile::tempdir().unwrap();
-        let local = BUILT_IN[0]
-            .1
+        let local = builtin_text("attio.toml")
             .replace("https://app.attio.com", "http://127.0.0.1:9999")
             .replace("https://api.attio.com", "http://127.0.0.1:9999");
         std::fs::write(dir.path().join("attio.toml"), local).unwrap();
         let policy = OutboundPolicy::new(vec!["127.0.0.1:9999".into()]);
         let catalogue = Catalogue::load(Some(dir.path()), &policy).unwrap();
-        assert_eq!(catalogue.all().len(), 1);
+        assert_eq!(catalogue.all().len(), BUILT_IN.len(), "replaced, not added");
         assert_eq!(
             catalogue.get("attio").unwrap().oauth.token_url,
             "http://127.0.0.1:9999/oauth/token"
