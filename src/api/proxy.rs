@@ -309,8 +309,9 @@ async fn target(
     values.extend(app::domain::parameters::from_json(own.as_deref()));
     values.insert("account_id".into(), connection.account_id.clone());
     let api = ProviderProfile::of(&config, &state.catalogue)
-        .and_then(|p| p.resolved(&values).ok())
+        .map(|p| p.resolved(&values))
         .and_then(|p| p.api)
+        .filter(|api| ProviderProfile::unfilled(&api.base_url).is_none())
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,

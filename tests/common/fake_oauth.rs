@@ -149,6 +149,11 @@ struct Inner {
     token_requests: Vec<Vec<(String, String)>>,
     revocations: Vec<Vec<(String, String)>>,
     api_requests: Vec<ApiRequest>,
+    /// Quirks: fields added to the authorization code's token answer
+    /// (Salesforce's `instance_url`, Notion's workspace, Slack's team) and
+    /// parameters added to the callback (QuickBooks' `realmId`).
+    extra_token_fields: serde_json::Map<String, serde_json::Value>,
+    extra_callback: Vec<(String, String)>,
 }
 
 impl Inner {
@@ -173,6 +178,8 @@ impl Inner {
             authorize_requests: Vec::new(),
             token_requests: Vec::new(),
             revocations: Vec::new(),
+            extra_token_fields: serde_json::Map::new(),
+            extra_callback: Vec::new(),
             api_requests: Vec::new(),
         }
     }
@@ -356,6 +363,19 @@ scopes = [
     // ----------------------------------------------------------- switches
 
     /// `iss` of authorization answers from now on (`None`: left out).
+    /// Adds `fields` to the answers that exchange an authorization code.
+    pub fn set_extra_token_fields(&self, fields: serde_json::Value) {
+        lock(&self.state).extra_token_fields = fields.as_object().cloned().unwrap_or_default();
+    }
+
+    /// Adds `params` to the authorization answers (the callback's query).
+    pub fn set_extra_callback(&self, params: &[(&str, &str)]) {
+        lock(&self.state).extra_callback = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
     pub fn set_iss_in_answers(&self, iss: Option<&str>) {
         self.inner().iss_in_answers = iss.map(str::to_string);
     }
@@ -726,12 +746,16 @@ fn token_answer(
     expires_in: Option<serde_json::Value>,
     refresh_token: Option<String>,
     scope: &str,
+    extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Response {
     let mut body = json!({
         "access_token": access_token,
         "token_type": "bearer",
         "scope": scope,
     });
+    for (k, v) in extra {
+        body[k] = v.clone();
+    }
     if let Some(expires_in) = expires_in {
         body["expires_in"] = json!(expires_in);
     }
@@ -882,7 +906,11 @@ async fn authorize(State(state): State<Shared>, RawQuery(query): RawQuery) -> Re
             exchanged: None,
         },
     );
+    let extra = inner.extra_callback.clone();
     let mut answer = vec![("code", code.as_str()), ("state", state_value)];
+    for (k, v) in &extra {
+        answer.push((k.as_str(), v.as_str()));
+    }
     let iss = inner.iss_in_answers.clone();
     if let Some(iss) = &iss {
         answer.push(("iss", iss));
@@ -979,6 +1007,7 @@ fn code_exchange(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String
         inner.expires_in_answer(),
         Some(refresh_token),
         &scope,
+        &inner.extra_token_fields,
     )
 }
 
@@ -1047,6 +1076,7 @@ fn refresh(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String)]) ->
         inner.expires_in_answer(),
         refresh_token,
         &scope,
+        &serde_json::Map::new(),
     )
 }
 

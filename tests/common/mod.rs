@@ -14,7 +14,7 @@ pub mod fake_smtp;
 #[macro_use]
 mod world;
 
-pub use world::{location, query_value, shown_value, start_binary, Setup, World};
+pub use world::{key_in, location, query_value, shown_value, start_binary, Setup, World};
 
 use app::web::state::AppState;
 use oauth_vault::{config::Config, startup::Application};

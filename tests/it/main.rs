@@ -36,4 +36,5 @@ mod rotation;
 mod setup;
 mod sso;
 mod teams;
+mod values;
 mod webhooks;

@@ -17,7 +17,98 @@ on_both_databases!(
     custom_oauth_provider_is_validated_and_saved,
     another_organisations_providers_answer_404,
     attio_docs_page_is_public,
+    the_catalogue_is_searched_and_filtered_and_every_provider_has_docs,
 );
+
+/// Add Provider: search by name or category, filter by category; every
+/// catalogue provider has a public docs page, a monogram and its form.
+async fn the_catalogue_is_searched_and_filtered_and_every_provider_has_docs(app: TestApp) {
+    let app_id = signed_in_app(&app).await;
+    let page = format!("/apps/{app_id}/providers/new");
+    let html = app.get(&page).await.text().await.unwrap();
+    let ids = [
+        "attio",
+        "google",
+        "microsoft",
+        "github",
+        "slack",
+        "hubspot",
+        "salesforce",
+        "notion",
+        "linear",
+        "atlassian",
+        "asana",
+        "airtable",
+        "dropbox",
+        "zoom",
+        "intercom",
+        "pipedrive",
+        "zendesk",
+        "xero",
+        "quickbooks",
+        "shopify",
+        "calendly",
+    ];
+    for id in ids {
+        assert!(
+            html.contains(&format!("data-provider=\"{id}\"")),
+            "{id} in the catalogue"
+        );
+    }
+    assert!(
+        html.contains("class=\"monogram"),
+        "monograms instead of vendor logos"
+    );
+    let html = app
+        .get(&format!("{page}?q=zen"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-provider=\"zendesk\"") && !html.contains("data-provider=\"google\"")
+    );
+    let html = app
+        .get(&format!("{page}?category=Accounting"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-provider=\"xero\"") && html.contains("data-provider=\"quickbooks\"")
+    );
+    assert!(!html.contains("data-provider=\"slack\""));
+    let html = app
+        .get(&format!("{page}?q=nothing-like-this"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("No provider matches"));
+    for id in ids {
+        let res = app.get(&format!("/docs/providers/{id}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "docs of {id}");
+        let res = app.get(&format!("{page}/{id}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "form of {id}");
+    }
+    // a developer parameter is asked on the form, and checked
+    let form = format!("{page}/microsoft");
+    let html = app.get(&form).await.text().await.unwrap();
+    assert!(html.contains("param_tenant"), "the tenant is asked");
+    let res = app
+        .submit(
+            &form,
+            &form,
+            &[
+                ("client_id", "id"),
+                ("client_secret", "secret"),
+                ("param_tenant", "evil.com/x"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("provider_configs").await, 0, "nothing saved");
+}
 
 async fn signed_in_app(app: &TestApp) -> String {
     app.sign_up("dev@example.com", "correct horse battery")

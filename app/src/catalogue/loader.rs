@@ -11,26 +11,74 @@ use std::{collections::HashSet, path::Path, sync::Arc};
 
 /// Definitions compiled into the binary: (file name, contents).
 const BUILT_IN: &[(&str, &str)] = &[
-    ("airtable.toml", include_str!("../../../providers/airtable.toml")),
+    (
+        "airtable.toml",
+        include_str!("../../../providers/airtable.toml"),
+    ),
     ("asana.toml", include_str!("../../../providers/asana.toml")),
-    ("atlassian.toml", include_str!("../../../providers/atlassian.toml")),
+    (
+        "atlassian.toml",
+        include_str!("../../../providers/atlassian.toml"),
+    ),
     ("attio.toml", include_str!("../../../providers/attio.toml")),
-    ("calendly.toml", include_str!("../../../providers/calendly.toml")),
-    ("dropbox.toml", include_str!("../../../providers/dropbox.toml")),
-    ("github.toml", include_str!("../../../providers/github.toml")),
-    ("google.toml", include_str!("../../../providers/google.toml")),
-    ("hubspot.toml", include_str!("../../../providers/hubspot.toml")),
-    ("intercom.toml", include_str!("../../../providers/intercom.toml")),
-    ("linear.toml", include_str!("../../../providers/linear.toml")),
-    ("microsoft.toml", include_str!("../../../providers/microsoft.toml")),
-    ("notion.toml", include_str!("../../../providers/notion.toml")),
-    ("pipedrive.toml", include_str!("../../../providers/pipedrive.toml")),
-    ("quickbooks.toml", include_str!("../../../providers/quickbooks.toml")),
-    ("salesforce.toml", include_str!("../../../providers/salesforce.toml")),
-    ("shopify.toml", include_str!("../../../providers/shopify.toml")),
+    (
+        "calendly.toml",
+        include_str!("../../../providers/calendly.toml"),
+    ),
+    (
+        "dropbox.toml",
+        include_str!("../../../providers/dropbox.toml"),
+    ),
+    (
+        "github.toml",
+        include_str!("../../../providers/github.toml"),
+    ),
+    (
+        "google.toml",
+        include_str!("../../../providers/google.toml"),
+    ),
+    (
+        "hubspot.toml",
+        include_str!("../../../providers/hubspot.toml"),
+    ),
+    (
+        "intercom.toml",
+        include_str!("../../../providers/intercom.toml"),
+    ),
+    (
+        "linear.toml",
+        include_str!("../../../providers/linear.toml"),
+    ),
+    (
+        "microsoft.toml",
+        include_str!("../../../providers/microsoft.toml"),
+    ),
+    (
+        "notion.toml",
+        include_str!("../../../providers/notion.toml"),
+    ),
+    (
+        "pipedrive.toml",
+        include_str!("../../../providers/pipedrive.toml"),
+    ),
+    (
+        "quickbooks.toml",
+        include_str!("../../../providers/quickbooks.toml"),
+    ),
+    (
+        "salesforce.toml",
+        include_str!("../../../providers/salesforce.toml"),
+    ),
+    (
+        "shopify.toml",
+        include_str!("../../../providers/shopify.toml"),
+    ),
     ("slack.toml", include_str!("../../../providers/slack.toml")),
     ("xero.toml", include_str!("../../../providers/xero.toml")),
-    ("zendesk.toml", include_str!("../../../providers/zendesk.toml")),
+    (
+        "zendesk.toml",
+        include_str!("../../../providers/zendesk.toml"),
+    ),
     ("zoom.toml", include_str!("../../../providers/zoom.toml")),
 ];
 

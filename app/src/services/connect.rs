@@ -72,7 +72,10 @@ pub async fn complete(
     }
     let mut all = config.parameters.clone();
     all.extend(kept.clone());
-    let resolved = profile.resolved(&all).map_err(|e| server_error(&e))?;
+    let resolved = profile.resolved(&all);
+    if let Some(missing) = ProviderProfile::unfilled(&resolved.oauth.token_url) {
+        return Err(server_error(&format!("the token URL lacks {missing}")));
+    }
     let tokens = exchange(state, tx, &config, &resolved, code).await?;
     for (name, value) in &tokens.returned {
         if !values::returned_ok(value, &state.outbound) {
@@ -82,7 +85,7 @@ pub async fn complete(
         kept.insert(name.clone(), value.clone());
         all.insert(name.clone(), value.clone());
     }
-    let resolved = resolved.resolved(&all).map_err(|e| server_error(&e))?;
+    let resolved = resolved.resolved(&all);
     let account = match (&tokens.identity, &resolved.identity) {
         (Some(found), _) => found.clone(),
         (None, Some(spec)) => oauth::identify_for(

@@ -10,6 +10,29 @@ pub use crate::domain::parameters::{
 };
 use crate::services::oauth::ProviderProfile;
 
+/// `template` with each `{name}` that has a value replaced by it; the
+/// others stay as they are.
+pub fn fill_known(template: &str, values: &Values) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if values.contains_key(&after[..close]) => {
+                out.push_str(&values[&after[..close]]);
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `template` with each `{name}` replaced by its value; `Err` names the
 /// first placeholder without one.
 pub fn fill(template: &str, values: &Values) -> Result<String, String> {
@@ -30,33 +53,41 @@ pub fn fill(template: &str, values: &Values) -> Result<String, String> {
 }
 
 impl ProviderProfile {
-    /// The profile with its URL templates filled from `values`. `Err` names
-    /// a value that is missing (a definition's URL can only use what is
-    /// known when it is called, which the catalogue checked at load).
-    pub fn resolved(&self, values: &Values) -> Result<Self, String> {
+    /// The profile with its URL templates filled from `values`, as far as
+    /// they go: a placeholder without a value stays (a token URL that needs
+    /// a callback value, before the callback). [`Self::unfilled`] names
+    /// what a URL still lacks before it is called.
+    pub fn resolved(&self, values: &Values) -> Self {
         let mut out = self.clone();
-        if values.is_empty() && !self.has_templates() {
-            return Ok(out);
+        if values.is_empty() || !self.has_templates() {
+            return out;
         }
         let oauth = &mut out.oauth;
-        oauth.authorization_url = fill(&oauth.authorization_url, values)?;
-        oauth.token_url = fill(&oauth.token_url, values)?;
+        oauth.authorization_url = fill_known(&oauth.authorization_url, values);
+        oauth.token_url = fill_known(&oauth.token_url, values);
         if let Some(url) = &oauth.revocation_url {
-            oauth.revocation_url = Some(fill(url, values)?);
+            oauth.revocation_url = Some(fill_known(url, values));
         }
         if let Some(url) = &oauth.introspection_url {
-            oauth.introspection_url = Some(fill(url, values)?);
+            oauth.introspection_url = Some(fill_known(url, values));
         }
         if let Some(identity) = &mut out.identity {
-            identity.url = fill(&identity.url, values)?;
+            identity.url = fill_known(&identity.url, values);
         }
         if let Some(api) = &mut out.api {
-            api.base_url = fill(&api.base_url, values)?;
+            api.base_url = fill_known(&api.base_url, values);
             for value in api.headers.values_mut() {
-                *value = fill(value, values)?;
+                *value = fill_known(value, values);
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// The first placeholder `url` still holds, if any.
+    pub fn unfilled(url: &str) -> Option<String> {
+        let open = url.find('{')?;
+        let rest = &url[open + 1..];
+        Some(rest.split('}').next().unwrap_or(rest).to_string())
     }
 
     fn has_templates(&self) -> bool {

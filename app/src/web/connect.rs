@@ -451,13 +451,11 @@ pub async fn post_connect(
     };
     let mut values = config.parameters.clone();
     values.extend(typed.clone());
-    let profile = match profile.resolved(&values) {
-        Ok(p) => p,
-        Err(missing) => {
-            let message = format!("This provider is not fully set up by the app: it has no {missing}. Contact the app's support.");
-            return connect_page(&state, &token, &csrf, Some(&message)).await;
-        }
-    };
+    let profile = profile.resolved(&values);
+    if let Some(missing) = ProviderProfile::unfilled(&profile.oauth.authorization_url) {
+        let message = format!("This provider is not fully set up by the app: it has no {missing}. Contact the app's support.");
+        return connect_page(&state, &token, &csrf, Some(&message)).await;
+    }
     let redirect_uri = config.redirect_uri(&state.settings.public_url);
     let authorization =
         match oauth::authorization(&profile, &config.client_id, &redirect_uri, &config.scopes) {

@@ -85,11 +85,10 @@ impl Endpoint {
         }
         // the developer's parameters fill the URL; one that needs a
         // connection's own values is not revoked here
-        let url = profile
-            .resolved(&config.parameters)
-            .ok()?
-            .oauth
-            .revocation_url?;
+        let url = profile.resolved(&config.parameters).oauth.revocation_url?;
+        if ProviderProfile::unfilled(&url).is_some() {
+            return None;
+        }
         let secret = match configs::client_secret(&state.db, &state.keyring, &config.id).await {
             Ok(secret) => secret?,
             Err(e) => {

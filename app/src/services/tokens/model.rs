@@ -109,6 +109,10 @@ impl ProviderClient {
         values.extend(crate::domain::parameters::from_json(
             row.parameters.as_deref(),
         ));
-        self.profile.resolved(&values)
+        let profile = self.profile.resolved(&values);
+        match ProviderProfile::unfilled(&profile.oauth.token_url) {
+            Some(missing) => Err(missing),
+            None => Ok(profile),
+        }
     }
 }

@@ -7,24 +7,69 @@ use crate::ui::components::provider::ProviderIcon;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-/// **Add Provider**: the catalogue as cards.
+/// **Add Provider**: the catalogue as cards, searched by name, category or
+/// tagline and filtered by category (a plain GET form: no script needed).
 #[component]
 pub fn AddProvider() -> impl IntoView {
     let params = use_params_map();
+    let query = leptos_router::hooks::use_query_map();
     let data = Resource::new(
         move || params.read().get("app_id").unwrap_or_default(),
         provider_catalogue,
     );
     let csrf = use_csrf_token();
     portal_page(data, csrf.clone(), move |page| {
+        let q = query.get_untracked();
+        let search = q
+            .get("q")
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(100)
+            .collect::<String>();
+        let category = q.get("category").unwrap_or_default();
+        let mut categories: Vec<String> = page.cards.iter().map(|c| c.category.clone()).collect();
+        categories.sort();
+        categories.dedup();
+        let needle = search.to_lowercase();
+        let cards: Vec<CatalogueCard> = page
+            .cards
+            .into_iter()
+            .filter(|c| category.is_empty() || c.category == category)
+            .filter(|c| {
+                needle.is_empty()
+                    || c.name.to_lowercase().contains(&needle)
+                    || c.category.to_lowercase().contains(&needle)
+                    || c.tagline.to_lowercase().contains(&needle)
+                    || c.id.contains(&needle)
+            })
+            .collect();
+        let path = format!("/apps/{}/providers/new", page.app.id);
         view! {
                     <Title text="Add Provider" />
                     <PortalPage email=page.seat.email.clone() seat=page.seat.clone() csrf=csrf.clone()>
                         <p><a href=format!("/apps/{}", page.app.id)>{format!("← {}", page.app.name)}</a></p>
                         <h1>"Add Provider"</h1>
                         <p class="muted">"Choose the service your end users will connect."</p>
+                        <form method="get" action=path.clone() class="filters row" data-testid="catalogue-filters">
+                            <label>"Search " <input type="search" name="q" value=search.clone() maxlength="100" placeholder="name or category" data-testid="catalogue-search" /></label>
+                            <label>"Category "
+                                <select name="category" data-testid="catalogue-category">
+                                    <option value="">"All"</option>
+                                    {categories.into_iter().map(|c| {
+                                        let selected = c == category;
+                                        view! { <option value=c.clone() selected=selected>{c.clone()}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <button type="submit" class="btn">"Filter"</button>
+                            {(!search.is_empty() || !category.is_empty()).then(|| view! { <a href=path.clone()>"Show all"</a> })}
+                        </form>
+                        {cards.is_empty().then(|| view! {
+                            <p class="muted" data-testid="no-results">"No provider matches. Try another word, or use Custom OAuth 2.0 below."</p>
+                        })}
                         <div class="cards" data-testid="catalogue">
-                            {page.cards.into_iter().map(|c| {
+                            {cards.into_iter().map(|c| {
                                 let href = format!("/apps/{}/providers/new/{}", page.app.id, c.id);
                                 view! {
                                     <a class="card provider-card" href=href data-provider=c.id.clone()>
