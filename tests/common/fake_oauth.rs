@@ -154,6 +154,23 @@ struct Inner {
     /// parameters added to the callback (QuickBooks' `realmId`).
     extra_token_fields: serde_json::Map<String, serde_json::Value>,
     extra_callback: Vec<(String, String)>,
+    quirks: Quirks,
+}
+
+/// How a real provider departs from this strict server, for the catalogue's
+/// contract tests.
+#[derive(Clone, Debug, Default)]
+pub struct Quirks {
+    /// PKCE is not used (the provider does not support it).
+    pub no_pkce: bool,
+    /// Any scope is granted as requested (the provider's own names, space-
+    /// or comma-separated).
+    pub any_scope: bool,
+    /// The identity answer (at `/userinfo`, by GET or POST) instead of the
+    /// default one.
+    pub identity: Option<serde_json::Value>,
+    /// The access token comes in this header instead of `Authorization`.
+    pub token_header: Option<String>,
 }
 
 impl Inner {
@@ -180,6 +197,7 @@ impl Inner {
             revocations: Vec::new(),
             extra_token_fields: serde_json::Map::new(),
             extra_callback: Vec::new(),
+            quirks: Quirks::default(),
             api_requests: Vec::new(),
         }
     }
@@ -363,6 +381,11 @@ scopes = [
     // ----------------------------------------------------------- switches
 
     /// `iss` of authorization answers from now on (`None`: left out).
+    /// Behaves like a provider with `quirks`.
+    pub fn set_quirks(&self, quirks: Quirks) {
+        lock(&self.state).quirks = quirks;
+    }
+
     /// Adds `fields` to the answers that exchange an authorization code.
     pub fn set_extra_token_fields(&self, fields: serde_json::Value) {
         lock(&self.state).extra_token_fields = fields.as_object().cloned().unwrap_or_default();
@@ -533,7 +556,7 @@ fn router(state: Shared) -> Router {
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/revoke", post(revoke))
-        .route("/userinfo", get(userinfo))
+        .route("/userinfo", get(userinfo).post(userinfo))
         .route("/api", any(api))
         .route("/api/", any(api))
         .route("/api/{*path}", any(api))
@@ -613,6 +636,15 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// The credentials after `<scheme> ` in the Authorization header.
+/// The access token a call presents: `Authorization: Bearer`, or the
+/// provider's own header.
+fn presented<'a>(headers: &'a HeaderMap, quirks: &Quirks) -> Option<&'a str> {
+    match &quirks.token_header {
+        Some(name) => headers.get(name.as_str())?.to_str().ok(),
+        None => authorization(headers, "Bearer"),
+    }
+}
+
 fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (given, rest) = value.split_once(' ')?;
@@ -881,13 +913,18 @@ async fn authorize(State(state): State<Shared>, RawQuery(query): RawQuery) -> Re
     let Some(state_value) = state_param else {
         return refuse("invalid_request", "The state parameter is missing.");
     };
+    let no_pkce = inner.quirks.no_pkce;
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
+        (None, _) if no_pkce => String::new(),
         (Some(challenge), Some("S256")) if is_code_challenge(challenge) => challenge.to_string(),
         (Some(_), Some("S256")) => return refuse("invalid_request", "Invalid code_challenge."),
         (Some(_), _) => return refuse("invalid_request", "code_challenge_method must be S256."),
         (None, _) => return refuse("invalid_request", "PKCE (code_challenge) is required."),
     };
+    let any_scope = inner.quirks.any_scope;
     let scope = match get("scope") {
+        None if any_scope => String::new(),
+        Some(requested) if any_scope => requested.replace(',', " "),
         None => DEFAULT_SCOPE.to_string(),
         Some(requested) => match known_scopes(requested) {
             Some(scope) if !scope.is_empty() => scope,
@@ -985,6 +1022,7 @@ fn code_exchange(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String
         return invalid_grant("The redirect_uri does not match the authorization request.");
     }
     match get("code_verifier") {
+        None if code.code_challenge.is_empty() => {}
         None => return invalid_grant("The code_verifier parameter is missing."),
         Some(verifier) if !is_code_verifier(verifier) || s256(verifier) != code.code_challenge => {
             return invalid_grant("The code_verifier does not match the code_challenge.")
@@ -1131,9 +1169,12 @@ async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
 
 async fn userinfo(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let inner = lock(&state);
-    let Some(token) = authorization(&headers, "Bearer").and_then(|b| inner.valid_access(b)) else {
+    let Some(token) = presented(&headers, &inner.quirks).and_then(|b| inner.valid_access(b)) else {
         return invalid_token();
     };
+    if let Some(body) = &inner.quirks.identity {
+        return Json(body.clone()).into_response();
+    }
     let grant = &inner.grants[token.grant];
     Json(json!({
         "sub": grant.sub,
@@ -1177,7 +1218,7 @@ async fn api(
         inner.api_401s_left -= 1;
         return invalid_token();
     }
-    let valid = authorization(&headers, "Bearer").is_some_and(|b| inner.valid_access(b).is_some());
+    let valid = presented(&headers, &inner.quirks).is_some_and(|b| inner.valid_access(b).is_some());
     if !valid {
         return invalid_token();
     }
