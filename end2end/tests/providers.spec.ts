@@ -165,3 +165,25 @@ test("the Attio docs page is public", async ({ page }) => {
   await expect(page.getByText("record_permission:read").first()).toBeVisible();
   await expect(page.getByTestId("setup-steps")).toContainText("/oauth/callback");
 });
+
+test("Add Provider is searched and filtered, without JavaScript too", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await signUp(page);
+  const appPath = await createApp(page, "Catalogue search");
+  await page.goto(`${appPath}/providers/new`);
+  await expect(page.locator("[data-provider]")).not.toHaveCount(0);
+  await page.getByTestId("catalogue-search").fill("zen");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page.locator('[data-provider="zendesk"]')).toBeVisible();
+  await expect(page.locator('[data-provider="google"]')).toHaveCount(0);
+  await page.getByRole("link", { name: "Show all" }).click();
+  await page.getByTestId("catalogue-category").selectOption("Accounting");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page.locator('[data-provider="xero"]')).toBeVisible();
+  await expect(page.locator('[data-provider="quickbooks"]')).toBeVisible();
+  await expect(page.locator('[data-provider="slack"]')).toHaveCount(0);
+  await page.locator('[data-provider="xero"]').click();
+  await expect(page.getByRole("heading", { level: 1, name: "Xero" })).toBeVisible();
+  await context.close();
+});
