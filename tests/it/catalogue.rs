@@ -378,9 +378,10 @@ async fn run(app: &TestApp, fake: &FakeOAuth, app_id: &str, key: &str, def: &Pro
         let call = fake.api_requests().pop().unwrap();
         assert!(call.path.ends_with("/ping"), "{id}: {}", call.path);
         for (name, value) in &api.headers {
+            let expected = value.replace("{account_id}", ACCOUNT);
             assert_eq!(
                 call.header(&name.to_ascii_lowercase()),
-                Some(value.as_str()),
+                Some(expected.as_str()),
                 "{id}: {name}"
             );
         }
