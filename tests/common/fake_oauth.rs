@@ -171,6 +171,9 @@ pub struct Quirks {
     pub identity: Option<serde_json::Value>,
     /// The access token comes in this header instead of `Authorization`.
     pub token_header: Option<String>,
+    /// Revocation takes the access token as a bearer token and no body
+    /// (Dropbox's `/2/auth/token/revoke`), not RFC 7009.
+    pub bearer_revocation: bool,
 }
 
 impl Inner {
@@ -1129,6 +1132,21 @@ async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
             _ => "server_error",
         };
         return oauth_error(status, error, "Revocation failed.");
+    }
+    if inner.quirks.bearer_revocation {
+        let Some(presented) = authorization(&headers, "Bearer").map(str::to_string) else {
+            return invalid_token();
+        };
+        let Some(index) = inner
+            .access_tokens
+            .iter()
+            .position(|t| t.token == presented)
+        else {
+            return invalid_token();
+        };
+        let grant = inner.access_tokens[index].grant;
+        inner.grants[grant].revoked = true;
+        return StatusCode::OK.into_response();
     }
     let client_id = match check_client(&headers, &form) {
         Ok(id) => id,

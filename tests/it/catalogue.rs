@@ -213,6 +213,7 @@ async fn run(app: &TestApp, fake: &FakeOAuth, app_id: &str, key: &str, def: &Pro
         any_scope: true,
         identity: (!from_token).then(|| identity.clone()),
         token_header: def.api.as_ref().and_then(|a| a.token_header.clone()),
+        bearer_revocation: def.oauth.revocation_auth == RevocationAuth::Bearer,
     });
     let mut extra = if from_token {
         identity.clone()
@@ -388,8 +389,7 @@ async fn run(app: &TestApp, fake: &FakeOAuth, app_id: &str, key: &str, def: &Pro
     }
 
     // revocation where the provider offers it
-    let revocable =
-        def.oauth.revocation_url.is_some() && def.oauth.revocation_auth == RevocationAuth::Client;
+    let revocable = def.oauth.revocation_url.is_some();
     let before = fake.revocations().len();
     let res = app
         .client
@@ -409,6 +409,18 @@ async fn run(app: &TestApp, fake: &FakeOAuth, app_id: &str, key: &str, def: &Pro
         assert!(
             fake.revocations().len() > before,
             "{id}: revoked at the provider"
+        );
+        let messages: Vec<String> =
+            sqlx::query_scalar("SELECT message FROM connection_events WHERE connection_id = $1")
+                .bind(&connection)
+                .fetch_all(app.state.db.pool())
+                .await
+                .unwrap();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("revoked at the provider")),
+            "{id}: the provider confirmed: {messages:?}"
         );
     }
 }

@@ -128,6 +128,7 @@ async fn queue_before_delete(
             &id,
             row.try_get("access_token").map_err(internal)?,
             row.try_get("refresh_token").map_err(internal)?,
+            endpoint.bearer,
         );
         let token = match token {
             Some(Ok(token)) => token,
@@ -194,7 +195,7 @@ async fn complete_legacy(
             "UPDATE revocations SET revocation_url = $1, client_auth = $2, client_id = $3, client_secret = $4 WHERE id = $5",
         )
         .bind(&endpoint.url)
-        .bind(auth_name(endpoint.client_auth))
+        .bind(auth_name(endpoint))
         .bind(&endpoint.client_id)
         .bind(secret)
         .bind(&id)

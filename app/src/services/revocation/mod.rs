@@ -57,6 +57,9 @@ struct Endpoint {
     client_auth: ClientAuth,
     client_id: String,
     secret: SecretString,
+    /// The access token goes as a bearer token, without a body (not RFC
+    /// 7009: Dropbox's endpoint).
+    bearer: bool,
 }
 
 impl Endpoint {
@@ -78,11 +81,7 @@ impl Endpoint {
 
     async fn of(state: &Context, config: &ConfigView) -> Option<Endpoint> {
         let profile = ProviderProfile::of(config, &state.catalogue)?;
-        if profile.oauth.revocation_auth != crate::catalogue::RevocationAuth::Client {
-            // revoking with the access token as a bearer (Dropbox) is not
-            // done yet: the grant stays at the provider
-            return None;
-        }
+        let bearer = profile.oauth.revocation_auth == crate::catalogue::RevocationAuth::Bearer;
         // the developer's parameters fill the URL; one that needs a
         // connection's own values is not revoked here
         let url = profile.resolved(&config.parameters).oauth.revocation_url?;
@@ -101,21 +100,27 @@ impl Endpoint {
             client_auth: profile.oauth.client_auth,
             client_id: config.client_id.clone(),
             secret,
+            bearer,
         })
     }
 }
 
-fn auth_name(auth: ClientAuth) -> &'static str {
-    match auth {
-        ClientAuth::Basic => "basic",
-        ClientAuth::Body => "body",
+/// How an endpoint's revocation authenticates, as a queued row keeps it.
+fn auth_name(endpoint: &Endpoint) -> &'static str {
+    match (endpoint.bearer, endpoint.client_auth) {
+        (true, _) => "bearer",
+        (false, ClientAuth::Basic) => "basic",
+        (false, ClientAuth::Body) => "body",
     }
 }
 
-fn auth_of(name: &str) -> Option<ClientAuth> {
+/// The client authentication of a queued row, and whether it is a bearer
+/// revocation.
+fn auth_of(name: &str) -> Option<(ClientAuth, bool)> {
     match name {
-        "basic" => Some(ClientAuth::Basic),
-        "body" => Some(ClientAuth::Body),
+        "basic" => Some((ClientAuth::Basic, false)),
+        "body" => Some((ClientAuth::Body, false)),
+        "bearer" => Some((ClientAuth::Body, true)),
         _ => None,
     }
 }
@@ -134,14 +139,18 @@ async fn revoke_at(
         client_id: &endpoint.client_id,
         client_secret: &endpoint.secret,
     };
-    let answer = oauth::client_post_as(
-        &state.http,
-        &endpoint.url,
-        endpoint.client_auth,
-        &client,
-        vec![("token", token.expose_secret()), ("token_type_hint", hint)],
-    )
-    .await;
+    let answer = if endpoint.bearer {
+        bearer_post(state, &endpoint.url, token).await
+    } else {
+        oauth::client_post_as(
+            &state.http,
+            &endpoint.url,
+            endpoint.client_auth,
+            &client,
+            vec![("token", token.expose_secret()), ("token_type_hint", hint)],
+        )
+        .await
+    };
     match answer {
         Ok(f) if f.status.is_success() => Outcome::Done,
         Ok(f) if f.status.is_server_error() || f.status.as_u16() == 429 => {
@@ -151,6 +160,19 @@ async fn revoke_at(
         Err(OutboundError::Refused(_)) => Outcome::Refused(0),
         Err(e) => Outcome::Later(e.to_string()),
     }
+}
+
+/// A revocation with the access token as a bearer token, without a body.
+async fn bearer_post(
+    state: &Context,
+    url: &str,
+    token: &SecretString,
+) -> Result<crate::infra::outbound::Fetched, OutboundError> {
+    let request = state
+        .http
+        .request(reqwest::Method::POST, url)?
+        .bearer_auth(token.expose_secret());
+    state.http.send(request).await
 }
 
 /// Disconnects connection `id` of `app_id`: false if there is none. A
@@ -165,7 +187,7 @@ pub async fn disconnect(
     actor: &Actor,
     reason: Option<&str>,
 ) -> Result<bool, CareError> {
-    let Some(held) = held_tokens(state, app_id, id).await? else {
+    let Some(mut held) = held_tokens(state, app_id, id, false).await? else {
         return Ok(false);
     };
     if held.status == "revoked" {
@@ -175,6 +197,13 @@ pub async fn disconnect(
         (Some(_), false) => Endpoint::of_config(state, app_id, &held.config_id).await?,
         _ => None,
     };
+    if endpoint.as_ref().is_some_and(|e| e.bearer) {
+        // a bearer revocation sends the access token
+        match held_tokens(state, app_id, id, true).await? {
+            Some(again) => held = again,
+            None => return Ok(false),
+        }
+    }
     let outcome = match (&held.token, &endpoint) {
         _ if held.unreadable => Outcome::Unreadable,
         (Some(token), Some(endpoint)) => revoke_at(state, endpoint, token, held.hint).await,
@@ -232,11 +261,13 @@ fn grant_token(
     id: &str,
     access: Option<Vec<u8>>,
     refresh: Option<Vec<u8>>,
+    bearer: bool,
 ) -> (
     Option<Result<SecretString, crate::infra::crypto::CryptoError>>,
     &'static str,
 ) {
     let (sealed, column) = match (refresh, access) {
+        (_, a) if bearer => (a, "access_token"),
         (Some(r), _) => (Some(r), "refresh_token"),
         (None, a) => (a, "access_token"),
     };
@@ -248,7 +279,12 @@ fn grant_token(
     (token, column)
 }
 
-async fn held_tokens(state: &Context, app_id: &str, id: &str) -> Result<Option<Held>, CareError> {
+async fn held_tokens(
+    state: &Context,
+    app_id: &str,
+    id: &str,
+    bearer: bool,
+) -> Result<Option<Held>, CareError> {
     let row = sqlx::query(
         "SELECT provider_config_id, end_user_id, status, access_token, refresh_token FROM connections WHERE app_id = $1 AND id = $2",
     )
@@ -265,6 +301,7 @@ async fn held_tokens(state: &Context, app_id: &str, id: &str) -> Result<Option<H
         id,
         row.try_get("access_token").map_err(internal)?,
         row.try_get("refresh_token").map_err(internal)?,
+        bearer,
     );
     Ok(Some(Held {
         status: row.try_get("status").map_err(internal)?,
@@ -319,7 +356,7 @@ async fn queue(
     .bind(token)
     .bind(q.hint)
     .bind(&q.endpoint.url)
-    .bind(auth_name(q.endpoint.client_auth))
+    .bind(auth_name(q.endpoint))
     .bind(&q.endpoint.client_id)
     .bind(secret)
     .bind(q.attempts)

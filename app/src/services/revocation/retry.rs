@@ -142,7 +142,7 @@ async fn attempt(state: &Context, queued: &Queued) -> Result<Outcome, CareError>
                 &queued.client_id,
                 &queued.client_secret,
             );
-            let (Some(client_auth), Some(client_id), Some(sealed)) = client else {
+            let (Some((client_auth, bearer)), Some(client_id), Some(sealed)) = client else {
                 return Ok(Outcome::Unreadable);
             };
             let Ok(secret) = state
@@ -156,6 +156,7 @@ async fn attempt(state: &Context, queued: &Queued) -> Result<Outcome, CareError>
                 client_auth,
                 client_id: client_id.clone(),
                 secret,
+                bearer,
             })
         }
         None => Endpoint::of_config(state, &queued.app_id, &queued.config_id).await?,
