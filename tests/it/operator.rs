@@ -152,4 +152,28 @@ async fn migrate_and_check_report_clearly(app: TestApp) {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: catalogue"), "{err}");
+
+    // a dropped-in definition with a placeholder that is no parameter: the
+    // check names the file and the field, and the server would not start
+    let dir = tempfile::tempdir().unwrap();
+    let attio = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers/attio.toml"),
+    )
+    .unwrap()
+    .replace(
+        "https://app.attio.com/authorize",
+        "https://{workspace}.attio.com/authorize",
+    );
+    std::fs::write(dir.path().join("attio.toml"), attio).unwrap();
+    let mut cmd = app.cli(&["check"]);
+    cmd.env("OAUTH_VAULT_PROVIDERS_DIR", dir.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("attio.toml")
+            && err.contains("oauth.authorization_url")
+            && err.contains("{workspace}"),
+        "{err}"
+    );
 }
