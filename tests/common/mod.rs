@@ -328,6 +328,22 @@ impl TestApp {
         }
     }
 
+    /// Signs up a developer and makes an app `name` with `return_url`
+    /// allowed and an API key: `(app id, key)`.
+    pub async fn developer_app(&self, name: &str, return_url: &str) -> (String, String) {
+        self.sign_up("dev@example.com", "correct horse battery")
+            .await;
+        let res = self.submit("/apps", "/apps", &[("name", name)]).await;
+        let app_id = location(&res).trim_start_matches("/apps/").to_string();
+        let settings = format!("/apps/{app_id}/settings");
+        let fields = [("_action", "return_urls"), ("return_urls", return_url)];
+        self.submit(&settings, &settings, &fields).await;
+        let keys = format!("/apps/{app_id}/api-keys");
+        let fields = [("_action", "create"), ("name", "backend")];
+        let res = self.submit(&keys, &keys, &fields).await;
+        (app_id, key_in(&res.text().await.unwrap()))
+    }
+
     /// This app's own browser (its cookie jar), as a `Browser`.
     pub fn browser(&self) -> Browser {
         Browser {

@@ -7,7 +7,7 @@
 //! where it offers it.
 
 use crate::common::fake_oauth::{self, FakeOAuth, Quirks};
-use crate::common::{key_in, location, query_value, spawn_app_with, Backend, TestApp};
+use crate::common::{location, query_value, spawn_app_with, Backend, TestApp};
 use app::catalogue::{
     IdentitySource, ProviderDefinition, RevocationAuth, SuppliedBy, TokenLifecycle,
 };
@@ -186,7 +186,7 @@ async fn every_provider_keeps_its_contract(backend: Backend) {
     let Some(app) = spawn_app_with(backend, &vars).await else {
         return;
     };
-    let (app_id, key) = set_up(&app).await;
+    let (app_id, key) = app.developer_app("Catalogue", RETURN_URL).await;
     for def in &definitions {
         run(&app, &fake, &app_id, &key, def).await;
     }
@@ -423,24 +423,4 @@ async fn run(app: &TestApp, fake: &FakeOAuth, app_id: &str, key: &str, def: &Pro
             "{id}: the provider confirmed: {messages:?}"
         );
     }
-}
-
-/// An account, an app with an allowed return URL and an API key.
-async fn set_up(app: &TestApp) -> (String, String) {
-    app.sign_up("dev@example.com", "correct horse battery")
-        .await;
-    let res = app.submit("/apps", "/apps", &[("name", "Catalogue")]).await;
-    let app_id = location(&res).trim_start_matches("/apps/").to_string();
-    let settings = format!("/apps/{app_id}/settings");
-    app.submit(
-        &settings,
-        &settings,
-        &[("_action", "return_urls"), ("return_urls", RETURN_URL)],
-    )
-    .await;
-    let keys = format!("/apps/{app_id}/api-keys");
-    let res = app
-        .submit(&keys, &keys, &[("_action", "create"), ("name", "backend")])
-        .await;
-    (app_id, key_in(&res.text().await.unwrap()))
 }

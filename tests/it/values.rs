@@ -216,10 +216,7 @@ async fn connection_values_fill_every_url(backend: Backend) {
 /// An account, an app with the templated provider (tenant `acme`), an
 /// allowed return URL and an API key: `(key, configuration id)`.
 async fn set_up(app: &TestApp) -> (String, String) {
-    app.sign_up("dev@example.com", "correct horse battery")
-        .await;
-    let res = app.submit("/apps", "/apps", &[("name", "Shop sync")]).await;
-    let app_id = location(&res).trim_start_matches("/apps/").to_string();
+    let (app_id, key) = app.developer_app("Shop sync", RETURN_URL).await;
     let form = format!("/apps/{app_id}/providers/new/tmpl");
     let fields = [
         ("client_id", fake_oauth::CLIENT_ID),
@@ -230,17 +227,5 @@ async fn set_up(app: &TestApp) -> (String, String) {
     let res = app.submit(&form, &form, &fields).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let config = location(&res).rsplit('/').next().unwrap().to_string();
-    let settings = format!("/apps/{app_id}/settings");
-    app.submit(
-        &settings,
-        &settings,
-        &[("_action", "return_urls"), ("return_urls", RETURN_URL)],
-    )
-    .await;
-    let keys = format!("/apps/{app_id}/api-keys");
-    let res = app
-        .submit(&keys, &keys, &[("_action", "create"), ("name", "backend")])
-        .await;
-    let key = crate::common::key_in(&res.text().await.unwrap());
     (key, config)
 }

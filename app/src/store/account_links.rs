@@ -160,25 +160,37 @@ pub async fn invitations(db: &Db) -> Result<Vec<InvitationRow>, sqlx::Error> {
         .collect()
 }
 
-/// Revokes a live invitation: false if there is none by that id.
+/// Revokes a live invitation of the admin area (one to an account of one's
+/// own): false if there is none by that id.
 pub async fn revoke_invitation(db: &Db, by: &CurrentUser, id: &str) -> Result<bool, sqlx::Error> {
+    revoke(db, by, id, None).await
+}
+
+/// Revokes a live invitation, of the admin area (`org_id` none) or into
+/// organisation `org_id`, with its audit entry: false if there is none by
+/// that id there.
+async fn revoke(
+    db: &Db,
+    by: &CurrentUser,
+    id: &str,
+    org_id: Option<&str>,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let done = sqlx::query(
-        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND purpose = 'invitation' AND organisation_id IS NULL AND used_at IS NULL AND revoked_at IS NULL",
+        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND purpose = 'invitation' \
+         AND COALESCE(organisation_id, '') = $3 AND used_at IS NULL AND revoked_at IS NULL",
     )
     .bind(now_ms())
     .bind(id)
+    .bind(org_id.unwrap_or_default())
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    audit::record(
-        &mut tx,
-        &Actor::user(by),
-        Entry::new("invitation.revoked").target("invitation", id),
-    )
-    .await?;
+    let mut entry = Entry::new("invitation.revoked").target("invitation", id);
+    entry.organisation_id = org_id;
+    audit::record(&mut tx, &Actor::user(by), entry).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -378,23 +390,7 @@ pub async fn revoke_org_invitation(
     org_id: &str,
     id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let done = sqlx::query(
-        "UPDATE account_links SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND purpose = 'invitation' AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(id)
-    .bind(org_id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    let mut entry = Entry::new("invitation.revoked").target("invitation", id);
-    entry.organisation_id = Some(org_id);
-    audit::record(&mut tx, &Actor::user(by), entry).await?;
-    tx.commit().await?;
-    Ok(true)
+    revoke(db, by, id, Some(org_id)).await
 }
 
 /// Whether a live invitation (into an organisation or to an account) waits

@@ -80,11 +80,13 @@ pub use ssr::post_invitation;
 mod ssr {
     use super::super::links::ssr::spent_message;
     use super::super::links::LinkStatus;
-    use super::super::ssr::{admit, gone, hash_new, new_credentials, refuse, start_session};
+    use super::super::ssr::{
+        admit_link_use, gone, hash_new, new_credentials, refuse, start_session,
+    };
     use crate::{
         store::account_links::{self as links, LinkState, Purpose},
         store::accounts::{self as store, LinkError},
-        store::throttle::{self, Limit},
+        store::throttle,
         web::client::ClientAddress,
         web::form_post::{see_other, server_error, Submission},
         web::forms::FormFeedback,
@@ -111,16 +113,7 @@ mod ssr {
         };
         let feedback = FormFeedback::new("invite");
         let client = ClientAddress::of(&form.parts);
-        let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(
-            &state,
-            &form.parts,
-            &feedback,
-            &limits,
-            "attempts from your address",
-        )
-        .await
-        {
+        let attempt = match admit_link_use(&state, &form.parts, &feedback).await {
             Ok(a) => a,
             Err(r) => return r,
         };

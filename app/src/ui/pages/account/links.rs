@@ -160,14 +160,14 @@ pub fn Reset() -> impl IntoView {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! What the link pages show, and their form posts.
-    use super::super::ssr::{admit, gone, hash_new, new_credentials, start_session};
+    use super::super::ssr::{admit_link_use, gone, hash_new, new_credentials, start_session};
     use super::{LinkPage, LinkStatus};
     use crate::{
         domain::users::check_new_password,
         infra::tokens::hash_token,
         store::account_links::{self as links, LinkState, Purpose},
         store::accounts::{self as store, LinkError, SetupError, SetupLink},
-        store::throttle::{self, Limit},
+        store::throttle,
         web::client::ClientAddress,
         web::form_post::{rerender, see_other, server_error, Submission},
         web::forms::FormFeedback,
@@ -252,16 +252,7 @@ pub mod ssr {
             return rerender(&state, form.parts, feedback).await;
         };
         let client = ClientAddress::of(&form.parts);
-        let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(
-            &state,
-            &form.parts,
-            &feedback,
-            &limits,
-            "attempts from your address",
-        )
-        .await
-        {
+        let attempt = match admit_link_use(&state, &form.parts, &feedback).await {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -328,16 +319,7 @@ pub mod ssr {
         };
         let mut feedback = FormFeedback::new("reset");
         let client = ClientAddress::of(&form.parts);
-        let limits = [Limit::link_use_from(&client.bucket())];
-        let attempt = match admit(
-            &state,
-            &form.parts,
-            &feedback,
-            &limits,
-            "attempts from your address",
-        )
-        .await
-        {
+        let attempt = match admit_link_use(&state, &form.parts, &feedback).await {
             Ok(a) => a,
             Err(r) => return r,
         };

@@ -276,6 +276,25 @@ pub mod ssr {
         refuse(state, parts, feedback, StatusCode::GONE, message).await
     }
 
+    /// Counts an attempt to use a one-time link (setup, invitation, reset)
+    /// from the request's address, before the link is checked.
+    pub(super) async fn admit_link_use(
+        state: &AppState,
+        parts: &Parts,
+        feedback: &FormFeedback,
+    ) -> Result<throttle::Attempt, Response> {
+        let client = ClientAddress::of(parts);
+        let limits = [Limit::link_use_from(&client.bucket())];
+        admit(
+            state,
+            parts,
+            feedback,
+            &limits,
+            "attempts from your address",
+        )
+        .await
+    }
+
     /// Counts an attempt against `limits` before anything is checked:
     /// `Err` is the answer when there were too many.
     pub(super) async fn admit(
