@@ -55,17 +55,37 @@ pub struct Connection {
     /// The provider id of the app's configuration, e.g. `attio`.
     pub provider: String,
     pub provider_config_id: String,
-    /// `active` or `needs_reauthorization`.
+    #[schema(value_type = ConnectionStatusName)]
     pub status: String,
     pub end_user: EndUser,
     pub account: Account,
     pub scopes: Scopes,
     /// RFC 3339 timestamps; null for "never".
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    #[schema(format = DateTime)]
     pub last_refreshed_at: Option<String>,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     pub last_health_check_at: Option<String>,
+}
+
+/// A connection's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ConnectionStatusName {
+    /// Tokens work.
+    Active,
+    /// The end user must authorize again (a rejected grant).
+    NeedsReauthorization,
+    /// Refreshes keep failing; the vault keeps trying.
+    Error,
+    /// Disconnected.
+    Revoked,
 }
 
 fn account(c: &ConnectionView) -> Account {
@@ -119,6 +139,7 @@ pub struct ListQuery {
     /// Only this provider's, e.g. `attio`.
     pub provider: Option<String>,
     /// 1-100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -156,7 +177,13 @@ pub async fn list_connections(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ConnectionList>, ApiError> {
     let mut errors = Vec::new();
-    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
+    // an empty `limit=` is no limit given
+    let limit = match query
+        .limit
+        .as_deref()
+        .filter(|l| !l.is_empty())
+        .map(str::parse::<i64>)
+    {
         None => 50,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => {
@@ -331,6 +358,7 @@ pub async fn access_token(
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// `true`: refresh now, even if the token is still fresh.
+    #[param(value_type = Option<bool>)]
     pub force_refresh: Option<String>,
 }
 

@@ -46,9 +46,8 @@ pub struct FieldError {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `unauthorized`, `not_found`,
-    /// `validation_failed`, `needs_reauthorization`, `invalid_json`,
-    /// `rate_limited`, `internal_error`.
+    /// Stable and machine-readable: branch on it.
+    #[schema(value_type = ErrorCode)]
     pub code: String,
     /// For people: what went wrong and what to do.
     pub message: String,
@@ -58,6 +57,43 @@ pub struct ErrorDetail {
     /// connection (same id), valid 30 minutes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect_url: Option<String>,
+}
+
+/// Every error code the API answers with.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ErrorCode {
+    /// No or a wrong API key.
+    Unauthorized,
+    /// No such connection, or an unknown route.
+    NotFound,
+    /// A field is wrong; `errors` names each.
+    ValidationFailed,
+    /// The body is not JSON of the documented shape.
+    InvalidJson,
+    /// The end user must authorize again: see `reconnect_url`.
+    NeedsReauthorization,
+    /// The connection was disconnected.
+    ConnectionRevoked,
+    /// The app's provider configuration is disabled.
+    ProviderDisabled,
+    /// The provider does not answer right now; retry after `Retry-After`.
+    ProviderUnavailable,
+    /// The provider's API could not be reached through the proxy.
+    ProviderUnreachable,
+    /// The provider has no API base for the proxy.
+    ProxyUnavailable,
+    /// The proxy refused the target (an address the vault may not call).
+    ProxyRefused,
+    /// The request body is larger than the proxy takes.
+    BodyTooLarge,
+    /// The API key's rate limit is reached; retry after `Retry-After`.
+    RateLimited,
+    /// The audit log cannot record the request now; retry shortly.
+    AuditUnavailable,
+    /// A failure on the vault's side; quote the error id.
+    InternalError,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -381,10 +417,13 @@ impl Modify for RateLimitDoc {
 )]
 pub struct ApiDoc;
 
-/// `GET /v1/openapi.json`
-async fn openapi() -> Response {
+/// `GET /v1/openapi.json`, with this server's public URL as its server.
+async fn openapi(State(state): State<AppState>) -> Response {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.servers = Some(vec![utoipa::openapi::Server::new(
+        state.settings.public_url.clone(),
+    )]);
     Json(doc).into_response()
 }
 

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
     /// Your own id for the end user (1-255 characters). Connections are
     /// listed and re-authorized by it. Required, unless `connection_id` is
@@ -84,6 +83,7 @@ fn optional_text(
     responses(
         (status = 201, description = "Session created", body = ConnectSession),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 400, description = "The body is not JSON of the documented shape (`invalid_json`); nothing was created", body = ErrorBody),
         (status = 422, description = "Invalid field; nothing was created", body = ErrorBody),
     ),
 )]
@@ -92,15 +92,21 @@ pub async fn create_session(
     Extension(caller): Extension<ApiCaller>,
     body: Result<Json<CreateSessionRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ConnectSession>), ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::new(
+    // not JSON at all: 400; JSON whose fields have the wrong types: 422
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::JsonDataError(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("A field has the wrong type: {}", e.body_text()),
+        ),
+        e => ApiError::new(
+            StatusCode::BAD_REQUEST,
             "invalid_json",
             format!(
-                "The body must be a JSON object of the documented fields: {}",
+                "The body must be a JSON object (Content-Type: application/json): {}",
                 e.body_text()
             ),
-        )
+        ),
     })?;
     let mut errors = Vec::new();
     let reconnect =

@@ -124,7 +124,7 @@ async fn session_requests_are_validated(w: World) {
             json!({ "end_user_id": "u", "end_user_email": "not-an-email" }),
             "end_user_email",
         ),
-        (json!({ "end_user_id": "u", "surprise": 1 }), "invalid_json"),
+        (json!({ "end_user_id": 5 }), "validation_failed"),
     ];
     for (body, expected) in cases {
         let res = w.session(body.clone()).await;
@@ -141,8 +141,20 @@ async fn session_requests_are_validated(w: World) {
             .await,
     )
     .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "not JSON");
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "invalid_json");
     assert_eq!(w.app.count("connect_sessions").await, 0);
+    // fields a newer client sends that this server does not know are ignored
+    let res = w
+        .session(json!({ "end_user_id": "u", "surprise": 1 }))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "unknown fields are ignored"
+    );
+    w.sql("DELETE FROM connect_sessions").await;
 
     let res = w.session(json!({ "end_user_id": "u" })).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -162,6 +174,41 @@ async fn session_requests_are_validated(w: World) {
     assert_eq!(body["error"]["code"], "not_found");
     let doc: Value = w.app.get("/v1/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(
+        doc["servers"][0]["url"],
+        w.app.address.as_str(),
+        "the public URL"
+    );
+    let schemas = &doc["components"]["schemas"];
+    let codes = schemas["ErrorCode"]["enum"].to_string();
+    for code in [
+        "provider_disabled",
+        "connection_revoked",
+        "provider_unavailable",
+        "proxy_unavailable",
+        "invalid_json",
+    ] {
+        assert!(codes.contains(code), "{code} in {codes}");
+    }
+    let statuses = schemas["ConnectionStatusName"]["enum"].to_string();
+    assert!(statuses.contains("needs_reauthorization") && statuses.contains("revoked"));
+    assert_eq!(
+        schemas["Connection"]["properties"]["created_at"]["format"],
+        "date-time"
+    );
+    let list = &doc["paths"]["/v1/connections"]["get"]["parameters"];
+    let limit = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert!(
+        limit["schema"]["type"].to_string().contains("integer"),
+        "{limit}"
+    );
+    let (status, _) = w.json(Method::GET, "/v1/connections?limit=").await;
+    assert_eq!(status, StatusCode::OK, "an empty limit is no limit");
     for path in [
         "/v1/connect/sessions",
         "/v1/connections",
