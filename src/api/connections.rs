@@ -13,7 +13,7 @@ use app::{
     web::state::AppState,
 };
 use axum::{
-    extract::{Path, Query, State},
+    extract::{rejection::QueryRejection, Path, Query, State},
     http::StatusCode,
     Extension, Json,
 };
@@ -174,8 +174,9 @@ fn decode_cursor(text: &str) -> Option<(i64, String)> {
 pub async fn list_connections(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ConnectionList>, ApiError> {
+    let Query(query) = query.map_err(unreadable_query)?;
     let mut errors = Vec::new();
     // an empty `limit=` is no limit given
     let limit = match query
@@ -293,6 +294,7 @@ pub struct AccessToken {
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this app", body = ErrorBody),
         (status = 409, description = "`needs_reauthorization`: the end user must connect again (`reconnect_url`); `connection_revoked`; `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
+        (status = 422, description = "The query string cannot be read (`validation_failed`)", body = ErrorBody),
         (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After`", body = ErrorBody),
     ),
 )]
@@ -300,8 +302,9 @@ pub async fn access_token(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
-    Query(query): Query<TokenQuery>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Json<AccessToken>, ApiError> {
+    let Query(query) = query.map_err(unreadable_query)?;
     // one read: the connection and its sealed tokens
     let loaded = refresh::load_for_app(&state, &caller.app_id, &id)
         .await
@@ -448,4 +451,14 @@ pub async fn delete_connection(
     } else {
         Err(ApiError::not_found("connection"))
     }
+}
+
+/// A query string that cannot be read (a parameter given twice, bytes that
+/// are not UTF-8): 422 with the reason, as for any other bad parameter.
+fn unreadable_query(e: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        format!("The query string cannot be read: {}", e.body_text()),
+    )
 }

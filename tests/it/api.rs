@@ -209,6 +209,13 @@ async fn session_requests_are_validated(w: World) {
     );
     let (status, _) = w.json(Method::GET, "/v1/connections?limit=").await;
     assert_eq!(status, StatusCode::OK, "an empty limit is no limit");
+    let (status, body) = w.json(Method::GET, "/v1/connections?limit=1&limit=2").await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a query that cannot be read"
+    );
+    assert_eq!(body["error"]["code"], "validation_failed");
     for path in [
         "/v1/connect/sessions",
         "/v1/connections",
