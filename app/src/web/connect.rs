@@ -61,10 +61,9 @@ fn browser_cookie(
 
 // ---- pages -------------------------------------------------------------
 
-fn origin_of(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    Some(parsed.origin().ascii_serialization())
-}
+#[path = "connect_params.rs"]
+mod params;
+use params::{form_target, Typed};
 
 /// The policy of the end-user pages: no script at all; forms may go to
 /// this site and to the providers' authorization endpoints.
@@ -237,53 +236,6 @@ impl ProviderCard {
             scopes,
         }
     }
-}
-
-/// What the end user typed for a provider's parameters, and what is wrong
-/// with it: the page comes back with both.
-#[derive(Clone, Default)]
-struct Typed {
-    config_id: String,
-    values: Vec<(String, String)>,
-    errors: Vec<(String, String)>,
-}
-
-impl Typed {
-    fn value(&self, config_id: &str, field: &str) -> String {
-        if self.config_id != config_id {
-            return String::new();
-        }
-        self.values
-            .iter()
-            .find(|(k, _)| k == field)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-
-    fn error(&self, config_id: &str, field: &str) -> Option<String> {
-        if self.config_id != config_id {
-            return None;
-        }
-        self.errors
-            .iter()
-            .find(|(k, _)| k == field)
-            .map(|(_, v)| v.clone())
-    }
-}
-
-/// The origin a form may be sent on to: the authorization endpoint's, with
-/// an end user's parameter in the host as a wildcard label
-/// (`https://*.zendesk.com`).
-fn form_target(profile: &ProviderProfile, config: &ConfigView) -> Option<String> {
-    let mut values = config.parameters.clone();
-    for p in crate::services::values::parameters_of(
-        profile.definition.as_deref(),
-        crate::catalogue::SuppliedBy::EndUser,
-    ) {
-        values.insert(p.name, "wildcard-label".to_string());
-    }
-    let url = crate::services::values::fill(&profile.oauth.authorization_url, &values).ok()?;
-    origin_of(&url).map(|o| o.replace("wildcard-label", "*"))
 }
 
 async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<&str>) -> Response {
