@@ -91,6 +91,7 @@ async fn every_proxied_call_leaves_one_audit_entry(w: World) {
         "limit",
         "?",
         "ada@example", // not "ada" alone: random hex ids may hold it
+        "ada%40example",
         "not-audited",
         token.as_str(),
         w.key.as_str(),
