@@ -5,7 +5,9 @@
 //!
 //! `cargo run --example fake_attio -- [--port N] [--catalogue-dir DIR]`
 //!
-//! With `--catalogue-dir`, writes `DIR/attio.toml` pointing at the fake. Prints
+//! With `--catalogue-dir`, writes `DIR/attio.toml` pointing at the fake (and,
+//! with `--with-fake-oauth`, `DIR/fakeoauth.toml` pointing at the generic
+//! server, a provider whose tokens expire and refresh). Prints
 //! `Fake Attio is running at http://127.0.0.1:PORT`, then
 //! `Fake OAuth is running at http://127.0.0.1:PORT2` (a free port), then
 //! `Fake OpenID is running at http://127.0.0.1:PORT3` (an OpenID
@@ -23,17 +25,19 @@ mod fake_server;
 
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
 
-const USAGE: &str = "usage: fake_attio [--port N] [--catalogue-dir DIR]";
+const USAGE: &str = "usage: fake_attio [--port N] [--catalogue-dir DIR] [--with-fake-oauth]";
 
 struct Args {
     port: u16,
     catalogue_dir: Option<PathBuf>,
+    with_fake_oauth: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         port: 0,
         catalogue_dir: None,
+        with_fake_oauth: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -47,6 +51,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 let value = args.next().ok_or("--catalogue-dir needs a value")?;
                 parsed.catalogue_dir = Some(PathBuf::from(value));
             }
+            "--with-fake-oauth" => parsed.with_fake_oauth = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -115,6 +120,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(dir), true) = (&args.catalogue_dir, args.with_fake_oauth) {
+        if let Err(e) = generic.write_catalogue(dir) {
+            eprintln!("cannot write {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let oidc = fake_oidc::FakeOidc::start().await;
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "Fake Attio is running at {}", fake.address);

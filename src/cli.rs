@@ -38,6 +38,8 @@ Commands:
   keys generate                  print a new key for OAUTH_VAULT_KEYS or a key file
   keys rotate [--wait-secs N]    add a new active key to the key file and re-seal every
                                  secret under it, online (servers reload the key file)
+  openapi [--server URL]         print the API's OpenAPI document (JSON); its server is
+                                 URL, else the configured public URL
   --version                      print the version
   --help                         print this help";
 
@@ -53,6 +55,8 @@ pub async fn run(args: &[&str]) -> Result<Option<String>, String> {
         ["admin", "reset-password", email] | ["admin", "reset-password", "--email", email] => {
             reset_password(email).await.map(Some)
         }
+        ["openapi"] => openapi(None),
+        ["openapi", "--server", url] => openapi(Some(url)),
         ["keys", "generate"] => Ok(Some(Keyring::generate_entry().expose_secret().to_string())),
         ["keys", "rotate"] => rotate(None, None).await.map(Some),
         ["keys", "rotate", "--wait-secs", secs] => {
@@ -67,6 +71,23 @@ pub async fn run(args: &[&str]) -> Result<Option<String>, String> {
         }
         other => Err(format!("unknown command '{}'\n\n{USAGE}", other.join(" "))),
     }
+}
+
+fn openapi(server: Option<&str>) -> Result<Option<String>, String> {
+    let server = match server {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let config = load_config()?;
+            match &config.public_url {
+                Some(url) => crate::config::public_base(url),
+                None => crate::config::derive_public_url(config.bind),
+            }
+        }
+    };
+    crate::api::document(&server)
+        .to_pretty_json()
+        .map(Some)
+        .map_err(|e| format!("cannot write the document: {e}"))
 }
 
 fn parse_secs(text: &str) -> Result<u64, String> {

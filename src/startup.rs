@@ -326,6 +326,11 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
     let site_root = std::path::PathBuf::from(leptos_options.site_root.to_string());
     Router::new()
         .nest_service("/pkg", crate::http::assets::pkg(&site_root))
+        .route("/connect.js", get(crate::http::assets::connect_js))
+        .route(
+            "/connect-popup.js",
+            get(crate::http::assets::connect_popup_js),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(app::ui::server_routes())

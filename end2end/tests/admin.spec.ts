@@ -74,7 +74,7 @@ test("an admin finds a connection needing re-authorization and disconnects it wi
   const token = await request.get(`/v1/connections/${connectionId}/access-token`, {
     headers: { authorization: `Bearer ${key}` },
   });
-  expect(token.status()).toBe(409);
+  expect(token.status()).toBe(410);
   expect((await token.json()).error.code).toBe("connection_revoked");
 
   // the audit log shows the action with its reason

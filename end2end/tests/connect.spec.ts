@@ -103,7 +103,7 @@ test.describe("End users connect Attio", () => {
     const gone = await request.get(`/v1/connections/${connectionId}/access-token`, {
       headers: { authorization: `Bearer ${key}` },
     });
-    expect(gone.status()).toBe(409);
+    expect(gone.status()).toBe(410);
     expect((await gone.json()).error.code).toBe("connection_revoked");
   });
 

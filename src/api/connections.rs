@@ -2,7 +2,7 @@
 
 use super::{ApiError, ErrorBody, FieldError};
 use app::{
-    domain::connections::ConnectionView,
+    domain::connections::{ConnectionStatus, ConnectionView},
     services::tokens::{self as refresh, CareError},
     services::usage::Writes,
     store::api_keys::ApiCaller,
@@ -17,7 +17,6 @@ use axum::{
     http::StatusCode,
     Extension, Json,
 };
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine as _};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -138,28 +137,42 @@ pub struct ListQuery {
     pub end_user_id: Option<String>,
     /// Only this provider's, e.g. `attio`.
     pub provider: Option<String>,
+    /// Only connections with this status. Without it, disconnected
+    /// (`revoked`) connections are left out.
+    #[param(value_type = Option<ConnectionStatusName>)]
+    pub status: Option<String>,
     /// 1-100, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, unchanged (empty: the first page).
+    #[param(pattern = r"^([0-9]{1,18}:[A-Za-z0-9_-]{1,100})?$")]
     pub cursor: Option<String>,
 }
 
+/// A page's position: the last connection's creation time and id.
 fn encode_cursor(c: &ConnectionView) -> String {
-    B64URL.encode(format!("{}:{}", c.created_at, c.id))
+    format!("{}:{}", c.created_at, c.id)
 }
 
+/// A cursor as the document's pattern describes it, or nothing.
 fn decode_cursor(text: &str) -> Option<(i64, String)> {
-    let bytes = B64URL.decode(text).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
     let (at, id) = text.split_once(':')?;
+    let digits = (1..=18).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_digit());
+    let id_ok = (1..=100).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !(digits && id_ok) {
+        return None;
+    }
     Some((at.parse().ok()?, id.to_string()))
 }
 
 /// List connections
 ///
-/// The app's connections, newest first, optionally for one end user or
-/// provider. Never includes tokens.
+/// The app's connections, newest first, optionally for one end user,
+/// provider or status. Disconnected connections are left out unless
+/// `status=revoked` asks for them. Never includes tokens.
 #[utoipa::path(
     get,
     path = "/v1/connections",
@@ -178,13 +191,8 @@ pub async fn list_connections(
 ) -> Result<Json<ConnectionList>, ApiError> {
     let Query(query) = query.map_err(unreadable_query)?;
     let mut errors = Vec::new();
-    // an empty `limit=` is no limit given
-    let limit = match query
-        .limit
-        .as_deref()
-        .filter(|l| !l.is_empty())
-        .map(str::parse::<i64>)
-    {
+    // an integer, as the document says: an empty `limit=` is not one
+    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
         None => 50,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => {
@@ -208,12 +216,27 @@ pub async fn list_connections(
             }
         },
     };
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => match ConnectionStatus::ALL.into_iter().find(|c| c.as_str() == s) {
+            Some(status) => Some(status),
+            None => {
+                errors.push(FieldError {
+                    field: "status".into(),
+                    message: "Use active, needs_reauthorization, error or revoked".into(),
+                });
+                None
+            }
+        },
+    };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
     let filter = store::Filter {
         end_user_id: query.end_user_id.filter(|s| !s.is_empty()),
         provider: query.provider.filter(|s| !s.is_empty()),
+        status: status.map(|s| s.as_str().to_string()),
+        live_only: status.is_none(),
         ..Default::default()
     };
     let mut rows = store::list(
@@ -241,7 +264,8 @@ pub async fn list_connections(
 /// Get a connection
 ///
 /// Status, provider account, granted and configured scopes, timestamps.
-/// Never tokens.
+/// Never tokens. A disconnected connection answers 410
+/// `connection_revoked` (the portal keeps its history).
 #[utoipa::path(
     get,
     path = "/v1/connections/{id}",
@@ -251,6 +275,7 @@ pub async fn list_connections(
         (status = 200, description = "The connection", body = Connection),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this app", body = ErrorBody),
+        (status = 410, description = "`connection_revoked`: the connection was disconnected", body = ErrorBody),
     ),
 )]
 pub async fn get_connection(
@@ -258,11 +283,14 @@ pub async fn get_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<Json<Connection>, ApiError> {
-    store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+    let found = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
         .await
         .map_err(ApiError::internal)?
-        .map(|c| Json(c.into()))
-        .ok_or_else(|| ApiError::not_found("connection"))
+        .ok_or_else(|| ApiError::not_found("connection"))?;
+    if found.status == ConnectionStatus::Revoked {
+        return Err(ApiError::revoked());
+    }
+    Ok(Json(found.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -293,8 +321,9 @@ pub struct AccessToken {
         (status = 200, description = "The access token", body = AccessToken),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this app", body = ErrorBody),
-        (status = 409, description = "`needs_reauthorization`: the end user must connect again (`reconnect_url`); `connection_revoked`; `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
-        (status = 422, description = "The query string cannot be read (`validation_failed`)", body = ErrorBody),
+        (status = 409, description = "`needs_reauthorization`: the end user must connect again (`reconnect_url`); `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
+        (status = 410, description = "`connection_revoked`: the connection was disconnected", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `force_refresh` is not true or false, or the query string cannot be read", body = ErrorBody),
         (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After`", body = ErrorBody),
     ),
 )]
@@ -305,6 +334,11 @@ pub async fn access_token(
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Json<AccessToken>, ApiError> {
     let Query(query) = query.map_err(unreadable_query)?;
+    let force = match query.force_refresh.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::field("force_refresh", "Use true or false")),
+    };
     // one read: the connection and its sealed tokens
     let loaded = refresh::load_for_app(&state, &caller.app_id, &id)
         .await
@@ -314,7 +348,6 @@ pub async fn access_token(
     if !connection.provider_active {
         return Err(ApiError::provider_disabled());
     }
-    let force = matches!(query.force_refresh.as_deref(), Some("true" | "1"));
     let usable = match refresh::usable_loaded(&state, &loaded, force).await {
         Ok(u) => u,
         Err(e) => return Err(care_error(&state, &caller, connection, e).await),
@@ -400,11 +433,7 @@ pub async fn care_error(
             }
             error
         }
-        CareError::Revoked => ApiError::new(
-            StatusCode::CONFLICT,
-            "connection_revoked",
-            "The connection was disconnected and its tokens deleted; connect the end user again.",
-        ),
+        CareError::Revoked => ApiError::revoked(),
         CareError::Unavailable { retry_after_ms } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "provider_unavailable",
@@ -419,17 +448,20 @@ pub async fn care_error(
 ///
 /// Revokes the grant at the provider where the provider offers revocation
 /// (RFC 7009; retried later if the provider is unavailable), then deletes
-/// the tokens. The connection stays listed with status `revoked` and its
-/// history. The end user can connect again with a new connect session.
+/// the tokens. Afterwards every operation on the id answers 410
+/// `connection_revoked`, and the list leaves it out unless asked with
+/// `status=revoked`; the portal keeps its history. A new connect session
+/// for the same end user and provider account brings it back, with its id.
 #[utoipa::path(
     delete,
     path = "/v1/connections/{id}",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses(
-        (status = 204, description = "Disconnected (also when it already was)"),
+        (status = 204, description = "Disconnected"),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this app", body = ErrorBody),
+        (status = 410, description = "`connection_revoked`: it was already disconnected", body = ErrorBody),
     ),
 )]
 pub async fn delete_connection(
@@ -437,6 +469,13 @@ pub async fn delete_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let found = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("connection"))?;
+    if found.status == ConnectionStatus::Revoked {
+        return Err(ApiError::revoked());
+    }
     let deleted = app::services::revocation::disconnect(
         &state,
         &caller.app_id,

@@ -4,8 +4,9 @@
 //!
 //! Every answer carries `Cache-Control: no-store`; errors are
 //! `{"error": {"code", "message", "errors"?: [{"field", "message"}]}}` with
-//! stable codes. Each key has a rate limit (`OAUTH_VAULT_API_RATE_LIMIT`,
-//! see [`rate_limit`]): every answer to an authenticated request carries
+//! stable codes, and carry the code in `OAuth-Vault-Error` too. Each key
+//! has a rate limit (`OAUTH_VAULT_API_RATE_LIMIT`, see [`rate_limit`]):
+//! every answer to an authenticated request carries
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`, and a key
 //! over its limit gets `429 rate_limited` with `Retry-After`. The OpenAPI 3
 //! description is generated from this module and served at
@@ -30,6 +31,7 @@ use axum::{
 };
 use rate_limit::{Decision, RateLimiter};
 use serde::Serialize;
+use sessions::OneOfTheTwo;
 use std::sync::Arc;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -88,6 +90,8 @@ pub enum ErrorCode {
     ProxyRefused,
     /// The request body is larger than the proxy takes.
     BodyTooLarge,
+    /// The proxy does not forward this method (TRACE, CONNECT).
+    MethodNotAllowed,
     /// The API key's rate limit is reached; retry after `Retry-After`.
     RateLimited,
     /// The audit log cannot record the request now; retry shortly.
@@ -156,6 +160,15 @@ impl ApiError {
         )
     }
 
+    /// Any operation on a disconnected connection.
+    pub fn revoked() -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "connection_revoked",
+            "The connection was disconnected and its tokens deleted; connect the end user again with a new connect session.",
+        )
+    }
+
     pub fn provider_disabled() -> Self {
         Self::new(
             StatusCode::CONFLICT,
@@ -211,9 +224,19 @@ impl ApiError {
     }
 }
 
+/// The header that marks an answer as the vault's own error, with its
+/// code: through the proxy, it tells the vault's refusals from the
+/// provider's answers (the proxy never passes a provider's header of this
+/// name on).
+pub const ERROR_HEADER: &str = "oauth-vault-error";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = HeaderValue::from_str(&self.body.error.code).ok();
         let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(code) = code {
+            response.headers_mut().insert(ERROR_HEADER, code);
+        }
         if let Some(secs) = self.retry_after_secs {
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -394,6 +417,56 @@ impl Modify for RateLimitDoc {
     }
 }
 
+/// The proxy takes every method: its GET operation, described once, is
+/// repeated for the others, which may carry a body.
+struct ProxyMethods;
+
+impl Modify for ProxyMethods {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            request_body::RequestBodyBuilder, Content, ObjectBuilder, Required, Type,
+        };
+        let Some(item) = openapi.paths.paths.get_mut("/v1/proxy/{id}/{path}") else {
+            return;
+        };
+        let Some(get) = item.get.clone() else {
+            return;
+        };
+        let body = RequestBodyBuilder::new()
+            .description(Some(
+                "Forwarded as it is, with its Content-Type (any media type; at most 10 MiB).",
+            ))
+            .content(
+                "application/octet-stream",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::String).format(
+                    Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Binary,
+                    )),
+                ))),
+            )
+            .required(Some(Required::False))
+            .build();
+        let with_body = |name: &str| {
+            let mut operation = get.clone();
+            operation.operation_id = Some(format!("proxy_{name}"));
+            operation.request_body = Some(body.clone());
+            Some(operation)
+        };
+        let mut head = get.clone();
+        head.operation_id = Some("proxy_head".into());
+        item.head = Some(head);
+        let mut options = get.clone();
+        options.operation_id = Some("proxy_options".into());
+        item.options = Some(options);
+        item.post = with_body("post");
+        item.put = with_body("put");
+        item.patch = with_body("patch");
+        let mut delete = get.clone();
+        delete.operation_id = Some("proxy_delete".into());
+        item.delete = Some(delete);
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -408,7 +481,7 @@ impl Modify for RateLimitDoc {
         connections::access_token,
         proxy::proxy,
     ),
-    modifiers(&BearerKey, &RateLimitDoc),
+    modifiers(&BearerKey, &OneOfTheTwo, &ProxyMethods, &RateLimitDoc),
     security(("api_key" = [])),
     tags(
         (name = "connect", description = "Connect sessions: links that let an end user connect"),
@@ -419,12 +492,15 @@ pub struct ApiDoc;
 
 /// `GET /v1/openapi.json`, with this server's public URL as its server.
 async fn openapi(State(state): State<AppState>) -> Response {
+    Json(document(&state.settings.public_url)).into_response()
+}
+
+/// The OpenAPI document, with `server` (a public URL) as its server.
+pub fn document(server: &str) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    doc.servers = Some(vec![utoipa::openapi::Server::new(
-        state.settings.public_url.clone(),
-    )]);
-    Json(doc).into_response()
+    doc.servers = Some(vec![utoipa::openapi::Server::new(server)]);
+    doc
 }
 
 /// The `/v1` routes, to be nested under `/v1`; `rate_limit`: requests a

@@ -38,6 +38,17 @@ use futures_util::TryStreamExt;
 use secrecy::ExposeSecret;
 use std::time::Instant;
 
+/// The methods the proxy forwards.
+const FORWARDED_METHODS: [axum::http::Method; 7] = [
+    axum::http::Method::GET,
+    axum::http::Method::HEAD,
+    axum::http::Method::OPTIONS,
+    axum::http::Method::POST,
+    axum::http::Method::PUT,
+    axum::http::Method::PATCH,
+    axum::http::Method::DELETE,
+];
+
 /// Largest request body forwarded.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
@@ -130,7 +141,8 @@ fn invalid_path(message: &str) -> ApiError {
 
 /// Call the provider's API
 ///
-/// Any method (GET, POST, PUT, PATCH, DELETE, …). Forwards the request to the
+/// GET, HEAD, OPTIONS, POST, PUT, PATCH or DELETE (others answer 405
+/// `method_not_allowed`). Forwards the request to the
 /// provider's API base URL plus `path` with the connection's access token;
 /// the provider's status, headers and body come back as they are. Bodies up
 /// to 10 MiB.
@@ -140,14 +152,19 @@ fn invalid_path(message: &str) -> ApiError {
     tag = "connections",
     params(
         ("id" = String, Path, description = "Connection id"),
-        ("path" = String, Path, description = "Path below the provider's API base, e.g. `objects/people/records/query` for Attio"),
+        ("path" = String, Path, pattern = r"^([^/\\.][^/\\]*|\.[^/\\.][^/\\]*|\.\.[^/\\]+)$",
+            description = "The path below the provider's API base, e.g. `objects/people/records/query` for Attio. Send its slashes as they are: an encoded slash (`%2F`), a backslash, `.` or `..` segments and a leading slash are refused (422). OpenAPI describes a path parameter as one segment, so this pattern describes one; the proxy takes any number."),
     ),
     responses(
-        (status = 200, description = "The provider's answer (any status)"),
-        (status = 401, description = "Missing or invalid API key", body = super::ErrorBody),
-        (status = 404, description = "No such connection in this app", body = super::ErrorBody),
-        (status = 409, description = "`needs_reauthorization`, `connection_revoked`, `provider_disabled`, `proxy_unavailable`", body = super::ErrorBody),
-        (status = 422, description = "The path leaves the API base", body = super::ErrorBody),
+        (status = "default", description = "The provider's answer as it is: its status, headers and body"),
+        (status = 401, description = "`unauthorized`: missing or invalid API key", body = super::ErrorBody),
+        (status = 404, description = "`not_found`: no such connection in this app", body = super::ErrorBody),
+        (status = 409, description = "`needs_reauthorization`, `provider_disabled`, `proxy_unavailable` (the provider has no API base)", body = super::ErrorBody),
+        (status = 410, description = "`connection_revoked`: the connection was disconnected", body = super::ErrorBody),
+        (status = 413, description = "`body_too_large`: the request body is over 10 MiB", body = super::ErrorBody),
+        (status = 422, description = "`validation_failed`: the path leaves the API base", body = super::ErrorBody),
+        (status = 502, description = "`provider_unreachable` or `proxy_refused`: the provider's API could not be called", body = super::ErrorBody),
+        (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After`", body = super::ErrorBody),
     ),
 )]
 pub async fn proxy(
@@ -156,6 +173,21 @@ pub async fn proxy(
     Path(params): Path<Vec<(String, String)>>,
     request: Request,
 ) -> Response {
+    // TRACE would echo the caller's headers back through the provider;
+    // CONNECT opens a tunnel: neither is an API call
+    if !FORWARDED_METHODS.contains(request.method()) {
+        let mut refused = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "The proxy forwards GET, HEAD, OPTIONS, POST, PUT, PATCH and DELETE.",
+        )
+        .into_response();
+        refused.headers_mut().insert(
+            header::ALLOW,
+            header::HeaderValue::from_static("GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"),
+        );
+        return refused;
+    }
     match forward(state, caller, params, request).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -382,7 +414,8 @@ fn stream_back(answer: app::infra::outbound::Streamed) -> Result<Response, ApiEr
     let listed = connection_listed(&headers);
     let mut response = Response::builder().status(status);
     for (name, value) in headers.iter() {
-        if !forwardable(name, &listed) {
+        // the vault's own mark of its errors is never the provider's
+        if !forwardable(name, &listed) || name.as_str() == super::ERROR_HEADER {
             continue;
         }
         if name.as_str().starts_with("ratelimit") {

@@ -4,7 +4,6 @@ use super::{ApiError, ErrorBody, FieldError};
 use app::{
     domain::connect::{return_url_allowed, END_USER_ID_MAX},
     domain::provider_configs::ConfigStatus,
-    domain::users::normalise_email,
     store::api_keys::ApiCaller,
     store::connect::{allowed_return_urls, create_session as create, NewSession},
     store::provider_configs::{self as configs},
@@ -19,14 +18,35 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Characters that are never part of a text field: control characters.
+const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// An id: 1-255 characters, no control characters, no white space at
+/// either end (the characters Unicode calls white space).
+const ID_PATTERN: &str = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$";
+/// An address: one `@`, a domain with a dot inside, no white space or
+/// control characters; or empty (no address).
+const EMAIL_PATTERN: &str = r"^$|^[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^.@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^.@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$";
+
+/// Either `end_user_id` or `connection_id` (a reconnect) is given.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "end_user_id": "user-42",
+    "end_user_email": "ada@example.com",
+    "providers": ["attio"],
+    "return_url": "https://app.example.com/integrations/done"
+}))]
 pub struct CreateSessionRequest {
-    /// Your own id for the end user (1-255 characters). Connections are
-    /// listed and re-authorized by it. Required, unless `connection_id` is
-    /// given.
+    /// Your own id for the end user: 1-255 characters, no control
+    /// characters, no white space at either end. Connections are listed and
+    /// re-authorized by it. Required, unless `connection_id` is given.
+    #[schema(min_length = 1, max_length = 255)]
     pub end_user_id: Option<String>,
-    /// Shown on the connect page and in the portal.
+    /// Shown on the connect page and in the portal; at most 200 characters,
+    /// no control characters (trimmed; empty is none).
+    #[schema(max_length = 200)]
     pub end_user_name: Option<String>,
+    /// At most 254 characters; empty is none.
+    #[schema(max_length = 254)]
     pub end_user_email: Option<String>,
     /// Provider ids (e.g. `attio`) the end user may connect; all active
     /// providers of the app when left out.
@@ -38,6 +58,56 @@ pub struct CreateSessionRequest {
     /// Re-authorize this connection (e.g. after `needs_reauthorization`):
     /// it keeps its id and becomes active again.
     pub connection_id: Option<String>,
+}
+
+/// In the OpenAPI document: the fields' patterns (an attribute takes only
+/// literals), and that `end_user_id` or `connection_id` must be a string
+/// (the struct's own schema cannot say "one of the two").
+pub struct OneOfTheTwo;
+
+impl utoipa::Modify for OneOfTheTwo {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            schema::{AllOfBuilder, AnyOfBuilder, Schema},
+            ObjectBuilder, RefOr, Type,
+        };
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(mut object))) =
+            components.schemas.remove("CreateSessionRequest")
+        else {
+            return;
+        };
+        for (field, pattern) in [
+            ("end_user_id", ID_PATTERN),
+            ("end_user_name", NO_CONTROL),
+            ("end_user_email", EMAIL_PATTERN),
+        ] {
+            if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) {
+                property.pattern = Some(pattern.to_string());
+            }
+        }
+        let given = |field: &str, min: usize| {
+            ObjectBuilder::new().required(field).property(
+                field,
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(min)),
+            )
+        };
+        let either = AnyOfBuilder::new()
+            .item(given("end_user_id", 1))
+            .item(given("connection_id", 1))
+            .description(Some(
+                "Give `end_user_id`, or `connection_id` to re-authorize a connection.",
+            ));
+        let whole = AllOfBuilder::new().item(object).item(either);
+        components.schemas.insert(
+            "CreateSessionRequest".into(),
+            RefOr::T(Schema::AllOf(whole.build())),
+        );
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,18 +126,15 @@ fn optional_text(
     max: usize,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    let text = value?.trim().to_string();
-    if text.is_empty() {
-        return None;
-    }
-    if text.chars().count() > max || text.chars().any(char::is_control) {
+    let raw = value?;
+    if raw.chars().count() > max || raw.chars().any(char::is_control) {
         errors.push(FieldError {
             field: field.into(),
             message: format!("Use at most {max} characters, without control characters"),
         });
         return None;
     }
-    Some(text)
+    Some(raw.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// Create a connect session
@@ -207,35 +274,63 @@ fn check_end_user(
         .end_user_id
         .clone()
         .or_else(|| reconnect.map(|c| c.end_user_id.clone()))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if reconnect.is_some_and(|c| c.end_user_id != id) {
+        .unwrap_or_default();
+    if let Some(problem) = id_problem(&id) {
+        errors.push(FieldError {
+            field: "end_user_id".into(),
+            message: problem.into(),
+        });
+    } else if reconnect.is_some_and(|c| c.end_user_id != id) {
         errors.push(FieldError {
             field: "end_user_id".into(),
             message: "Leave it out or give the connection's own end user id".into(),
         });
     }
-    if id.is_empty() || id.chars().count() > END_USER_ID_MAX || id.chars().any(char::is_control) {
-        errors.push(FieldError {
-            field: "end_user_id".into(),
-            message: format!("Give your id for the end user: 1-{END_USER_ID_MAX} characters"),
-        });
-    }
     let name = optional_text(body.end_user_name.clone(), "end_user_name", 200, errors);
-    let email = optional_text(body.end_user_email.clone(), "end_user_email", 254, errors).and_then(
-        |text| match normalise_email(&text) {
-            Ok(email) => Some(email),
-            Err(message) => {
-                errors.push(FieldError {
-                    field: "end_user_email".into(),
-                    message: message.to_string(),
-                });
-                None
-            }
-        },
-    );
+    let email = check_email(body.end_user_email.clone(), errors);
     EndUser { id, name, email }
+}
+
+/// White space or a control character: what an id may not start or end
+/// with, and an address may not hold.
+fn blank(c: char) -> bool {
+    c.is_whitespace() || c.is_control()
+}
+
+/// What is wrong with an end user id (`ID_PATTERN`), if anything.
+fn id_problem(id: &str) -> Option<&'static str> {
+    let n = id.chars().count();
+    if n == 0 || n > END_USER_ID_MAX {
+        Some("Give your id for the end user: 1-255 characters")
+    } else if id.chars().any(char::is_control) {
+        Some("Leave out control characters")
+    } else if id.starts_with(blank) || id.ends_with(blank) {
+        Some("Remove the white space at the start or end")
+    } else {
+        None
+    }
+}
+
+/// The end user's address (`EMAIL_PATTERN`), lower-cased; empty is none.
+fn check_email(value: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let raw = value.filter(|v| !v.is_empty())?;
+    let well_formed = raw.chars().count() <= 254
+        && !raw.chars().any(blank)
+        && raw.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if well_formed {
+        return Some(raw.to_lowercase());
+    }
+    errors.push(FieldError {
+        field: "end_user_email".into(),
+        message: "Give an address like name@example.com (at most 254 characters, no spaces), or leave it out".into(),
+    });
+    None
 }
 
 /// Every requested provider must be an active one of the app.

@@ -73,6 +73,38 @@ async fn cache_lifetime(request: Request<Body>, next: Next) -> Response {
     response
 }
 
+/// `/connect.js`: the script a developer's page loads from the vault to open
+/// the connect popup (`OAuthVault.connect`). Built into the binary.
+pub async fn connect_js() -> Response {
+    script(include_str!("../../public/connect.js"))
+}
+
+/// `/connect-popup.js`: the script of the connect popup's last page, which
+/// tells the opener the outcome. Built into the binary.
+pub async fn connect_popup_js() -> Response {
+    script(include_str!("../../public/connect-popup.js"))
+}
+
+fn script(text: &'static str) -> Response {
+    let mut response = Response::new(Body::from(text));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    // not content-hashed: a short lifetime lets an upgrade reach pages soon
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    // loaded by the developer's pages, on other origins
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

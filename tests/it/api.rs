@@ -207,8 +207,25 @@ async fn session_requests_are_validated(w: World) {
         limit["schema"]["type"].to_string().contains("integer"),
         "{limit}"
     );
-    let (status, _) = w.json(Method::GET, "/v1/connections?limit=").await;
-    assert_eq!(status, StatusCode::OK, "an empty limit is no limit");
+    // typed parameters take their type only (an empty value is none of them)
+    for bad in ["limit=", "status=", "cursor=abc"] {
+        let (status, body) = w.json(Method::GET, &format!("/v1/connections?{bad}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(body["error"]["code"], "validation_failed", "{bad}");
+    }
+    for bad in ["force_refresh=", "force_refresh=1", "force_refresh=yes"] {
+        let path = format!("/v1/connections/conn_x/access-token?{bad}");
+        let (status, body) = w.json(Method::GET, &path).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(
+            body["error"]["errors"][0]["field"], "force_refresh",
+            "{bad}"
+        );
+    }
+    // the proxy forwards API methods only
+    let (status, body) = w.json(Method::TRACE, "/v1/proxy/conn_x/objects").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
     let (status, body) = w.json(Method::GET, "/v1/connections?limit=1&limit=2").await;
     assert_eq!(
         status,
@@ -309,27 +326,42 @@ async fn connections_are_listed_paged_and_deleted(w: World) {
         assert_eq!(body["error"]["code"], "validation_failed");
     }
 
-    // disconnecting deletes the tokens; the connection stays listed as revoked
+    // after a disconnect every operation on the id answers 410; the list
+    // leaves it out unless asked for revoked connections
     let (status, _) = w
         .json(Method::DELETE, &format!("/v1/connections/{b}"))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = w.json(Method::GET, &format!("/v1/connections/{b}")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["status"], "revoked");
-    let (status, body) = w
-        .json(Method::GET, &format!("/v1/connections/{b}/access-token"))
+    for (method, path) in [
+        (Method::GET, format!("/v1/connections/{b}")),
+        (Method::GET, format!("/v1/connections/{b}/access-token")),
+        (Method::GET, format!("/v1/proxy/{b}/v2/self")),
+        (Method::DELETE, format!("/v1/connections/{b}")),
+    ] {
+        let (status, body) = w.json(method.clone(), &path).await;
+        assert_eq!(status, StatusCode::GONE, "{method} {path}");
+        assert_eq!(
+            body["error"]["code"], "connection_revoked",
+            "{method} {path}"
+        );
+    }
+    let (_, live) = w.json(Method::GET, "/v1/connections").await;
+    let ids = live["data"].to_string();
+    assert!(!ids.contains(b.as_str()), "{ids}");
+    assert!(ids.contains(a.as_str()), "{ids}");
+    let (_, gone) = w.json(Method::GET, "/v1/connections?status=revoked").await;
+    assert_eq!(gone["data"].as_array().unwrap().len(), 1, "{gone}");
+    assert_eq!(gone["data"][0]["id"], b.as_str());
+    assert_eq!(gone["data"][0]["status"], "revoked");
+    let (status, body) = w.json(Method::GET, "/v1/connections?status=gone").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["errors"][0]["field"], "status");
+    // the portal keeps the history
+    let page = w
+        .app
+        .get(&format!("/apps/{}/connections/{b}", w.app_id))
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"]["code"], "connection_revoked");
-    let (status, _) = w
-        .json(Method::DELETE, &format!("/v1/connections/{b}"))
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::NO_CONTENT,
-        "disconnecting twice is harmless"
-    );
+    assert_eq!(page.status(), StatusCode::OK);
     let (status, _) = w.json(Method::DELETE, "/v1/connections/conn_unknown").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let revoked =

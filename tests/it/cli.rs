@@ -174,3 +174,43 @@ fn wrong_setting_names_the_variable() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].contains("OAUTH_VAULT_LOG_FORMAT"));
 }
+
+/// The OpenAPI document the clients are generated from comes from the
+/// binary, with the server named on the command line, and it is the one the
+/// server serves.
+#[test]
+fn the_openapi_document_is_printed_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vault(dir.path())
+        .args(["openapi", "--server", "https://vault.example.com/"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["servers"][0]["url"], "https://vault.example.com");
+    let proxy = &doc["paths"]["/v1/proxy/{id}/{path}"];
+    for method in ["get", "post", "put", "patch", "delete"] {
+        assert!(proxy[method].is_object(), "the proxy's {method}");
+        for status in ["401", "404", "409", "410", "413", "422", "502", "503"] {
+            assert!(
+                proxy[method]["responses"][status].is_object(),
+                "{method} answers {status}"
+            );
+        }
+    }
+    assert!(proxy["post"]["requestBody"].is_object());
+    let list = doc["paths"]["/v1/connections"]["get"]["parameters"].to_string();
+    assert!(list.contains("ConnectionStatusName"), "{list}");
+    assert!(
+        doc["paths"]["/v1/connections/{id}"]["get"]["responses"]["410"].is_object(),
+        "a disconnected connection is gone"
+    );
+    assert!(
+        !dir.path().join("oauth-vault.db").exists(),
+        "no database opened"
+    );
+}

@@ -29,6 +29,7 @@ mod mixup;
 mod operator;
 mod outbound;
 mod pages;
+mod popup;
 mod providers;
 mod proxy;
 mod rate_limit;

@@ -616,7 +616,7 @@ async fn the_api_cache_follows_this_processes_changes(w: World) {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = w.token(&id).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(status, StatusCode::GONE, "{body}");
     assert_eq!(body["error"]["code"], "connection_revoked");
 
     // the cache is per app: another app's key still gets 404 for the id

@@ -80,6 +80,21 @@ pub fn check_return_url(text: &str) -> Result<String, String> {
     Ok(format!("{}://{rest}", scheme.to_ascii_lowercase()))
 }
 
+/// The web origin (`scheme://host[:port]`, lower case) of an http(s) URL,
+/// as `postMessage` takes it for its target.
+pub fn web_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
 /// Whether `candidate` may be used as a return URL: it equals a listed URL,
 /// optionally with a query of its own.
 pub fn return_url_allowed(allowed: &[String], candidate: &str) -> bool {

@@ -171,6 +171,47 @@ pub async fn find_session(db: &Db, token: &str) -> Result<SessionLookup, sqlx::E
     Ok(SessionLookup::Open(Box::new(open_session(&row)?)))
 }
 
+/// The origins a connect popup of session `token` (in any state) may tell
+/// its outcome to: the session's return URL's, else those of the app's
+/// allowed return URLs. None for a token that names no session.
+pub async fn popup_origins(db: &Db, token: &str) -> Result<Vec<String>, sqlx::Error> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
+        return Ok(Vec::new());
+    }
+    let row = sqlx::query("SELECT app_id, return_url FROM connect_sessions WHERE token_hash = $1")
+        .bind(hash_token(token))
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else {
+        return Ok(Vec::new());
+    };
+    let return_url: Option<String> = row.try_get("return_url")?;
+    let app_id: String = row.try_get("app_id")?;
+    origins_for(db, &app_id, return_url.as_deref()).await
+}
+
+/// The origins a popup of app `app_id` tells: `return_url`'s when the
+/// session has one, else every allowed return URL's.
+pub async fn origins_for(
+    db: &Db,
+    app_id: &str,
+    return_url: Option<&str>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let urls = match return_url {
+        Some(url) => vec![url.to_string()],
+        None => allowed_return_urls(db, app_id).await?,
+    };
+    let mut origins: Vec<String> = Vec::new();
+    for url in urls {
+        if let Some(origin) = crate::domain::connect::web_origin(&url) {
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+    }
+    Ok(origins)
+}
+
 pub async fn session_by_id(db: &Db, id: &str) -> Result<Option<OpenSession>, sqlx::Error> {
     sqlx::query(&format!("{SESSION_SELECT} WHERE s.id = $1"))
         .bind(id)
@@ -192,13 +233,15 @@ pub struct NewTransaction<'a> {
     pub redirect_uri: &'a str,
     /// The end user's connection parameters (JSON), if any.
     pub parameters: Option<&'a str>,
+    /// Whether the flow runs in a popup that connect.js opened.
+    pub popup: bool,
 }
 
 pub async fn insert_transaction(db: &Db, tx: &NewTransaction<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO oauth_transactions (id, state_hash, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, created_at, expires_at, parameters) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO oauth_transactions (id, state_hash, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, created_at, expires_at, parameters, display) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(tx.id)
     .bind(tx.state_hash)
@@ -211,6 +254,7 @@ pub async fn insert_transaction(db: &Db, tx: &NewTransaction<'_>) -> Result<(), 
     .bind(now)
     .bind(now + TRANSACTION_TTL_MS)
     .bind(tx.parameters)
+    .bind(tx.popup.then_some("popup"))
     .execute(db.pool())
     .await?;
     Ok(())
@@ -229,6 +273,8 @@ pub struct Transaction {
     pub consumed_at: Option<i64>,
     /// The end user's connection parameters (JSON), if any.
     pub parameters: Option<String>,
+    /// The flow runs in a popup that connect.js opened.
+    pub popup: bool,
 }
 
 pub async fn find_transaction(
@@ -236,7 +282,7 @@ pub async fn find_transaction(
     state_value: &str,
 ) -> Result<Option<Transaction>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, expires_at, consumed_at, parameters \
+        "SELECT id, browser_hash, session_id, provider_config_id, code_verifier, issuer, redirect_uri, expires_at, consumed_at, parameters, display \
          FROM oauth_transactions WHERE state_hash = $1",
     )
     .bind(hash_token(state_value))
@@ -254,6 +300,7 @@ pub async fn find_transaction(
             expires_at: r.try_get("expires_at")?,
             consumed_at: r.try_get("consumed_at")?,
             parameters: r.try_get("parameters")?,
+            popup: r.try_get::<Option<String>, _>("display")?.as_deref() == Some("popup"),
         })
     })
     .transpose()

@@ -134,6 +134,8 @@ pub struct Filter {
     /// Part of the end user's id, name or email, or of the account's name
     /// or id (any case).
     pub q: Option<String>,
+    /// Leave out disconnected (`revoked`) connections.
+    pub live_only: bool,
 }
 
 /// A page of an app's connections, newest first; `after` is the
@@ -201,6 +203,9 @@ pub async fn page_of(
     }
     if let Some(q) = &filter.q {
         conditions.text(SEARCH, search_pattern(q));
+    }
+    if filter.live_only {
+        conditions.text(" AND c.status <> ?", "revoked");
     }
     crate::store::paging::fetch_page(
         db,

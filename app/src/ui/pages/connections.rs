@@ -98,6 +98,7 @@ pub async fn connections_page(
         provider,
         status,
         q: clean(query.q),
+        live_only: false,
     };
     let filtered = filter.end_user_id.is_some()
         || filter.provider.is_some()

@@ -1,18 +1,12 @@
 use crate::domain::connect::*;
 use crate::{
-    domain::events::EventKind,
     domain::provider_configs::ConfigView,
     infra::crypto::Aad,
     infra::db::new_id,
     infra::tokens::{hash_token, random_token},
-    services::connect::{complete, offered},
+    services::connect::offered,
     services::oauth::{self, ProviderProfile},
-    store::connect::{
-        self as store, consume, find_session, find_transaction, session_by_id, NewTransaction,
-        OpenSession, SessionLookup,
-    },
-    store::connections::{record_event, Event},
-    store::sessions::cookie_value,
+    store::connect::{self as store, find_session, NewTransaction, SessionLookup},
     web::form_post::Submission,
     web::state::AppState,
 };
@@ -24,8 +18,6 @@ use axum::{
 };
 use leptos::prelude::*;
 use secrecy::ExposeSecret;
-use std::collections::HashMap;
-use subtle::ConstantTimeEq;
 
 /// The cookie that binds authorization transaction `tx_id` to the browser
 /// that started it: one per transaction (so parallel authorizations in one
@@ -61,9 +53,21 @@ fn browser_cookie(
 
 // ---- pages -------------------------------------------------------------
 
-#[path = "connect_params.rs"]
 mod params;
 use params::{form_target, Typed};
+mod callback;
+mod popup;
+use popup::{DisplayQuery, Outcome};
+
+/// How a page of the flow is shown: a page of its own, a page in a popup
+/// (which keeps its opener), or the popup's last page (which tells the
+/// opener, with the vault's one script).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Page,
+    Popup,
+    PopupEnd,
+}
 
 /// The policy of the end-user pages: no script at all; forms may go to
 /// this site and to the providers' authorization endpoints.
@@ -79,7 +83,13 @@ fn page_csp(form_targets: &[String]) -> String {
     )
 }
 
-fn html_page(status: StatusCode, title: &str, body: String, form_targets: &[String]) -> Response {
+fn html_page(
+    status: StatusCode,
+    title: &str,
+    body: String,
+    form_targets: &[String],
+    shown: Shown,
+) -> Response {
     let title = format!("{title} · OAuth Vault");
     let document = Owner::new().with(|| {
         view! {
@@ -109,10 +119,44 @@ fn html_page(status: StatusCode, title: &str, body: String, form_targets: &[Stri
         .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&page_csp(form_targets)) {
+    let mut policy = page_csp(form_targets);
+    if shown == Shown::PopupEnd {
+        policy = popup::allow_script(policy);
+    }
+    if let Ok(v) = HeaderValue::from_str(&policy) {
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    if shown != Shown::Page {
+        keep_opener(headers);
+    }
     response
+}
+
+/// A popup's pages keep the opener (see [`popup`]).
+fn keep_opener(headers: &mut HeaderMap) {
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("unsafe-none"),
+    );
+}
+
+/// A popup's last page: what happened, told to the opener.
+fn popup_end(
+    (status, title, text, testid): (StatusCode, &str, &str, &str),
+    outcome: Outcome<'_>,
+    origins: &[String],
+    return_to: Option<String>,
+) -> Response {
+    let (title_owned, text_owned) = (title.to_string(), text.to_string());
+    let mut body = Owner::new().with(|| {
+        view! {
+            <h1 data-testid=testid.to_string()>{title_owned}</h1>
+            <p>{text_owned}</p>
+        }
+        .to_html()
+    });
+    body.push_str(&popup::markup(&outcome, origins, return_to));
+    html_page(status, title, body, &[], Shown::PopupEnd)
 }
 
 /// A page that says what happened; every text is escaped by the renderer.
@@ -125,18 +169,22 @@ fn message_page(status: StatusCode, title: &str, text: &str, testid: &str) -> Re
         }
         .to_html()
     });
-    html_page(status, title, body, &[])
+    html_page(status, title, body, &[], Shown::Page)
 }
 
-fn failure_page(failure: ConnectFailure) -> Response {
-    let (title, text) = failure.explain();
-    let status = match failure {
+fn failure_status(failure: ConnectFailure) -> StatusCode {
+    match failure {
         ConnectFailure::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ConnectFailure::TokenExchangeFailed
         | ConnectFailure::IdentityFailed
         | ConnectFailure::ProviderError => StatusCode::BAD_GATEWAY,
         _ => StatusCode::BAD_REQUEST,
-    };
+    }
+}
+
+fn failure_page(failure: ConnectFailure) -> Response {
+    let (title, text) = failure.explain();
+    let status = failure_status(failure);
     let body = Owner::new().with(|| {
         view! {
             <h1 data-testid="connect-failed">{title}</h1>
@@ -145,36 +193,69 @@ fn failure_page(failure: ConnectFailure) -> Response {
         }
         .to_html()
     });
-    html_page(status, title, body, &[])
+    html_page(status, title, body, &[], Shown::Page)
 }
 
-fn session_problem_page(lookup: &SessionLookup) -> Response {
+/// Why a connect link cannot be used: the page's words and the stable code
+/// a popup tells the opener.
+fn session_problem(
+    lookup: &SessionLookup,
+) -> (
+    StatusCode,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+) {
     match lookup {
-        SessionLookup::Expired => message_page(
+        SessionLookup::Expired => (
             StatusCode::GONE,
             "This connect link has expired",
             "Connect links work for 30 minutes. Go back to the app and start again to get a new one.",
             "session-expired",
+            "expired",
         ),
-        SessionLookup::Used => message_page(
+        SessionLookup::Used => (
             StatusCode::GONE,
             "This connect link was already used",
             "Each connect link works for one connection. Go back to the app to connect again.",
             "session-used",
+            "used",
         ),
-        SessionLookup::Withdrawn => message_page(
+        SessionLookup::Withdrawn => (
             StatusCode::GONE,
             "This connection was disconnected",
             "The app disconnected this connection after the link was made, so the link no longer works. Go back to the app to connect again.",
             "session-withdrawn",
+            "connection_revoked",
         ),
-        _ => message_page(
+        _ => (
             StatusCode::NOT_FOUND,
             "This connect link is not valid",
             "Check that you opened the whole link, or go back to the app and start again.",
             "session-unknown",
+            "invalid_session",
         ),
     }
+}
+
+/// The page for a link that cannot be used; in a popup, the opener is told.
+async fn session_problem_page(
+    state: &AppState,
+    token: &str,
+    lookup: &SessionLookup,
+    popup: bool,
+) -> Response {
+    let (status, title, text, testid, code) = session_problem(lookup);
+    if !popup {
+        return message_page(status, title, text, testid);
+    }
+    let origins = match store::popup_origins(&state.db, token).await {
+        Ok(o) => o,
+        Err(e) => return internal(e),
+    };
+    let outcome = Outcome::Failed { code };
+    popup_end((status, title, text, testid), outcome, &origins, None)
 }
 
 fn internal(error: impl std::fmt::Display) -> Response {
@@ -186,6 +267,7 @@ fn internal(error: impl std::fmt::Display) -> Response {
 pub async fn get_connect(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    Query(display): Query<DisplayQuery>,
     request: Request<Body>,
 ) -> Response {
     let csrf = request
@@ -193,7 +275,7 @@ pub async fn get_connect(
         .get::<crate::web::csrf::CsrfToken>()
         .map(|t| t.0.clone())
         .unwrap_or_default();
-    connect_page(&state, &token, &csrf, None).await
+    connect_page(&state, &token, &csrf, None, display.popup()).await
 }
 
 /// A provider the connect page offers: its configuration, name, logo and
@@ -238,14 +320,21 @@ impl ProviderCard {
     }
 }
 
-async fn connect_page(state: &AppState, token: &str, csrf: &str, notice: Option<&str>) -> Response {
-    connect_page_typed(state, token, csrf, notice, Typed::default(), StatusCode::OK).await
+async fn connect_page(
+    state: &AppState,
+    token: &str,
+    csrf: &str,
+    notice: Option<&str>,
+    popup: bool,
+) -> Response {
+    let typed = Typed::default();
+    connect_page_typed(state, token, (csrf, popup), notice, typed, StatusCode::OK).await
 }
 
 async fn connect_page_typed(
     state: &AppState,
     token: &str,
-    csrf: &str,
+    (csrf, popup): (&str, bool),
     notice: Option<&str>,
     typed: Typed,
     status: StatusCode,
@@ -255,7 +344,7 @@ async fn connect_page_typed(
         Err(e) => return internal(e),
     };
     let SessionLookup::Open(session) = lookup else {
-        return session_problem_page(&lookup);
+        return session_problem_page(state, token, &lookup, popup).await;
     };
     let offered = match offered(state, &session).await {
         Ok(o) => o,
@@ -331,6 +420,7 @@ async fn connect_page_typed(
                         <form method="post" action=action.clone()>
                             <input type="hidden" name="csrf" value=csrf.clone() />
                             <input type="hidden" name="provider_config" value=config_id.clone() />
+                            {popup.then(|| view! { <input type="hidden" name="display" value=popup::POPUP /> })}
                             {fields}
                             <button type="submit" class="btn btn-primary btn-block">{button}</button>
                         </form>
@@ -341,7 +431,8 @@ async fn connect_page_typed(
         }
         .to_html()
     });
-    html_page(status, &title, body, &form_targets)
+    let shown = if popup { Shown::Popup } else { Shown::Page };
+    html_page(status, &title, body, &form_targets, shown)
 }
 
 /// `POST /connect/{token}`: starts the authorization at the provider.
@@ -358,8 +449,9 @@ pub async fn post_connect(
         Ok(l) => l,
         Err(e) => return internal(e),
     };
+    let popup = form.get("display") == popup::POPUP;
     let SessionLookup::Open(session) = lookup else {
-        return session_problem_page(&lookup);
+        return session_problem_page(&state, &token, &lookup, popup).await;
     };
     let offered = match offered(&state, &session).await {
         Ok(o) => o,
@@ -368,13 +460,8 @@ pub async fn post_connect(
     let chosen = form.get("provider_config");
     let csrf = form.get("csrf");
     let Some((config, profile)) = offered.into_iter().find(|(c, _)| c.id == chosen) else {
-        return connect_page(
-            &state,
-            &token,
-            &csrf,
-            Some("Choose one of the providers below."),
-        )
-        .await;
+        let notice = Some("Choose one of the providers below.");
+        return connect_page(&state, &token, &csrf, notice, popup).await;
     };
     // the end user's parameters, checked by their patterns before they go
     // into a URL
@@ -398,7 +485,7 @@ pub async fn post_connect(
                 errors,
             };
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return connect_page_typed(&state, &token, &csrf, None, typed, status).await;
+            return connect_page_typed(&state, &token, (&csrf, popup), None, typed, status).await;
         }
     };
     let mut values = config.parameters.clone();
@@ -406,7 +493,7 @@ pub async fn post_connect(
     let profile = profile.resolved(&values);
     if let Some(missing) = ProviderProfile::unfilled(&profile.oauth.authorization_url) {
         let message = format!("This provider is not fully set up by the app: it has no {missing}. Contact the app's support.");
-        return connect_page(&state, &token, &csrf, Some(&message)).await;
+        return connect_page(&state, &token, &csrf, Some(&message), popup).await;
     }
     let redirect_uri = config.redirect_uri(&state.settings.public_url);
     let authorization =
@@ -446,6 +533,7 @@ pub async fn post_connect(
             issuer: profile.oauth.issuer.as_deref(),
             redirect_uri: &redirect_uri,
             parameters: crate::services::values::to_json(&typed).as_deref(),
+            popup,
         },
     )
     .await;
@@ -460,125 +548,10 @@ pub async fn post_connect(
     };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.append(header::SET_COOKIE, cookie);
+    if popup {
+        keep_opener(headers);
+    }
     response
-}
-
-// ---- callback ------------------------------------------------------------
-
-/// Where the end user goes after the callback.
-fn finish(
-    session: &OpenSession,
-    outcome: Result<&str, ConnectFailure>,
-    app_name: &str,
-) -> Response {
-    if let Some(return_url) = &session.return_url {
-        let mut url = return_url.clone();
-        url.push(if url.contains('?') { '&' } else { '?' });
-        let params: Vec<(&str, &str)> = match outcome {
-            Ok(id) => vec![("connection_id", id), ("status", "success")],
-            Err(f) => vec![("status", "error"), ("error", f.code())],
-        };
-        url.push_str(&serde_urlencoded::to_string(params).unwrap_or_default());
-        let mut response = StatusCode::SEE_OTHER.into_response();
-        if let Ok(v) = HeaderValue::from_str(&url) {
-            response.headers_mut().insert(header::LOCATION, v);
-        }
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return response;
-    }
-    match outcome {
-        Ok(_) => message_page(
-            StatusCode::OK,
-            "Connected",
-            &format!("Your account is now connected to {app_name}. You can close this window."),
-            "connect-success",
-        ),
-        Err(f) => failure_page(f),
-    }
-}
-
-/// `GET /oauth/callback/{config id}` (and `/oauth/callback` for
-/// configurations saved before each had its own): the provider sends the
-/// browser back here.
-pub async fn callback(
-    State(state): State<AppState>,
-    uri: axum::http::Uri,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(state_value) = query
-        .get("state")
-        .filter(|s| !s.is_empty() && s.len() <= 200)
-    else {
-        return failure_page(ConnectFailure::InvalidRequest);
-    };
-    let tx = match find_transaction(&state.db, state_value).await {
-        Ok(Some(tx)) => tx,
-        Ok(None) => return failure_page(ConnectFailure::UnknownState),
-        Err(e) => return internal(e),
-    };
-    if tx.consumed_at.is_some() {
-        return failure_page(ConnectFailure::StateUsed);
-    }
-    // The answer must arrive at the redirect URI this authorization was
-    // started with: its configuration's own. An answer that another
-    // configuration's authorization server sent here (a mix-up) is refused
-    // before its code goes anywhere.
-    if !same_path(&tx.redirect_uri, uri.path()) {
-        tracing::warn!("a callback arrived at another configuration's redirect URI");
-        return failure_page(ConnectFailure::RedirectMismatch);
-    }
-    let secure = state.settings.secure_cookies;
-    let bound = cookie_value(&headers, &browser_cookie_name(secure, &tx.id))
-        .map(|c| bool::from(hash_token(&c).as_bytes().ct_eq(tx.browser_hash.as_bytes())))
-        .unwrap_or(false);
-    if !bound {
-        return failure_page(ConnectFailure::BrowserMismatch);
-    }
-    match consume(&state.db, &tx.id).await {
-        Ok(true) => {}
-        Ok(false) => return failure_page(ConnectFailure::StateUsed),
-        Err(e) => return internal(e),
-    }
-    let session = match session_by_id(&state.db, &tx.session_id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return failure_page(ConnectFailure::UnknownState),
-        Err(e) => return internal(e),
-    };
-    let app_name = session.app_name.clone();
-    let outcome = complete(&state, &tx, &session, &query).await;
-    if let Err(failure) = outcome {
-        let message = format!("Connect attempt failed: {}", failure.code());
-        tracing::warn!(code = failure.code(), "connect attempt failed");
-        let recorded = match state.db.pool().acquire().await {
-            Ok(mut conn) => {
-                record_event(
-                    &mut conn,
-                    Event {
-                        app_id: &session.app_id,
-                        connection_id: None,
-                        provider_config_id: Some(&tx.provider_config_id),
-                        end_user_id: Some(&session.end_user_id),
-                        kind: EventKind::ConnectFailed,
-                        message: &message,
-                    },
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, "recording a failed connect attempt failed");
-        }
-    }
-    finish(&session, outcome.as_deref().map_err(|f| *f), &app_name)
-}
-
-/// Whether `redirect_uri`'s path is `path`.
-fn same_path(redirect_uri: &str, path: &str) -> bool {
-    url::Url::parse(redirect_uri).is_ok_and(|u| u.path() == path)
 }
 
 /// This feature's form posts and other server routes (its pages are in the
@@ -587,6 +560,6 @@ pub fn routes() -> axum::Router<AppState> {
     use axum::routing::get;
     axum::Router::new()
         .route("/connect/{token}", get(get_connect).post(post_connect))
-        .route("/oauth/callback", get(callback))
-        .route("/oauth/callback/{config_id}", get(callback))
+        .route("/oauth/callback", get(callback::callback))
+        .route("/oauth/callback/{config_id}", get(callback::callback))
 }
