@@ -49,6 +49,20 @@ pub struct Scopes {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "conn_3f2a9c1d0b7e4a5f8e6d2c1b0a9f8e7d",
+    "provider": "attio",
+    "provider_config_id": "pc_8cfc5fe603d1476faf8b90d62f88c4fc",
+    "status": "active",
+    "end_user": {"id": "user-42", "name": "Ada Lovelace", "email": "ada@example.com"},
+    "account": {"id": "b7a1c0de-0000-4000-8000-000000000001", "name": "Acme", "slug": "acme", "picture_url": null},
+    "scopes": {"granted": ["record_permission:read", "list_entry:read"], "configured": ["record_permission:read", "list_entry:read"], "missing": []},
+    "created_at": "2026-12-02T09:30:00Z",
+    "updated_at": "2026-12-02T09:30:00Z",
+    "last_refreshed_at": null,
+    "last_used_at": "2026-12-02T10:02:13Z",
+    "last_health_check_at": "2026-12-02T10:00:00Z"
+}))]
 pub struct Connection {
     pub id: String,
     /// The provider id of the app's configuration, e.g. `attio`.
@@ -294,11 +308,19 @@ pub async fn get_connection(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOi…",
+    "token_type": "Bearer",
+    "expires_at": "2026-12-02T11:00:00Z",
+    "scopes": ["record_permission:read", "list_entry:read"],
+    "account": {"id": "b7a1c0de-0000-4000-8000-000000000001", "name": "Acme", "slug": "acme", "picture_url": null}
+}))]
 pub struct AccessToken {
     pub access_token: String,
     /// Use as the scheme of the `Authorization` header, e.g. `Bearer`.
     pub token_type: String,
     /// RFC 3339; null for tokens that do not expire (Attio).
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// The granted scopes (the configured ones when the provider does not say).
     pub scopes: Vec<String>,

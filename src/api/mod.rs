@@ -101,6 +101,13 @@ pub enum ErrorCode {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "error": {
+        "code": "validation_failed",
+        "message": "return_url: Not one of the app's allowed return URLs: add it in the portal under Settings",
+        "errors": [{"field": "return_url", "message": "Not one of the app's allowed return URLs: add it in the portal under Settings"}]
+    }
+}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

@@ -111,12 +111,18 @@ impl utoipa::Modify for OneOfTheTwo {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "token": "ovcs_5Jm2qN8rT1vX4zB7cE0gH3kL6pS9uW2y",
+    "connect_url": "https://vault.example.com/connect/ovcs_5Jm2qN8rT1vX4zB7cE0gH3kL6pS9uW2y",
+    "expires_at": "2026-12-02T10:00:00Z"
+}))]
 pub struct ConnectSession {
     /// The session's secret; it is also the last part of `connect_url`.
     pub token: String,
     /// Send the end user here (a link or a redirect). Valid once, for 30 minutes.
     pub connect_url: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 

@@ -177,10 +177,30 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @example {
+         *       "access_token": "eyJhbGciOi…",
+         *       "account": {
+         *         "id": "b7a1c0de-0000-4000-8000-000000000001",
+         *         "name": "Acme",
+         *         "picture_url": null,
+         *         "slug": "acme"
+         *       },
+         *       "expires_at": "2026-12-02T11:00:00Z",
+         *       "scopes": [
+         *         "record_permission:read",
+         *         "list_entry:read"
+         *       ],
+         *       "token_type": "Bearer"
+         *     }
+         */
         AccessToken: {
             access_token: string;
             account: components["schemas"]["Account"];
-            /** @description RFC 3339; null for tokens that do not expire (Attio). */
+            /**
+             * Format: date-time
+             * @description RFC 3339; null for tokens that do not expire (Attio).
+             */
             expires_at?: string | null;
             /** @description The granted scopes (the configured ones when the provider does not say). */
             scopes: string[];
@@ -195,6 +215,41 @@ export interface components {
             picture_url?: string | null;
             slug?: string | null;
         };
+        /**
+         * @example {
+         *       "account": {
+         *         "id": "b7a1c0de-0000-4000-8000-000000000001",
+         *         "name": "Acme",
+         *         "picture_url": null,
+         *         "slug": "acme"
+         *       },
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "end_user": {
+         *         "email": "ada@example.com",
+         *         "id": "user-42",
+         *         "name": "Ada Lovelace"
+         *       },
+         *       "id": "conn_3f2a9c1d0b7e4a5f8e6d2c1b0a9f8e7d",
+         *       "last_health_check_at": "2026-12-02T10:00:00Z",
+         *       "last_refreshed_at": null,
+         *       "last_used_at": "2026-12-02T10:02:13Z",
+         *       "provider": "attio",
+         *       "provider_config_id": "pc_8cfc5fe603d1476faf8b90d62f88c4fc",
+         *       "scopes": {
+         *         "configured": [
+         *           "record_permission:read",
+         *           "list_entry:read"
+         *         ],
+         *         "granted": [
+         *           "record_permission:read",
+         *           "list_entry:read"
+         *         ],
+         *         "missing": []
+         *       },
+         *       "status": "active",
+         *       "updated_at": "2026-12-02T09:30:00Z"
+         *     }
+         */
         Connection: {
             account: components["schemas"]["Account"];
             /**
@@ -228,10 +283,20 @@ export interface components {
          * @enum {string}
          */
         ConnectionStatusName: "active" | "needs_reauthorization" | "error" | "revoked";
+        /**
+         * @example {
+         *       "connect_url": "https://vault.example.com/connect/ovcs_5Jm2qN8rT1vX4zB7cE0gH3kL6pS9uW2y",
+         *       "expires_at": "2026-12-02T10:00:00Z",
+         *       "token": "ovcs_5Jm2qN8rT1vX4zB7cE0gH3kL6pS9uW2y"
+         *     }
+         */
         ConnectSession: {
             /** @description Send the end user here (a link or a redirect). Valid once, for 30 minutes. */
             connect_url: string;
-            /** @description RFC 3339. */
+            /**
+             * Format: date-time
+             * @description RFC 3339.
+             */
             expires_at: string;
             /** @description The session's secret; it is also the last part of `connect_url`. */
             token: string;
@@ -276,6 +341,20 @@ export interface components {
             id: string;
             name?: string | null;
         };
+        /**
+         * @example {
+         *       "error": {
+         *         "code": "validation_failed",
+         *         "errors": [
+         *           {
+         *             "field": "return_url",
+         *             "message": "Not one of the app's allowed return URLs: add it in the portal under Settings"
+         *           }
+         *         ],
+         *         "message": "return_url: Not one of the app's allowed return URLs: add it in the portal under Settings"
+         *       }
+         *     }
+         */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
