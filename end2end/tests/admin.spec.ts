@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { createApp, signUp } from "./helpers";
+import { createApp, signUp, attioAndKey } from "./helpers";
 
 // scripts/test creates this administrator with the operator CLI.
 const ADMIN_EMAIL = "admin@e2e.example";
@@ -10,15 +10,7 @@ test("an admin finds a connection needing re-authorization and disconnects it wi
   // a developer with a connected end user
   await signUp(page);
   const appPath = await createApp(page, "Admin E2E App");
-  await page.goto(`${appPath}/providers/new/attio`);
-  await page.getByLabel("Client ID").fill("fake-attio-client");
-  await page.getByLabel("Client Secret").fill("fake-attio-secret-0123456789abcdef");
-  await page.getByRole("button", { name: "Save" }).click();
-  await expect(page.getByTestId("provider-status")).toHaveText("Active");
-  await page.goto(`${appPath}/api-keys`);
-  await page.getByLabel("Name").fill("backend");
-  await page.getByRole("button", { name: "Create key" }).click();
-  const key = await page.getByTestId("new-key-value").inputValue();
+  const key = await attioAndKey(page, appPath, "backend");
   const endUserId = `admin-e2e-${Date.now()}`;
   const session = await (
     await request.post("/v1/connect/sessions", {

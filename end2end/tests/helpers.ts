@@ -22,3 +22,17 @@ export async function createApp(page: Page, name: string): Promise<string> {
   await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
   return new URL(page.url()).pathname;
 }
+
+/** Configures the fake Attio on the app at `appPath` and creates an API
+ *  key named `keyName`; returns the key. */
+export async function attioAndKey(page: Page, appPath: string, keyName: string): Promise<string> {
+  await page.goto(`${appPath}/providers/new/attio`);
+  await page.getByLabel("Client ID").fill("fake-attio-client");
+  await page.getByLabel("Client Secret").fill("fake-attio-secret-0123456789abcdef");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByTestId("provider-status")).toHaveText("Active");
+  await page.goto(`${appPath}/api-keys`);
+  await page.getByLabel("Name").fill(keyName);
+  await page.getByRole("button", { name: "Create key" }).click();
+  return page.getByTestId("new-key-value").inputValue();
+}

@@ -1,7 +1,7 @@
 import { test, expect, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
 import path from "node:path";
-import { createApp, signUp } from "./helpers";
+import { attioAndKey, createApp, signUp } from "./helpers";
 
 // The connect popup from the developer's own page: the example app of
 // examples/connect-popup runs on another port (another origin), creates
@@ -36,15 +36,7 @@ function startExample(vault: string, key: string): Promise<{ app: ChildProcess; 
 async function exampleApp(page: Page, vault: string) {
   await signUp(page);
   const appPath = await createApp(page, "Popup Example");
-  await page.goto(`${appPath}/providers/new/attio`);
-  await page.getByLabel("Client ID").fill("fake-attio-client");
-  await page.getByLabel("Client Secret").fill("fake-attio-secret-0123456789abcdef");
-  await page.getByRole("button", { name: "Save" }).click();
-  await expect(page.getByTestId("provider-status")).toHaveText("Active");
-  await page.goto(`${appPath}/api-keys`);
-  await page.getByLabel("Name").fill("example backend");
-  await page.getByRole("button", { name: "Create key" }).click();
-  const key = await page.getByTestId("new-key-value").inputValue();
+  const key = await attioAndKey(page, appPath, "example backend");
   const example = await startExample(vault, key);
   expect(new URL(example.url).origin).not.toBe(new URL(vault).origin);
   await page.goto(`${appPath}/settings`);

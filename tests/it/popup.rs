@@ -47,6 +47,21 @@ fn assert_popup_headers(headers: &HeaderMap, script: bool) {
     );
 }
 
+/// The end user clicks Connect Attio on the popup's page of `path`.
+async fn click_connect_in_popup(
+    w: &World,
+    browser: &common::Browser,
+    path: &str,
+) -> reqwest::Response {
+    let fields = [
+        ("provider_config", w.attio_config.as_str()),
+        ("display", "popup"),
+    ];
+    browser
+        .submit(&format!("{path}?display=popup"), path, &fields)
+        .await
+}
+
 async fn a_popup_tells_the_opener_and_keeps_it(w: World) {
     // the page flow keeps the strict opener policy
     let path = w.connect_path(json!({ "end_user_id": "u1" })).await;
@@ -68,16 +83,7 @@ async fn a_popup_tells_the_opener_and_keeps_it(w: World) {
     assert_popup_headers(res.headers(), false);
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"name="display" value="popup""#), "{html}");
-    let res = browser
-        .submit(
-            &popup,
-            &path,
-            &[
-                ("provider_config", w.attio_config.as_str()),
-                ("display", "popup"),
-            ],
-        )
-        .await;
+    let res = click_connect_in_popup(&w, &browser, &path).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         header(res.headers(), "cross-origin-opener-policy"),
@@ -141,16 +147,7 @@ async fn a_popup_tells_failures_and_dead_links(w: World) {
     let path = w.connect_path(json!({ "end_user_id": "u1" })).await;
     let browser = w.app.second_browser();
     let popup = format!("{path}?display=popup");
-    let res = browser
-        .submit(
-            &popup,
-            &path,
-            &[
-                ("provider_config", w.attio_config.as_str()),
-                ("display", "popup"),
-            ],
-        )
-        .await;
+    let res = click_connect_in_popup(&w, &browser, &path).await;
     let callback = w
         .attio
         .consent(&browser.client, &location(&res), false)
