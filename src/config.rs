@@ -10,7 +10,16 @@ use url::Url;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Where the client assets are when neither `OAUTH_VAULT_SITE_ROOT` nor
+/// the executable's own folder says (`site/` beside `bin/`, as in the
+/// release archive; `target/site` for `target/debug/oauth-vault`).
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
+
+/// `site/` next to the executable's folder: `<exe dir>/../site`.
+fn site_beside_executable() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.join("site"))
+}
 /// See `app::infra::cache` for what this trades.
 pub const DEFAULT_API_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Requests a minute per API key on `/v1`, per server process: 20 a second
@@ -93,6 +102,11 @@ pub struct Config {
     /// `OAUTH_VAULT_PASSWORD_LOGIN`: `false` hides and refuses password
     /// sign-in (only with single sign-on; the CLI's reset still works).
     pub password_login: bool,
+    /// `OAUTH_VAULT_METRICS_TOKEN`: `/metrics` on the main port, for this
+    /// bearer token (at least 16 characters).
+    pub metrics_token: Option<SecretString>,
+    /// `OAUTH_VAULT_METRICS_BIND`: `/metrics` on an address of its own.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Config {
@@ -118,6 +132,11 @@ impl fmt::Debug for Config {
             .field("token_care", &self.token_care)
             .field("signup", &self.signup)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("metrics_bind", &self.metrics_bind)
             .field("signups_per_address", &self.signups_per_address)
             .field("api_rate_limit", &self.api_rate_limit)
             .field("smtp", &self.smtp)
@@ -215,10 +234,11 @@ impl Config {
             keys: key_source(&env, &data_dir)?,
             providers_dir: env.get("OAUTH_VAULT_PROVIDERS_DIR").map(PathBuf::from),
             allowed_hosts,
-            site_root: PathBuf::from(
-                env.get("OAUTH_VAULT_SITE_ROOT")
-                    .unwrap_or_else(|| DEFAULT_SITE_ROOT.to_string()),
-            ),
+            site_root: env
+                .get("OAUTH_VAULT_SITE_ROOT")
+                .map(PathBuf::from)
+                .or_else(site_beside_executable)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SITE_ROOT)),
             log_format: env.choice(
                 "OAUTH_VAULT_LOG_FORMAT",
                 &[("text", LogFormat::Text), ("json", LogFormat::Json)],
@@ -234,6 +254,18 @@ impl Config {
                 ],
                 SignupMode::Invite,
             )?,
+            metrics_token: metrics_token(&env)?,
+            metrics_bind: env
+                .get("OAUTH_VAULT_METRICS_BIND")
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        err(
+                            "OAUTH_VAULT_METRICS_BIND",
+                            format!("'{text}' is not an address and port; use e.g. 127.0.0.1:9300"),
+                        )
+                    })
+                })
+                .transpose()?,
             trusted_proxies: env
                 .get("OAUTH_VAULT_TRUSTED_PROXIES")
                 .map(|text| parse_trusted_proxies(&text))
@@ -506,6 +538,19 @@ pub fn public_base(url: &Url) -> String {
 
 /// The public URL derived from the address actually bound: a wildcard bind
 /// address is reached as `localhost`.
+fn metrics_token(env: &Env<'_>) -> Result<Option<SecretString>, ConfigError> {
+    let Some(token) = env.get("OAUTH_VAULT_METRICS_TOKEN") else {
+        return Ok(None);
+    };
+    if token.chars().count() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(err(
+            "OAUTH_VAULT_METRICS_TOKEN",
+            "use at least 16 characters without spaces (e.g. the output of `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(Some(SecretString::from(token)))
+}
+
 pub fn derive_public_url(addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {
         format!("http://localhost:{}", addr.port())

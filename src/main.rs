@@ -75,6 +75,14 @@ async fn serve() -> Result<(), String> {
         }
     }
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    // the portal without its client code would half work: refuse, in one
+    // line, before anything is logged
+    if oauth_vault::http::assets::build_id(&config.site_root).is_none() {
+        return Err(format!(
+            "the client assets are missing in {}: build them with scripts/build-client, or set OAUTH_VAULT_SITE_ROOT to a built site folder",
+            config.site_root.display()
+        ));
+    }
     let _log = telemetry::init(config.log_format)?;
     let application = Application::build(config)
         .await

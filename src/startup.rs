@@ -47,6 +47,8 @@ pub enum StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own, with its token if one is set.
+    metrics: Option<(TcpListener, Option<secrecy::SecretString>)>,
     router: Router,
     state: AppState,
     /// Watched for rotations while the server runs.
@@ -133,9 +135,22 @@ impl Application {
             });
         }
         let setup_link = setup_link(&state).await?;
-        let router = router(state.clone(), secure, config.api_rate_limit);
+        crate::metrics::handle();
+        let mut router = router(state.clone(), secure, config.api_rate_limit);
+        if let Some(token) = config.metrics_token.clone() {
+            router = router.merge(crate::metrics::guarded(token));
+        }
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics: metrics_listener.map(|l| (l, config.metrics_token.clone())),
             router,
             state,
             key_file,
@@ -176,6 +191,26 @@ impl Application {
             let stop = worker_stop.clone();
             tokio::spawn(async move { db.checkpoints(stop).await })
         };
+        let sampler = tokio::spawn(crate::metrics::sample(
+            self.state.services.clone(),
+            worker_stop.clone(),
+        ));
+        if let Some((listener, token)) = self.metrics {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(address = %addr, "metrics are served at /metrics on their own address");
+            }
+            let mut stop = worker_stop.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, crate::metrics::standalone(token))
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "serving metrics failed");
+                }
+            });
+        }
         if let Some(path) = self.key_file.clone() {
             tokio::spawn(keys::watch_key_file(
                 path,
@@ -193,6 +228,7 @@ impl Application {
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let _ = renewal.await;
+        let _ = sampler.await;
         let _ = checkpoints.await;
         if let Err(e) = self.state.usage.flush_and_release().await {
             tracing::error!(error = %e, "recording the last API usage failed");
@@ -359,6 +395,7 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
             Arc::new(security_headers::SecurityHeaders { hsts }),
             security_headers::layer,
         ))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(trace::make_span)
@@ -377,6 +414,11 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
                     .and(may_compress),
             ),
         )
+        // before the log line, which names the request
+        .layer(middleware::from_fn_with_state(
+            state.settings.clone(),
+            crate::http::request_id::layer,
+        ))
         // before the log line, which names the client
         .layer(middleware::from_fn_with_state(
             state.settings.clone(),

@@ -346,7 +346,7 @@ pub struct AccessToken {
         (status = 409, description = "`needs_reauthorization`: the end user must connect again (`reconnect_url`); `provider_disabled`: the provider is switched off in the portal", body = ErrorBody),
         (status = 410, description = "`connection_revoked`: the connection was disconnected", body = ErrorBody),
         (status = 422, description = "`validation_failed`: `force_refresh` is not true or false, or the query string cannot be read", body = ErrorBody),
-        (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the read right now. See `Retry-After`", body = ErrorBody),
     ),
 )]
 pub async fn access_token(
@@ -365,14 +365,14 @@ pub async fn access_token(
     let loaded = refresh::load_for_app(&state, &caller.app_id, &id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("connection"))?;
+        .ok_or_else(|| counted(ApiError::not_found("connection")))?;
     let connection = &loaded.connection;
     if !connection.provider_active {
-        return Err(ApiError::provider_disabled());
+        return Err(counted(ApiError::provider_disabled()));
     }
     let usable = match refresh::usable_loaded(&state, &loaded, force).await {
         Ok(u) => u,
-        Err(e) => return Err(care_error(&state, &caller, connection, e).await),
+        Err(e) => return Err(counted(care_error(&state, &caller, connection, e).await)),
     };
     // The read is counted in its audit entry (and, at most once a minute,
     // the last-used stamp written) with other requests' writes: before the
@@ -400,6 +400,12 @@ pub async fn access_token(
         None
     };
     let connection = refreshed.as_ref().unwrap_or(connection);
+    let outcome = if usable.refreshed {
+        "refreshed"
+    } else {
+        "served"
+    };
+    metrics::counter!("oauth_vault_token_requests_total", "outcome" => outcome).increment(1);
     Ok(Json(AccessToken {
         access_token: usable.access_token.expose_secret().to_string(),
         token_type: usable.token_type,
@@ -418,6 +424,20 @@ pub struct TokenQuery {
     /// `true`: refresh now, even if the token is still fresh.
     #[param(value_type = Option<bool>)]
     pub force_refresh: Option<String>,
+}
+
+/// A token API refusal, counted by its outcome.
+fn counted(error: ApiError) -> ApiError {
+    let outcome = match error.code() {
+        "connection_revoked" => "revoked",
+        "needs_reauthorization" | "provider_disabled" | "provider_unavailable" | "not_found" => {
+            error.code()
+        }
+        _ => "other",
+    };
+    metrics::counter!("oauth_vault_token_requests_total", "outcome" => outcome.to_string())
+        .increment(1);
+    error
 }
 
 /// The API's answer when no usable token can be served.

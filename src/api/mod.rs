@@ -59,6 +59,10 @@ pub struct ErrorDetail {
     /// connection (same id), valid 30 minutes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect_url: Option<String>,
+    /// The request's id (also in `X-Request-Id`): quote it when you ask
+    /// about this answer; the vault's log lines of the request carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Every error code the API answers with.
@@ -116,7 +120,8 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: results carrying an error stay small.
+    body: Box<ErrorBody>,
     retry_after_secs: Option<i64>,
 }
 
@@ -124,14 +129,15 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: ErrorDetail {
                     code: code.to_string(),
                     message: message.into(),
                     errors: Vec::new(),
                     reconnect_url: None,
+                    request_id: app::infra::request_id::current(),
                 },
-            },
+            }),
             retry_after_secs: None,
         }
     }
@@ -240,7 +246,7 @@ pub const ERROR_HEADER: &str = "oauth-vault-error";
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = HeaderValue::from_str(&self.body.error.code).ok();
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = (self.status, Json(*self.body)).into_response();
         if let Some(code) = code {
             response.headers_mut().insert(ERROR_HEADER, code);
         }
@@ -396,6 +402,14 @@ impl Modify for RateLimitDoc {
             too_many = too_many.header(*name, header.clone());
         }
         let too_many = too_many.build();
+        // any operation can fail on the vault's side
+        let failed = ResponseBuilder::new()
+            .description("`internal_error`: a failure on the vault's side; the message holds an error id to quote")
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build();
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -419,6 +433,11 @@ impl Modify for RateLimitDoc {
                     .responses
                     .responses
                     .insert("429".into(), RefOr::T(too_many.clone()));
+                operation
+                    .responses
+                    .responses
+                    .entry("500".into())
+                    .or_insert_with(|| RefOr::T(failed.clone()));
             }
         }
     }

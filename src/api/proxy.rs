@@ -164,7 +164,7 @@ fn invalid_path(message: &str) -> ApiError {
         (status = 413, description = "`body_too_large`: the request body is over 10 MiB", body = super::ErrorBody),
         (status = 422, description = "`validation_failed`: the path leaves the API base", body = super::ErrorBody),
         (status = 502, description = "`provider_unreachable` or `proxy_refused`: the provider's API could not be called", body = super::ErrorBody),
-        (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After`", body = super::ErrorBody),
+        (status = 503, description = "`provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After`", body = super::ErrorBody),
     ),
 )]
 pub async fn proxy(

@@ -17,7 +17,12 @@ pub fn make_span(request: &Request<Body>) -> Span {
         .get::<app::web::client::ClientAddress>()
         .map(|c| c.to_string())
         .unwrap_or_default();
-    tracing::info_span!("http", method = %request.method(), route = %route, client = %client)
+    let id = request
+        .extensions()
+        .get::<super::request_id::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    tracing::info_span!("http", request_id = %id, method = %request.method(), route = %route, client = %client)
 }
 
 /// Largest error answer of a server function that is logged.

@@ -308,6 +308,9 @@ impl TestApp {
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
+        // the binary serves only with its client assets
+        let site = fake_site(&self.data_dir.path().join("binary-site"));
+        cmd.env("OAUTH_VAULT_SITE_ROOT", site);
         cmd
     }
 
@@ -397,6 +400,20 @@ impl TestApp {
     ) -> reqwest::Response {
         self.browser().submit(page, action, fields).await
     }
+}
+
+/// A site folder with a (placeholder) client bundle in `dir`, for the
+/// binary, which refuses to serve without one.
+pub fn fake_site(dir: &std::path::Path) -> std::path::PathBuf {
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let id = "0123456789abcdef";
+    std::fs::write(pkg.join("BUILD"), id).unwrap();
+    for ext in ["js", "css"] {
+        std::fs::write(pkg.join(format!("oauth_vault.{id}.{ext}")), "").unwrap();
+    }
+    std::fs::write(pkg.join(format!("oauth_vault.{id}_bg.wasm")), "").unwrap();
+    dir.to_path_buf()
 }
 
 /// A browser: a cookie jar that follows no redirects.

@@ -16,7 +16,10 @@ fn vault(data_dir: &Path) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("OAUTH_VAULT_DATA_DIR", data_dir)
         .env("OAUTH_VAULT_BIND", "127.0.0.1:0")
-        .env("OAUTH_VAULT_SITE_ROOT", data_dir.join("site"))
+        .env(
+            "OAUTH_VAULT_SITE_ROOT",
+            crate::common::fake_site(&data_dir.join("site")),
+        )
         .current_dir(data_dir);
     cmd
 }
@@ -213,4 +216,21 @@ fn the_openapi_document_is_printed_without_a_server() {
         !dir.path().join("oauth-vault.db").exists(),
         "no database opened"
     );
+}
+
+/// Without its client assets the server would half work: it refuses to
+/// start, in one line naming the folder.
+#[test]
+fn missing_client_assets_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-site");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, errors) = fails(vault(dir.path()).env("OAUTH_VAULT_SITE_ROOT", &empty));
+    assert_ne!(code, 0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("client assets are missing"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("no-site"), "{errors:?}");
 }

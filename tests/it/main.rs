@@ -25,6 +25,7 @@ mod hardening;
 mod health;
 mod layers;
 mod lists;
+mod metrics;
 mod mixup;
 mod operator;
 mod outbound;

@@ -30,6 +30,8 @@ use std::{
 };
 
 pub struct TtlCache<K, V> {
+    /// The `cache` label of its metrics.
+    name: &'static str,
     ttl: Duration,
     capacity: usize,
     entries: Mutex<Entries<K, V>>,
@@ -55,6 +57,7 @@ impl<K, V> std::fmt::Debug for TtlCache<K, V> {
 impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
+            name: "unnamed",
             ttl,
             capacity,
             entries: Mutex::new(Entries {
@@ -62,6 +65,12 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
                 generation: 0,
             }),
         }
+    }
+
+    /// Names the cache in the metrics (`oauth_vault_cache_requests_total`).
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Entries<K, V>> {
@@ -88,18 +97,24 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         if !self.enabled() {
             return None;
         }
-        let mut entries = self.lock();
-        match entries.map.get_mut(key) {
-            Some((at, value, used)) if at.elapsed() < self.ttl => {
-                *used = true;
-                Some(value.clone())
+        let found = {
+            let mut entries = self.lock();
+            match entries.map.get_mut(key) {
+                Some((at, value, used)) if at.elapsed() < self.ttl => {
+                    *used = true;
+                    Some(value.clone())
+                }
+                Some(_) => {
+                    entries.map.remove(key);
+                    None
+                }
+                None => None,
             }
-            Some(_) => {
-                entries.map.remove(key);
-                None
-            }
-            None => None,
-        }
+        };
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics::counter!("oauth_vault_cache_requests_total", "cache" => self.name, "result" => result)
+            .increment(1);
+        found
     }
 
     pub fn ttl(&self) -> Duration {

@@ -15,9 +15,11 @@ impl std::fmt::Display for ErrorId {
     }
 }
 
-/// Logs `cause` of a failure while doing `what`; returns the id to show.
+/// Logs `cause` of a failure while doing `what`; returns the id to show:
+/// the request's id when there is a request (one id to quote, the one its
+/// log lines carry), a new one otherwise.
 pub fn report(what: &str, cause: &dyn std::fmt::Display) -> ErrorId {
-    let id = ErrorId(new_id("err"));
+    let id = ErrorId(crate::infra::request_id::current().unwrap_or_else(|| new_id("err")));
     tracing::error!(error_id = %id, error = %cause, "{what} failed");
     id
 }

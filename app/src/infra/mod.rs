@@ -8,4 +8,5 @@ pub mod mail;
 pub mod net;
 pub mod outbound;
 pub mod password;
+pub mod request_id;
 pub mod tokens;

@@ -85,9 +85,9 @@ impl Caches {
 
     pub fn new(ttl: std::time::Duration) -> Self {
         Self {
-            api_keys: TtlCache::new(ttl, Self::CAPACITY),
-            connections: TtlCache::new(ttl, Self::CAPACITY),
-            provider_clients: TtlCache::new(ttl, Self::CAPACITY),
+            api_keys: TtlCache::new(ttl, Self::CAPACITY).named("api_keys"),
+            connections: TtlCache::new(ttl, Self::CAPACITY).named("connections"),
+            provider_clients: TtlCache::new(ttl, Self::CAPACITY).named("provider_clients"),
         }
     }
 

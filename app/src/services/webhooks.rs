@@ -227,6 +227,13 @@ async fn record_attempt(
         (false, Some(_)) => "pending",
         (false, None) => "failed",
     };
+    // an attempt: delivered, failed (tried again later) or given up
+    let outcome = match status {
+        "delivered" => "delivered",
+        "pending" => "failed",
+        _ => "gave_up",
+    };
+    metrics::counter!("oauth_vault_webhook_deliveries_total", "outcome" => outcome).increment(1);
     let mut tx = state.db.begin().await?;
     let app_id: Option<String> = match app_id {
         Some(app) => Some(app.to_string()),

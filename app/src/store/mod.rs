@@ -15,5 +15,6 @@ pub mod outbox;
 pub mod paging;
 pub mod provider_configs;
 pub mod sessions;
+pub mod stats;
 pub mod throttle;
 pub mod users;

@@ -54,6 +54,14 @@ async fn check_health(state: &Context, id: &str) -> Result<(), CareError> {
     let Some(checked) = ask_provider(state, &client, &row, &token).await else {
         return Ok(());
     };
+    let outcome = match &checked {
+        Ok(_) => "healthy",
+        Err(IdentityError::Unauthorized) => "needs_reauthorization",
+        Err(_) => "transient_failure",
+    };
+    metrics::counter!("oauth_vault_health_checks_total",
+        "provider" => client.config.provider.clone(), "outcome" => outcome)
+    .increment(1);
     let now = now_ms();
     // spread checks out: ±10 % of the interval
     let spread = care.health_check_interval_ms / 10;

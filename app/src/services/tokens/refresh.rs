@@ -303,6 +303,7 @@ async fn call_provider(
         .keyring
         .decrypt_string(sealed, Aad::new("connections", "refresh_token", &row.id))
         .map_err(|e| Failure::Internal(internal(e)))?;
+    let started = std::time::Instant::now();
     let tokens = oauth::token_request(
         &state.http,
         profile,
@@ -316,6 +317,16 @@ async fn call_provider(
         ],
     )
     .await;
+    let outcome = match &tokens {
+        Ok(_) => "success",
+        Err(e) if e.needs_reauthorization() => "needs_reauthorization",
+        Err(_) => "transient_failure",
+    };
+    metrics::counter!("oauth_vault_refreshes_total",
+        "provider" => config.provider.clone(), "outcome" => outcome)
+    .increment(1);
+    metrics::histogram!("oauth_vault_refresh_duration_seconds", "provider" => config.provider.clone())
+        .record(started.elapsed().as_secs_f64());
     match tokens {
         Ok(t) => Ok((t, profile.clone())),
         Err(e) if e.needs_reauthorization() => Err(Failure::Dead(match &e {

@@ -365,6 +365,7 @@ async fn commit_until_done(
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
+        let started = std::time::Instant::now();
         let result = match conn.as_mut() {
             Some(c) => batch.commit(c, db.kind()).await,
             None => match db.pool().acquire().await {
@@ -373,6 +374,8 @@ async fn commit_until_done(
             },
         }
         .map_err(|e| e.to_string());
+        metrics::histogram!("oauth_vault_audit_commit_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         let Err(e) = result else {
             if attempt > 1 {
                 tracing::warn!(

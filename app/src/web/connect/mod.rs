@@ -190,6 +190,9 @@ fn failure_page(failure: ConnectFailure) -> Response {
             <h1 data-testid="connect-failed">{title}</h1>
             <p>{text}</p>
             <p class="muted">"Error code: " <code>{failure.code()}</code></p>
+            {crate::infra::request_id::current().map(|id| view! {
+                <p class="muted small" data-testid="request-id">"Request id: " <code>{id}</code></p>
+            })}
         }
         .to_html()
     });
