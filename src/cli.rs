@@ -14,62 +14,145 @@ use app::{
     infra::password,
     store::accounts as store,
 };
+use clap::{CommandFactory, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use std::{
     io::{BufRead, IsTerminal, Write},
-    path::Path,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
-pub const USAGE: &str = "Usage: oauth-vault [command]
+#[path = "cli_backup.rs"]
+mod backup;
 
-Configuration comes from environment variables (and a .env file in the
-working directory); see .env.example.
+/// `oauth-vault`: the server and its operator commands.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oauth-vault",
+    version,
+    propagate_version = true,
+    about = "OAuth Vault: a self-hostable credential vault. Without a command, it serves.",
+    after_help = "Configuration comes from environment variables (and a .env file in the \
+working directory); see .env.example.\n\nExit codes: 0 success; 1 the command failed \
+(one line says why); 2 the command line is wrong."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
 
-Commands:
-  serve                          start the server (the default)
-  migrate                        apply database migrations and exit
-  check                          check configuration, database, catalogue and keys
-  admin create --email EMAIL     create an administrator (password from a prompt or stdin)
-  admin grant --email EMAIL      make an existing user an administrator
-  admin revoke --email EMAIL     remove administrator rights (never the last administrator)
-  admin reset-password EMAIL     print a one-time link (valid 24 hours) that sets a new
-                                 password for the account; every session of it ends
-  keys generate                  print a new key for OAUTH_VAULT_KEYS or a key file
-  keys rotate [--wait-secs N]    add a new active key to the key file and re-seal every
-                                 secret under it, online (servers reload the key file)
-  openapi [--server URL]         print the API's OpenAPI document (JSON); its server is
-                                 URL, else the configured public URL
-  --version                      print the version
-  --help                         print this help";
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Check the configuration, database, catalogue and keys; every stored
+    /// secret must open with the keys present (run it after a restore)
+    Check,
+    /// Manage administrators
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the encryption keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Copy the SQLite database to FILE while the server runs (for
+    /// PostgreSQL: print the pg_dump command to use)
+    Backup {
+        /// The new file to write (it must not exist)
+        file: PathBuf,
+    },
+    /// Print the API's OpenAPI document (JSON)
+    Openapi {
+        /// The server the document names (default: the configured public URL)
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
+    /// Print a shell completion script (e.g. `oauth-vault completions bash
+    /// > /etc/bash_completion.d/oauth-vault`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator (password from a prompt or stdin)
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+    /// Make an existing user an administrator
+    Grant {
+        #[arg(long)]
+        email: String,
+    },
+    /// Remove administrator rights (never from the last administrator)
+    Revoke {
+        #[arg(long)]
+        email: String,
+    },
+    /// Print a one-time link (valid 24 hours) that sets a new password for
+    /// the account; every session of it ends
+    ResetPassword {
+        /// The account's email
+        #[arg(required_unless_present = "email_option")]
+        email: Option<String>,
+        /// The account's email, as an option
+        #[arg(long = "email", value_name = "EMAIL", conflicts_with = "email")]
+        email_option: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new key for OAUTH_VAULT_KEYS or a key file
+    Generate,
+    /// Add a new active key to the key file and re-seal every secret under
+    /// it, online (servers reload the key file)
+    Rotate {
+        /// Seconds to wait for servers to load the new key before re-sealing
+        #[arg(long, value_name = "N")]
+        wait_secs: Option<u64>,
+        /// Stop after N re-sealed secrets (an interrupted rotation, on purpose)
+        #[arg(long, value_name = "N", hide = true)]
+        max_rows: Option<usize>,
+    },
+}
 
 /// Runs an operator command; `Ok(None)` means "start the server".
-pub async fn run(args: &[&str]) -> Result<Option<String>, String> {
-    match args {
-        [] | ["serve"] => Ok(None),
-        ["migrate"] => migrate().await.map(Some),
-        ["check"] => check().await.map(Some),
-        ["admin", "create", "--email", email] => admin_create(email).await.map(Some),
-        ["admin", "grant", "--email", email] => set_admin(email, true).await.map(Some),
-        ["admin", "revoke", "--email", email] => set_admin(email, false).await.map(Some),
-        ["admin", "reset-password", email] | ["admin", "reset-password", "--email", email] => {
-            reset_password(email).await.map(Some)
+pub async fn run(command: Option<Command>) -> Result<Option<String>, String> {
+    match command {
+        None | Some(Command::Serve) => Ok(None),
+        Some(Command::Migrate) => migrate().await.map(Some),
+        Some(Command::Check) => check().await.map(Some),
+        Some(Command::Admin(admin)) => match admin {
+            AdminCommand::Create { email } => admin_create(&email).await.map(Some),
+            AdminCommand::Grant { email } => set_admin(&email, true).await.map(Some),
+            AdminCommand::Revoke { email } => set_admin(&email, false).await.map(Some),
+            AdminCommand::ResetPassword {
+                email,
+                email_option,
+            } => {
+                let email = email.or(email_option).unwrap_or_default();
+                reset_password(&email).await.map(Some)
+            }
+        },
+        Some(Command::Keys(KeysCommand::Generate)) => {
+            Ok(Some(Keyring::generate_entry().expose_secret().to_string()))
         }
-        ["openapi"] => openapi(None),
-        ["openapi", "--server", url] => openapi(Some(url)),
-        ["keys", "generate"] => Ok(Some(Keyring::generate_entry().expose_secret().to_string())),
-        ["keys", "rotate"] => rotate(None, None).await.map(Some),
-        ["keys", "rotate", "--wait-secs", secs] => {
-            rotate(Some(parse_secs(secs)?), None).await.map(Some)
+        Some(Command::Keys(KeysCommand::Rotate {
+            wait_secs,
+            max_rows,
+        })) => rotate(wait_secs, max_rows).await.map(Some),
+        Some(Command::Backup { file }) => backup::run(&file).await.map(Some),
+        Some(Command::Openapi { server }) => openapi(server.as_deref()),
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "oauth-vault", &mut out);
+            Ok(Some(String::from_utf8_lossy(&out).trim_end().to_string()))
         }
-        // Stops after N re-sealed secrets: a rotation interrupted on purpose.
-        ["keys", "rotate", "--wait-secs", secs, "--max-rows", rows] => {
-            let rows = rows
-                .parse()
-                .map_err(|_| format!("--max-rows: '{rows}' is not a number"))?;
-            rotate(Some(parse_secs(secs)?), Some(rows)).await.map(Some)
-        }
-        other => Err(format!("unknown command '{}'\n\n{USAGE}", other.join(" "))),
     }
 }
 
@@ -88,11 +171,6 @@ fn openapi(server: Option<&str>) -> Result<Option<String>, String> {
         .to_pretty_json()
         .map(Some)
         .map_err(|e| format!("cannot write the document: {e}"))
-}
-
-fn parse_secs(text: &str) -> Result<u64, String> {
-    text.parse()
-        .map_err(|_| format!("--wait-secs: '{text}' is not a number of seconds"))
 }
 
 fn load_config() -> Result<Config, String> {
@@ -333,6 +411,7 @@ async fn check_database(
                 )),
             }
             if let Some(ring) = keyring {
+                check_secrets_open(&db, ring, report, problems).await;
                 match app::services::rotation::census(&db).await {
                     Ok(counts) => {
                         for (key, count) in &counts {
@@ -353,6 +432,36 @@ async fn check_database(
             db.close().await;
         }
         Err(e) => problems.push(format!("database: {e}")),
+    }
+}
+
+/// Whether every sealed secret opens with the keys present (after a
+/// restore: with the key file that belongs to the database); names the
+/// ones that do not.
+async fn check_secrets_open(
+    db: &Db,
+    ring: &app::infra::crypto::Keyring,
+    report: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
+    const NAMED: usize = 20;
+    match app::services::rotation::unopenable(db, ring).await {
+        Ok((tried, failed)) if failed.is_empty() => {
+            report.push(format!("ok: all {tried} secrets open with these keys"));
+        }
+        Ok((tried, failed)) => {
+            let mut named: Vec<String> =
+                failed.iter().take(NAMED).map(ToString::to_string).collect();
+            if failed.len() > NAMED {
+                named.push(format!("and {} more", failed.len() - NAMED));
+            }
+            problems.push(format!(
+                "keys: {} of {tried} secrets do not open with these keys (a wrong or missing key file?): {}",
+                failed.len(),
+                named.join(", ")
+            ));
+        }
+        Err(e) => problems.push(format!("database: cannot read the sealed secrets: {e}")),
     }
 }
 

@@ -31,28 +31,21 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["--version" | "-V"] => {
-            println!("oauth-vault {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+    use clap::Parser;
+    // --help and --version (in any position) print and end with 0; a wrong
+    // command line prints its usage and ends with 2
+    let parsed = match cli::Cli::try_parse() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
-        ["--help" | "-h" | "help"] => {
-            println!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
-    }
-    match cli::run(&args).await {
+    };
+    match cli::run(parsed.command).await {
         Ok(None) => {}
         Ok(Some(output)) => {
             println!("{output}");
             return ExitCode::SUCCESS;
-        }
-        Err(message) if message.starts_with("unknown command") => {
-            eprintln!("oauth-vault: {message}");
-            return ExitCode::from(2);
         }
         Err(message) => {
             eprintln!("oauth-vault: error: {message}");

@@ -234,3 +234,74 @@ fn missing_client_assets_are_one_clear_line() {
     );
     assert!(errors[0].contains("no-site"), "{errors:?}");
 }
+
+/// Runs the binary with `args`: (exit code, stdout, stderr).
+fn output(args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vault(dir.path()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Help on every command, the version anywhere, completions, and exit
+/// code 2 with the usage for a wrong command line.
+#[test]
+fn the_cli_explains_itself() {
+    let (code, out, _) = output(&["--help"]);
+    assert_eq!(code, 0);
+    for command in [
+        "serve",
+        "migrate",
+        "check",
+        "admin",
+        "keys",
+        "backup",
+        "openapi",
+        "completions",
+        "Exit codes",
+    ] {
+        assert!(out.contains(command), "{command} in {out}");
+    }
+    for (args, expected) in [
+        (&["backup", "--help"][..], "FILE"),
+        (&["keys", "rotate", "--help"][..], "--wait-secs"),
+        (&["admin", "create", "--help"][..], "--email"),
+        (&["admin", "reset-password", "--help"][..], "EMAIL"),
+    ] {
+        let (code, out, err) = output(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains(expected), "{args:?}: {out}");
+    }
+    for args in [
+        &["--version"][..],
+        &["admin", "--version"][..],
+        &["keys", "rotate", "--version"][..],
+    ] {
+        let (code, out, _) = output(args);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.starts_with("oauth-vault"), "{out}");
+        assert!(out.trim().ends_with(env!("CARGO_PKG_VERSION")), "{out}");
+    }
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef oauth-vault"),
+        ("fish", "complete -c oauth-vault"),
+    ] {
+        let (code, out, err) = output(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(out.contains("backup"), "{shell} completes the commands");
+    }
+    for args in [
+        &["--bogus"][..],
+        &["admin", "frobnicate"][..],
+        &["backup"][..],
+    ] {
+        let (code, _, err) = output(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("Usage:"), "{args:?}: {err}");
+    }
+}

@@ -16,6 +16,7 @@ mod apps;
 mod assets;
 mod audit_trail;
 mod audit_writer;
+mod backup;
 mod catalogue;
 mod cli;
 mod connect;

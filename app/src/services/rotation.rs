@@ -43,6 +43,42 @@ pub async fn census(db: &Db) -> Result<BTreeMap<String, usize>, sqlx::Error> {
     Ok(counts)
 }
 
+/// A secret the keyring cannot open: `table.column` of row `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unopenable {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub id: String,
+}
+
+impl std::fmt::Display for Unopenable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{} of {}", self.table, self.column, self.id)
+    }
+}
+
+/// Every sealed secret that `keys` cannot open (a missing or wrong key),
+/// and how many were tried.
+pub async fn unopenable(db: &Db, keys: &Keyring) -> Result<(usize, Vec<Unopenable>), sqlx::Error> {
+    let mut tried = 0;
+    let mut failed = Vec::new();
+    for (table, column) in SEALED {
+        let mut after = String::new();
+        loop {
+            let rows = page(db, table, column, &after).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.0.clone();
+            for (id, blob) in rows {
+                tried += 1;
+                if keys.decrypt(&blob, Aad::new(table, column, &id)).is_err() {
+                    failed.push(Unopenable { table, column, id });
+                }
+            }
+        }
+    }
+    Ok((tried, failed))
+}
+
 async fn page(
     db: &Db,
     table: &str,
