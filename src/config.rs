@@ -408,12 +408,7 @@ fn key_source(env: &Env, data_dir: &std::path::Path) -> Result<KeySource, Config
 
 fn token_care(env: &Env) -> Result<app::services::tokens::TokenCare, ConfigError> {
     let defaults = app::services::tokens::TokenCare::default();
-    let lease_ms = env.seconds(
-        "OAUTH_VAULT_REFRESH_LEASE_SECS",
-        defaults.lease_ms,
-        20,
-        3600,
-    )?;
+    let lease_ms = env.seconds("OAUTH_VAULT_REFRESH_LEASE_SECS", defaults.lease_ms, 2, 3600)?;
     Ok(app::services::tokens::TokenCare {
         refresh_margin_ms: env.seconds(
             "OAUTH_VAULT_REFRESH_MARGIN_SECS",

@@ -121,6 +121,9 @@ struct RefreshToken {
     grant: usize,
     /// Rotated away: presenting it again is reuse.
     retired: bool,
+    /// Presented once more after it was rotated away, within the grace
+    /// period (see [`FakeOAuth::set_grace_period`]).
+    grace_used: bool,
 }
 
 struct Inner {
@@ -134,6 +137,9 @@ struct Inner {
     /// decides when the tokens expire here.
     expires_in_sent: Option<serde_json::Value>,
     rotate: bool,
+    /// A rotated-away refresh token works once more (Okta, Auth0, Xero:
+    /// a grace period for the previous token).
+    grace: bool,
     refresh_token_in_response: bool,
     refresh_failure: Option<RefreshFailure>,
     refresh_failures_left: usize,
@@ -184,6 +190,7 @@ impl Inner {
             expires_in: Some(3600),
             expires_in_sent: None,
             rotate: true,
+            grace: false,
             refresh_token_in_response: true,
             refresh_failure: None,
             refresh_failures_left: 0,
@@ -244,6 +251,7 @@ impl Inner {
             token: token.clone(),
             grant,
             retired: false,
+            grace_used: false,
         });
         token
     }
@@ -425,6 +433,13 @@ scopes = [
     /// token, which stays valid.
     pub fn set_rotate(&self, rotate: bool) {
         self.inner().rotate = rotate;
+    }
+
+    /// Default false (strict rotation: a rotated-away token revokes the
+    /// grant). True: the previous refresh token works once more after it
+    /// was rotated away, as with providers that keep a grace period.
+    pub fn set_grace_period(&self, grace: bool) {
+        self.inner().grace = grace;
     }
 
     /// Default true. False: refresh answers carry no `refresh_token` and the
@@ -1081,8 +1096,12 @@ fn refresh(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String)]) ->
         return invalid_grant("The grant has been revoked.");
     }
     if inner.refresh_tokens[index].retired {
-        inner.grants[grant].revoked = true;
-        return invalid_grant("The refresh token was already used; the grant is revoked.");
+        if inner.grace && !inner.refresh_tokens[index].grace_used {
+            inner.refresh_tokens[index].grace_used = true;
+        } else {
+            inner.grants[grant].revoked = true;
+            return invalid_grant("The refresh token was already used; the grant is revoked.");
+        }
     }
     let granted = inner.grants[grant].scope.clone();
     let scope = match get("scope") {

@@ -39,6 +39,7 @@ mod refresh;
 mod rotation;
 mod setup;
 mod sso;
+mod takeover;
 mod teams;
 mod values;
 mod webhooks;

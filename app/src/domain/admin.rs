@@ -20,6 +20,8 @@ pub struct Overview {
     pub by_provider: Vec<(String, i64)>,
     pub refreshed_24h: i64,
     pub failed_24h: i64,
+    /// Connections lost to a refresh that a restart interrupted.
+    pub interrupted_24h: i64,
     pub attention: Vec<AdminConnection>,
     pub webhooks_failing: i64,
 }

@@ -2,6 +2,12 @@
 //! name in the history, the audit action it leaves, who it is attributed to,
 //! and the webhook it sends, so that the three can never disagree.
 
+/// What the event of a connection lost to an interrupted refresh begins
+/// with: a process died after the provider rotated the refresh token and
+/// before the vault stored the new one.
+pub const REFRESH_INTERRUPTED: &str =
+    "Refresh interrupted by a restart; the provider had rotated the token";
+
 /// A kind of connection event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {

@@ -149,6 +149,13 @@ pub async fn overview(
     };
     let refreshed_24h = count("'refreshed'").await?;
     let failed_24h = count("'refresh_failed', 'connect_failed'").await?;
+    let interrupted_24h: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM connection_events WHERE kind = 'needs_reauthorization' AND at >= $1 AND message LIKE $2",
+    )
+    .bind(since)
+    .bind(format!("{}%", crate::domain::events::REFRESH_INTERRUPTED))
+    .fetch_one(db.pool())
+    .await?;
     let webhooks_failing: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed' OR (status = 'pending' AND attempts > 0)",
     )
@@ -186,6 +193,7 @@ pub async fn overview(
         by_provider,
         refreshed_24h,
         failed_24h,
+        interrupted_24h,
         attention,
         webhooks_failing,
     })

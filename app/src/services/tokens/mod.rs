@@ -12,6 +12,17 @@
 //! releases the lease — only while it still holds it. Everyone else waits a
 //! bounded time for the holder's result instead of calling the provider.
 //!
+//! The lease is short (`OAUTH_VAULT_REFRESH_LEASE_SECS`, 4 s by default)
+//! and its holder renews it while the provider call runs, so that the lease
+//! of a process that died is taken over within seconds. The row records
+//! when the provider call started (`refresh_started_at`); a lease taken over
+//! while it is set belonged to a process that died mid-refresh, after which
+//! the provider may already have rotated the refresh token. The new holder
+//! retries once with the stored token (providers with a grace period for
+//! the previous token accept it); if the provider refuses it, the
+//! connection needs re-authorization and its event and webhook say that a
+//! restart interrupted the refresh.
+//!
 //! **Failures.** A rejected grant (`invalid_grant`, `invalid_client`,
 //! `unauthorized_client`) makes the connection `needs_reauthorization`, after
 //! re-reading it in case another process rotated the token meanwhile.
@@ -81,7 +92,7 @@ impl Usable {
 async fn load(db: &Db, id: &str) -> Result<Option<TokenRow>, sqlx::Error> {
     sqlx::query(
         "SELECT id, app_id, provider_config_id, end_user_id, status, access_token, refresh_token, token_type, expires_at, \
-         last_refreshed_at, version, failure_count, first_failure_at, next_attempt_at, granted_scopes, parameters FROM connections WHERE id = $1",
+         last_refreshed_at, version, failure_count, first_failure_at, next_attempt_at, granted_scopes, parameters, refresh_started_at FROM connections WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db.pool())
@@ -156,7 +167,7 @@ fn select_with_tokens() -> &'static str {
     SQL.get_or_init(|| {
         store::SELECT.replacen(
             " FROM connections c",
-            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at, c.parameters FROM connections c",
+            ", c.access_token, c.refresh_token, c.version, c.failure_count, c.first_failure_at, c.next_attempt_at, c.parameters, c.refresh_started_at FROM connections c",
             1,
         )
     })
@@ -226,6 +237,7 @@ impl TokenRow {
             next_attempt_at: r.try_get("next_attempt_at")?,
             granted_scopes: r.try_get("granted_scopes")?,
             parameters: r.try_get("parameters")?,
+            refresh_started_at: r.try_get("refresh_started_at")?,
         })
     }
 

@@ -35,7 +35,7 @@ impl Default for TokenCare {
     fn default() -> Self {
         Self {
             refresh_margin_ms: 5 * 60 * 1000,
-            lease_ms: 60 * 1000,
+            lease_ms: 4 * 1000,
             wait_ms: 20 * 1000,
             backoff_ms: 30 * 1000,
             failures_before_error: 5,
@@ -67,6 +67,9 @@ pub struct TokenRow {
     /// The end user's parameters and the values the provider returned
     /// (JSON), if any.
     pub(super) parameters: Option<String>,
+    /// When a lease holder started calling the provider; set while a call
+    /// is in flight (or its process died during one).
+    pub(super) refresh_started_at: Option<i64>,
 }
 
 /// A connection as its app sees it, and its sealed tokens, read together.

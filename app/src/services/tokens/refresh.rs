@@ -1,7 +1,7 @@
 //! Refreshing under the lease: the holder calls the provider and stores
 //! the result; everyone else waits for it. Failures are classified here.
 
-use super::lease::{release_lease, take_lease};
+use super::lease::{extend_lease, mark_in_flight, release_lease, take_lease};
 use super::*;
 use crate::{
     domain::backoff::Backoff,
@@ -202,7 +202,15 @@ pub(crate) async fn refresh_holding_lease(
     row: TokenRow,
     owner: &str,
 ) -> Result<Usable, CareError> {
-    let result = call_provider(state, &row).await;
+    // a call in flight that nobody finished: its process died meanwhile
+    let interrupted = row.refresh_started_at.is_some();
+    if interrupted {
+        tracing::warn!(connection_id = %row.id, "taking over a refresh that a stopped process had started; retrying it with the stored refresh token");
+    }
+    mark_in_flight(&state.db, &row.id, owner)
+        .await
+        .map_err(internal)?;
+    let result = renewing_lease(state, &row.id, owner, call_provider(state, &row)).await;
     match result {
         Ok((tokens, profile)) => store_refreshed(state, &row, owner, tokens, &profile).await,
         Err(Failure::Dead(code)) => {
@@ -218,12 +226,15 @@ pub(crate) async fn refresh_holding_lease(
                     .map_err(internal)?;
                 return now_row.usable(&state.keyring).map(Usable::after_refresh);
             }
-            mark_needs_reauthorization(
-                state,
-                &row,
-                &format!("The provider refused the refresh token ({code})"),
-            )
-            .await?;
+            let why = if interrupted {
+                metrics::counter!("oauth_vault_refreshes_total",
+                    "provider" => provider_of(state, &row).await, "outcome" => "interrupted")
+                .increment(1);
+                format!("{} ({code})", crate::domain::events::REFRESH_INTERRUPTED)
+            } else {
+                format!("The provider refused the refresh token ({code})")
+            };
+            mark_needs_reauthorization(state, &row, &why).await?;
             release_lease(&state.db, &row.id, owner)
                 .await
                 .map_err(internal)?;
@@ -258,7 +269,7 @@ pub(crate) async fn refresh_holding_lease(
                 random_u64(),
             );
             let backed_off = sqlx::query(
-                "UPDATE connections SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND lease_owner = $3",
+                "UPDATE connections SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, refresh_started_at = NULL WHERE id = $2 AND lease_owner = $3",
             )
             .bind(now_ms().saturating_add(wait))
             .bind(&row.id)
@@ -271,6 +282,37 @@ pub(crate) async fn refresh_holding_lease(
             Err(e)
         }
     }
+}
+
+/// Runs `work` while renewing the lease every third of its length, so that
+/// it holds as long as the work runs and lapses soon after a crash.
+async fn renewing_lease<T>(
+    state: &Context,
+    id: &str,
+    owner: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let lease_ms = state.settings.token_care.lease_ms;
+    let every = Duration::from_millis((lease_ms / 3).max(100) as u64);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = tokio::time::sleep(every) => {
+                if let Err(e) = extend_lease(&state.db, id, owner, lease_ms).await {
+                    tracing::warn!(connection_id = %id, error = %e, "renewing a refresh lease failed");
+                }
+            }
+        }
+    }
+}
+
+/// The provider id of a connection's configuration, for a metric label.
+async fn provider_of(state: &Context, row: &TokenRow) -> String {
+    client_of(state, &row.app_id, &row.provider_config_id)
+        .await
+        .map(|c| c.config.provider.clone())
+        .unwrap_or_default()
 }
 
 enum Failure {
@@ -402,7 +444,7 @@ async fn store_refreshed(
     let done = sqlx::query(
         "UPDATE connections SET access_token = $1, refresh_token = $2, token_type = $3, expires_at = $4, granted_scopes = $5, \
          version = version + 1, last_refreshed_at = $6, updated_at = $7, status = 'active', failure_count = 0, first_failure_at = NULL, \
-         next_attempt_at = NULL, last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $8 AND lease_owner = $9",
+         next_attempt_at = NULL, last_error = NULL, lease_owner = NULL, lease_until = NULL, refresh_started_at = NULL WHERE id = $8 AND lease_owner = $9",
     )
     .bind(access)
     .bind(refresh)

@@ -142,6 +142,9 @@ class ErrorDetail(_ErrorDetailRequired, total=False):
     #: With `needs_reauthorization`: a connect link that re-authorizes this
     #: connection (same id), valid 30 minutes.
     reconnect_url: Optional[str]
+    #: The request's id (also in `X-Request-Id`): quote it when you ask
+    #: about this answer; the vault's log lines of the request carry it.
+    request_id: Optional[str]
 
 
 class FieldError(TypedDict):

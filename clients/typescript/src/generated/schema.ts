@@ -374,6 +374,11 @@ export interface components {
              *     connection (same id), valid 30 minutes.
              */
             reconnect_url?: string | null;
+            /**
+             * @description The request's id (also in `X-Request-Id`): quote it when you ask
+             *     about this answer; the vault's log lines of the request carry it.
+             */
+            request_id?: string | null;
         };
         /** @description One field's problem in a rejected request. */
         FieldError: {
@@ -482,6 +487,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_connections: {
@@ -557,6 +571,15 @@ export interface operations {
                     "RateLimit-Reset"?: number;
                     /** @description Seconds until the key may make its next request. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -648,6 +671,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     delete_connection: {
@@ -725,6 +757,15 @@ export interface operations {
                     "RateLimit-Reset"?: number;
                     /** @description Seconds until the key may make its next request. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -849,7 +890,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the read right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -981,6 +1031,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -996,7 +1055,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -1146,6 +1205,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -1161,7 +1229,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -1311,6 +1379,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -1326,7 +1403,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -1471,6 +1548,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -1486,7 +1572,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -1631,6 +1717,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -1646,7 +1741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -1791,6 +1886,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -1806,7 +1910,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */
@@ -1956,6 +2060,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `internal_error`: a failure on the vault's side; the message holds an error id to quote */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `provider_unreachable` or `proxy_refused`: the provider's API could not be called */
             502: {
                 headers: {
@@ -1971,7 +2084,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; see `Retry-After` */
+            /** @description `provider_unavailable`: the token expired and the provider did not answer the refresh; `audit_unavailable`: the audit log cannot record the call right now. See `Retry-After` */
             503: {
                 headers: {
                     /** @description Requests a minute this API key may make (per server process). */

@@ -113,6 +113,7 @@ pub fn AdminOverview() -> impl IntoView {
                         <ul>
                             <li data-testid="refreshed-24h">{format!("Refreshes: {}", page.refreshed_24h)}</li>
                             <li data-testid="failed-24h">{format!("Failed refreshes and connects: {}", page.failed_24h)}</li>
+                            <li data-testid="interrupted-24h" title="A server stopped mid-refresh after the provider had rotated the token: the end user must connect again">{format!("Lost to interrupted refreshes: {}", page.interrupted_24h)}</li>
                             <li data-testid="webhooks-failing">{format!("Webhook deliveries failing: {}", page.webhooks_failing)}</li>
                         </ul>
                     </section>
