@@ -297,13 +297,7 @@ pub async fn get_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<Json<Connection>, ApiError> {
-    let found = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("connection"))?;
-    if found.status == ConnectionStatus::Revoked {
-        return Err(ApiError::revoked());
-    }
+    let found = live_connection(&state, &caller, &id).await?;
     Ok(Json(found.into()))
 }
 
@@ -426,6 +420,23 @@ pub struct TokenQuery {
     pub force_refresh: Option<String>,
 }
 
+/// The app's connection `id`, while it is not disconnected: 404 for none,
+/// 410 for a disconnected one.
+async fn live_connection(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+) -> Result<ConnectionView, ApiError> {
+    let found = store::find(&state.db, &state.catalogue, &caller.app_id, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("connection"))?;
+    if found.status == ConnectionStatus::Revoked {
+        return Err(ApiError::revoked());
+    }
+    Ok(found)
+}
+
 /// A token API refusal, counted by its outcome.
 fn counted(error: ApiError) -> ApiError {
     let outcome = match error.code() {
@@ -511,13 +522,7 @@ pub async fn delete_connection(
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let found = store::find(&state.db, &state.catalogue, &caller.app_id, &id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("connection"))?;
-    if found.status == ConnectionStatus::Revoked {
-        return Err(ApiError::revoked());
-    }
+    live_connection(&state, &caller, &id).await?;
     let deleted = app::services::revocation::disconnect(
         &state,
         &caller.app_id,
