@@ -549,11 +549,20 @@ async fn rotate(wait_secs: Option<u64>, max_rows: Option<usize>) -> Result<Strin
             "added key {new_id} to {} (not active yet)",
             path.display()
         ));
+        eprintln!(
+            "[1/3] added key {new_id} to {} (not active yet); waiting {} s for running servers to load it",
+            path.display(),
+            wait.as_secs()
+        );
         tokio::time::sleep(wait).await;
         entries.retain(|e| *e != new);
         entries.insert(0, new);
         write_key_file(&path, &entries)?;
         out.push(format!("key {new_id} is now the active key"));
+        eprintln!(
+            "[2/3] key {new_id} is now the active key; waiting {} s for running servers to seal with it",
+            wait.as_secs()
+        );
         tokio::time::sleep(wait).await;
     } else {
         out.push(format!(
@@ -563,7 +572,22 @@ async fn rotate(wait_secs: Option<u64>, max_rows: Option<usize>) -> Result<Strin
     }
     let ring = Keyring::parse(&entries.join("\n")).map_err(|e| e.to_string())?;
     let db = database(&config).await?;
-    let done = app::services::rotation::reseal_all(&db, &ring, max_rows).await;
+    eprintln!(
+        "[3/3] re-sealing every secret under key {}",
+        ring.active_key_id()
+    );
+    let done = app::services::rotation::reseal_all_reporting(
+        &db,
+        &ring,
+        max_rows,
+        &mut |place, so_far| {
+            eprintln!(
+                "      {place}: {} re-sealed, {} already under the key so far",
+                so_far.resealed, so_far.current
+            )
+        },
+    )
+    .await;
     db.close().await;
     let done = done?;
     out.push(format!(

@@ -43,6 +43,16 @@ async fn key_rotation_reseals_every_secret_while_serving(w: World) {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("stopped early"), "{out}");
+    // it says what it does while it does it: phases, waits, counts
+    for progress in [
+        "[1/3] added key",
+        "waiting 6 s",
+        "[2/3]",
+        "[3/3] re-sealing",
+        "re-sealed",
+    ] {
+        assert!(err.contains(progress), "{progress} in {err}");
+    }
     let new_key = w.app.state.keyring.active_key_id();
     assert_ne!(new_key, old_key, "the running server reloaded the key file");
     // meanwhile the server keeps working: old and new secrets both open

@@ -115,6 +115,17 @@ pub async fn reseal_all(
     keys: &Keyring,
     max_rows: Option<usize>,
 ) -> Result<Resealed, String> {
+    reseal_all_reporting(db, keys, max_rows, &mut |_, _| {}).await
+}
+
+/// [`reseal_all`], telling `progress` the counts so far after each
+/// batch, with the `table.column` being worked on.
+pub async fn reseal_all_reporting(
+    db: &Db,
+    keys: &Keyring,
+    max_rows: Option<usize>,
+    progress: &mut dyn FnMut(&str, &Resealed),
+) -> Result<Resealed, String> {
     let active = keys.active_key_id();
     let mut report = Resealed::default();
     for (table, column) in SEALED {
@@ -124,6 +135,7 @@ pub async fn reseal_all(
                 .await
                 .map_err(|e| e.to_string())?;
             let Some(last) = rows.last() else { break };
+            progress(&format!("{table}.{column}"), &report);
             after = last.0.clone();
             for (id, blob) in rows {
                 let key = Keyring::key_id_of(&blob)
