@@ -28,19 +28,32 @@ const BATCH: i64 = 500;
 /// How many sealed secrets each key holds ("?" for unreadable blobs).
 pub async fn census(db: &Db) -> Result<BTreeMap<String, usize>, sqlx::Error> {
     let mut counts = BTreeMap::new();
+    each_sealed(db, |_, _, _, blob| {
+        let key = Keyring::key_id_of(&blob).unwrap_or("?").to_string();
+        *counts.entry(key).or_insert(0) += 1;
+    })
+    .await?;
+    Ok(counts)
+}
+
+/// Calls `each` with `(table, column, row id, sealed value)` of every
+/// sealed secret, a batch at a time.
+async fn each_sealed(
+    db: &Db,
+    mut each: impl FnMut(&'static str, &'static str, String, Vec<u8>),
+) -> Result<(), sqlx::Error> {
     for (table, column) in SEALED {
         let mut after = String::new();
         loop {
             let rows = page(db, table, column, &after).await?;
             let Some(last) = rows.last() else { break };
             after = last.0.clone();
-            for (_, blob) in &rows {
-                let key = Keyring::key_id_of(blob).unwrap_or("?").to_string();
-                *counts.entry(key).or_insert(0) += 1;
+            for (id, blob) in rows {
+                each(table, column, id, blob);
             }
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
 /// A secret the keyring cannot open: `table.column` of row `id`.
@@ -62,20 +75,13 @@ impl std::fmt::Display for Unopenable {
 pub async fn unopenable(db: &Db, keys: &Keyring) -> Result<(usize, Vec<Unopenable>), sqlx::Error> {
     let mut tried = 0;
     let mut failed = Vec::new();
-    for (table, column) in SEALED {
-        let mut after = String::new();
-        loop {
-            let rows = page(db, table, column, &after).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.0.clone();
-            for (id, blob) in rows {
-                tried += 1;
-                if keys.decrypt(&blob, Aad::new(table, column, &id)).is_err() {
-                    failed.push(Unopenable { table, column, id });
-                }
-            }
+    each_sealed(db, |table, column, id, blob| {
+        tried += 1;
+        if keys.decrypt(&blob, Aad::new(table, column, &id)).is_err() {
+            failed.push(Unopenable { table, column, id });
         }
-    }
+    })
+    .await?;
     Ok((tried, failed))
 }
 
