@@ -28,6 +28,8 @@ pub mod http;
 pub mod keys;
 #[cfg(feature = "ssr")]
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 #[cfg(feature = "ssr")]
 pub mod startup;
 #[cfg(feature = "ssr")]

@@ -76,7 +76,14 @@ async fn serve() -> Result<(), String> {
             config.site_root.display()
         ));
     }
-    let _log = telemetry::init(config.log_format)?;
+    let db_system = {
+        use secrecy::ExposeSecret;
+        match app::infra::db::DbKind::from_url(config.database_url.expose_secret()) {
+            Some(app::infra::db::DbKind::Postgres) => "postgresql",
+            _ => "sqlite",
+        }
+    };
+    let _log = telemetry::init(config.log_format, db_system)?;
     let application = Application::build(config)
         .await
         .map_err(|e| e.to_string())?;

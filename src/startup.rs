@@ -23,7 +23,7 @@ use tower_http::compression::{
     predicate::{DefaultPredicate, Predicate, SizeAbove},
     CompressionLayer,
 };
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -399,7 +399,7 @@ fn router(state: AppState, hsts: bool, api_rate_limit: u32) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(trace::make_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(trace::Answered),
         )
         // HTML and JSON above 1 KiB, when the browser accepts br or gzip —
         // never an answer that must not be stored (`no-store`: the token

@@ -9,21 +9,35 @@
 
 use crate::config::LogFormat;
 use std::io::IsTerminal;
-use tracing_subscriber::{fmt, EnvFilter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
 
-/// Keeps the log writer running; dropping it writes what is queued.
+/// Keeps the log writer (and the trace export, when there is one) running;
+/// dropping it writes what is queued.
 #[must_use = "logs are written until the guard is dropped"]
 pub struct LogGuard {
+    // dropped first: its last warnings still reach the log
+    #[cfg(feature = "otel")]
+    _traces: Option<crate::otel::Export>,
     _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 /// Lines the writer thread may hold before a request waits for it.
 const QUEUED_LINES: usize = 64 * 1024;
 
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// True when spans are exported (OpenTelemetry): request spans then carry
+/// the attributes tracing back ends expect, which log lines do without.
+pub fn exporting_traces() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// Installs the global subscriber; a second call (tests) changes nothing.
-pub fn init(format: LogFormat) -> Result<LogGuard, String> {
+/// `db_system` names the database engine in exported statement spans.
+pub fn init(format: LogFormat, db_system: &'static str) -> Result<LogGuard, String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(value) if !value.trim().is_empty() => EnvFilter::try_new(&value)
             .map_err(|e| format!("RUST_LOG: '{value}' is not a valid filter ({e}); use e.g. info or oauth_vault=debug,info"))?,
@@ -36,15 +50,45 @@ pub fn init(format: LogFormat) -> Result<LogGuard, String> {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("oauth-vault-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    let installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let lines = match format {
+        LogFormat::Text => fmt::layer().with_writer(writer).with_ansi(ansi).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .boxed(),
     };
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
+    let mut layers = vec![lines.with_filter(filter).boxed()];
+    #[cfg(feature = "otel")]
+    let traces = if crate::otel::configured() {
+        let (more, export) = crate::otel::layers(db_system)?;
+        layers.extend(more);
+        Some(export)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "otel"))]
+    let _ = db_system;
+    let installed = tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok();
+    #[cfg(feature = "otel")]
+    if installed && traces.is_some() {
+        EXPORTING.store(true, Ordering::Relaxed);
+        tracing::info!("exporting traces over OTLP");
+    }
+    #[cfg(not(feature = "otel"))]
+    if installed
+        && (std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+            || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some())
+    {
+        tracing::warn!("OTEL_EXPORTER_OTLP_ENDPOINT is set, but this build cannot export traces: use the release archive, or build with --features otel");
+    }
     Ok(LogGuard {
-        _writer: installed.is_ok().then_some(guard),
+        #[cfg(feature = "otel")]
+        _traces: if installed { traces } else { None },
+        _writer: installed.then_some(guard),
     })
 }

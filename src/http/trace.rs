@@ -4,14 +4,20 @@
 //! ever logged.
 
 use axum::{body::Body, extract::MatchedPath, http::Request};
-use tracing::Span;
+use std::time::Duration;
+use tower_http::trace::{DefaultOnResponse, OnResponse};
+use tracing::{field::Empty, Span};
+
+/// The request span's name for health checks, readiness probes and metric
+/// scrapes: logged like any request, never exported as traces.
+pub const PROBE_SPAN: &str = "http.probe";
 
 pub fn make_span(request: &Request<Body>) -> Span {
-    let route = request
+    let matched = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| request.uri().path().to_string());
+        .map(|m| m.as_str());
+    let route = matched.unwrap_or_else(|| request.uri().path());
     let client = request
         .extensions()
         .get::<app::web::client::ClientAddress>()
@@ -20,9 +26,63 @@ pub fn make_span(request: &Request<Body>) -> Span {
     let id = request
         .extensions()
         .get::<super::request_id::RequestId>()
-        .map(|r| r.0.clone())
+        .map(|r| r.0.as_str())
         .unwrap_or_default();
-    tracing::info_span!("http", request_id = %id, method = %request.method(), route = %route, client = %client)
+    let method = request.method().as_str();
+    if matches!(matched, Some("/healthz" | "/readyz" | "/metrics")) {
+        return tracing::info_span!("http.probe", request_id = %id, method = %method, route = %route, client = %client);
+    }
+    let span = tracing::info_span!(
+        "http",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        client = %client,
+        otel.name = Empty,
+        otel.kind = Empty,
+        http.request.method = Empty,
+        http.route = Empty,
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+    );
+    // what trace back ends expect (an unrouted path is not named: it would
+    // make a name of every path)
+    if crate::telemetry::exporting_traces() {
+        match matched {
+            Some(route) => {
+                span.record("otel.name", format!("{method} {route}"));
+                span.record("http.route", route);
+            }
+            None => {
+                span.record("otel.name", method);
+            }
+        }
+        span.record("otel.kind", "server");
+        span.record("http.request.method", method);
+        #[cfg(feature = "otel")]
+        crate::otel::adopt_remote_parent(&span, request.headers());
+    }
+    span
+}
+
+/// Logs each answer (status and latency, as `DefaultOnResponse` does) and,
+/// when traces are exported, puts its status on the request span.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Answered;
+
+impl<B> OnResponse<B> for Answered {
+    fn on_response(self, response: &axum::http::Response<B>, latency: Duration, span: &Span) {
+        if crate::telemetry::exporting_traces() {
+            let status = response.status();
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        DefaultOnResponse::new()
+            .level(tracing::Level::INFO)
+            .on_response(response, latency, span);
+    }
 }
 
 /// Largest error answer of a server function that is logged.

@@ -144,6 +144,8 @@ struct Inner {
     refresh_failure: Option<RefreshFailure>,
     refresh_failures_left: usize,
     refresh_delay: Duration,
+    /// How long a decided refresh waits before its answer goes out.
+    answer_delay: Duration,
     revocation_failure: Option<StatusCode>,
     api_401s_left: usize,
     codes: HashMap<String, Code>,
@@ -195,6 +197,7 @@ impl Inner {
             refresh_failure: None,
             refresh_failures_left: 0,
             refresh_delay: Duration::ZERO,
+            answer_delay: Duration::ZERO,
             revocation_failure: None,
             api_401s_left: 0,
             codes: HashMap::new(),
@@ -460,6 +463,17 @@ scopes = [
     /// answered (the lock is not held meanwhile), to widen race windows.
     pub fn set_refresh_delay(&self, millis: u64) {
         self.inner().refresh_delay = Duration::from_millis(millis);
+    }
+
+    /// Each refresh is decided at once (a rotating provider has retired
+    /// the presented token), and its answer goes out this much later: a
+    /// caller that dies meanwhile never learns the new tokens.
+    pub fn set_answer_delay(&self, millis: u64) {
+        self.inner().answer_delay = Duration::from_millis(millis);
+    }
+
+    pub fn answer_delay(&self) -> u64 {
+        self.inner().answer_delay.as_millis() as u64
     }
 
     /// Every access token issued so far is expired from now on.
@@ -998,8 +1012,14 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     }
     // Decided after the delay, atomically: of two concurrent refreshes with
     // one refresh token, the second meets a retired token.
-    let mut inner = lock(&state);
-    refresh(&mut inner, &headers, &form)
+    let (answer, answer_delay) = {
+        let mut inner = lock(&state);
+        (refresh(&mut inner, &headers, &form), inner.answer_delay)
+    };
+    if !answer_delay.is_zero() {
+        tokio::time::sleep(answer_delay).await;
+    }
+    answer
 }
 
 fn code_exchange(inner: &mut Inner, headers: &HeaderMap, form: &[(String, String)]) -> Response {

@@ -14,7 +14,9 @@ pub mod fake_smtp;
 #[macro_use]
 mod world;
 
-pub use world::{key_in, location, query_value, shown_value, start_binary, Setup, World};
+pub use world::{
+    key_in, location, query_value, shown_value, start_binary, start_binary_logging, Setup, World,
+};
 
 use app::web::state::AppState;
 use oauth_vault::{config::Config, startup::Application};
@@ -189,7 +191,9 @@ pub async fn sent(result: reqwest::Result<reqwest::Response>) -> reqwest::Respon
 /// configuration variables. `None` when the backend is not configured.
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
     if std::env::var_os("TEST_LOG").is_some() {
-        if let Ok(guard) = oauth_vault::telemetry::init(oauth_vault::config::LogFormat::Text) {
+        if let Ok(guard) =
+            oauth_vault::telemetry::init(oauth_vault::config::LogFormat::Text, "sqlite")
+        {
             // the whole test binary logs through it
             std::mem::forget(guard);
         }

@@ -65,13 +65,23 @@ pub struct World {
 /// Starts the real binary from `cmd` (standard error discarded) and returns
 /// it with its public URL, read from its first line.
 pub fn start_binary(cmd: &mut std::process::Command) -> (std::process::Child, String) {
+    cmd.stderr(std::process::Stdio::null());
+    started(cmd)
+}
+
+/// [`start_binary`], with the binary's standard error (its log) written to
+/// the file `log`.
+pub fn start_binary_logging(
+    cmd: &mut std::process::Command,
+    log: &std::path::Path,
+) -> (std::process::Child, String) {
+    cmd.stderr(std::fs::File::create(log).unwrap());
+    started(cmd)
+}
+
+fn started(cmd: &mut std::process::Command) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();

@@ -41,5 +41,6 @@ mod setup;
 mod sso;
 mod takeover;
 mod teams;
+mod traces;
 mod values;
 mod webhooks;

@@ -19,14 +19,14 @@ mod webhooks_are_signed_queued_and_retried {
 
 /// The developer's webhook endpoint: records what it receives and answers
 /// with the status it is told to.
-struct Receiver {
-    address: String,
+pub(crate) struct Receiver {
+    pub(crate) address: String,
     received: std::sync::Arc<std::sync::Mutex<Vec<(reqwest::header::HeaderMap, String)>>>,
     status: std::sync::Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         use std::sync::{atomic::AtomicU16, Arc, Mutex};
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
@@ -57,7 +57,7 @@ impl Receiver {
             .store(status, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn messages(&self) -> Vec<(reqwest::header::HeaderMap, String)> {
+    pub(crate) fn messages(&self) -> Vec<(reqwest::header::HeaderMap, String)> {
         self.received.lock().unwrap().clone()
     }
 }

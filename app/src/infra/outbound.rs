@@ -28,6 +28,7 @@ use std::{
     sync::Arc,
     time::Duration,
 };
+use tracing::Instrument;
 
 /// Largest answer read from a provider.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -176,12 +177,18 @@ impl Outbound {
 
     /// Sends `request` and hands back the answer to stream (the proxy).
     pub async fn send_streaming(&self, request: RequestBuilder) -> Result<Streamed, OutboundError> {
-        request.send().await.map_err(classify)
+        let (span, request) = outbound_span(request)?;
+        let sent = request.send().instrument(span.clone()).await;
+        answered(&span, sent.as_ref().map(|r| r.status()));
+        sent.map_err(classify)
     }
 
     /// Sends `request` and reads its answer (any status) up to the limit.
     pub async fn send(&self, request: RequestBuilder) -> Result<Fetched, OutboundError> {
-        let response = request.send().await.map_err(classify)?;
+        let (span, request) = outbound_span(request)?;
+        let sent = request.send().instrument(span.clone()).await;
+        answered(&span, sent.as_ref().map(|r| r.status()));
+        let response = sent.map_err(classify)?;
         let status = response.status();
         let headers = response.headers().clone();
         if response
@@ -204,6 +211,43 @@ impl Outbound {
             headers,
             body,
         })
+    }
+}
+
+/// A client span for one call: its method and host (never the path or
+/// query, which can carry ids and codes). The request is built to read
+/// them and sent as built.
+fn outbound_span(
+    request: RequestBuilder,
+) -> Result<(tracing::Span, RequestBuilder), OutboundError> {
+    let (client, built) = request.build_split();
+    let built = built.map_err(classify)?;
+    let method = built.method().as_str().to_string();
+    let host = built.url().host_str().unwrap_or_default().to_string();
+    let span = tracing::info_span!(
+        "outbound",
+        otel.name = %method,
+        otel.kind = "client",
+        http.request.method = %method,
+        server.address = %host,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    Ok((span, RequestBuilder::from_parts(client, built)))
+}
+
+/// Puts the answer's status (or the failure) on the call's span.
+fn answered(span: &tracing::Span, status: Result<reqwest::StatusCode, &reqwest::Error>) {
+    match status {
+        Ok(status) => {
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        Err(_) => {
+            span.record("otel.status_code", "ERROR");
+        }
     }
 }
 

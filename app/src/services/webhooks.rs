@@ -185,8 +185,10 @@ pub async fn deliver_due(state: &Context) -> Result<(usize, usize), InternalErro
 }
 
 /// One attempt at one message; true when it was delivered.
+#[tracing::instrument(name = "webhook.delivery", skip_all, fields(delivery_id = tracing::field::Empty, delivered = tracing::field::Empty))]
 async fn deliver(state: &Context, row: &sqlx::any::AnyRow) -> Result<bool, InternalError> {
     let id: String = row.try_get("id")?;
+    tracing::Span::current().record("delivery_id", id.as_str());
     let app_id: String = row.try_get("app_id")?;
     let payload: String = row.try_get("payload")?;
     let attempts: i64 = row.try_get("attempts")?;
@@ -201,7 +203,9 @@ async fn deliver(state: &Context, row: &sqlx::any::AnyRow) -> Result<bool, Inter
         Ok(code) => Ok(code),
         Err(e) => Err(e.to_string()),
     };
-    record_attempt(state, &id, Some(&app_id), attempts, outcome).await
+    let delivered = record_attempt(state, &id, Some(&app_id), attempts, outcome).await?;
+    tracing::Span::current().record("delivered", delivered);
+    Ok(delivered)
 }
 
 /// Logs attempt `attempts + 1` of message `id` and sets its status and

@@ -19,6 +19,7 @@ use secrecy::ExposeSecret;
 /// Checks a long-lived token at the provider: a dead token makes the
 /// connection `needs_reauthorization`; granted scopes are re-read, and a new
 /// shortfall against the configured scopes is recorded.
+#[tracing::instrument(name = "health_check", skip_all, fields(connection_id = %id))]
 pub async fn health_check(state: &Context, id: &str) -> Result<(), CareError> {
     let result = check_health(state, id).await;
     if let Err(e @ (CareError::Internal(_) | CareError::Unavailable { .. })) = &result {

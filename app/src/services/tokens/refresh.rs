@@ -197,6 +197,7 @@ pub(crate) async fn client_of(
     Ok(client)
 }
 
+#[tracing::instrument(name = "refresh", skip_all, fields(connection_id = %row.id, takeover = row.refresh_started_at.is_some()))]
 pub(crate) async fn refresh_holding_lease(
     state: &Context,
     row: TokenRow,
