@@ -68,11 +68,12 @@ impl Drop for Export {
 type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync>;
 
 /// The layers that turn spans into exported traces (spans at info and
-/// above; the statements sqlx reports become spans of their own), and what
-/// keeps the export running. Needs a Tokio runtime: the export's requests
-/// run on it.
+/// above, except those named `untraced`; the statements sqlx reports become
+/// spans of their own), and what keeps the export running. Needs a Tokio
+/// runtime: the export's requests run on it.
 pub fn layers<S>(
     db_system: &'static str,
+    untraced: &'static str,
 ) -> Result<(Vec<BoxedLayer<S>>, Export), String>
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
@@ -101,9 +102,8 @@ where
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     // probes (health, readiness, scrapes) are logged, not traced
-    let spans =
-        tracing_subscriber::filter::filter_fn(|meta| meta.name() != crate::http::trace::PROBE_SPAN)
-            .and(EnvFilter::new("info,sqlx=warn"));
+    let spans = tracing_subscriber::filter::filter_fn(move |meta| meta.name() != untraced)
+        .and(EnvFilter::new("info,sqlx=warn"));
     let layers: Vec<BoxedLayer<S>> = vec![
         tracing_opentelemetry::layer()
             .with_tracer(tracer.clone())

@@ -27,6 +27,11 @@ pub struct LogGuard {
 /// Lines the writer thread may hold before a request waits for it.
 const QUEUED_LINES: usize = 64 * 1024;
 
+/// The request span's name for health checks, readiness probes and metric
+/// scrapes (`http::trace::make_span`): logged like any request, never
+/// exported as traces.
+pub const PROBE_SPAN: &str = "http.probe";
+
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// True when spans are exported (OpenTelemetry): request spans then carry
@@ -62,7 +67,7 @@ pub fn init(format: LogFormat, db_system: &'static str) -> Result<LogGuard, Stri
     let mut layers = vec![lines.with_filter(filter).boxed()];
     #[cfg(feature = "otel")]
     let traces = if crate::otel::configured() {
-        let (more, export) = crate::otel::layers(db_system)?;
+        let (more, export) = crate::otel::layers(db_system, PROBE_SPAN)?;
         layers.extend(more);
         Some(export)
     } else {

@@ -8,10 +8,6 @@ use std::time::Duration;
 use tower_http::trace::{DefaultOnResponse, OnResponse};
 use tracing::{field::Empty, Span};
 
-/// The request span's name for health checks, readiness probes and metric
-/// scrapes: logged like any request, never exported as traces.
-pub const PROBE_SPAN: &str = "http.probe";
-
 pub fn make_span(request: &Request<Body>) -> Span {
     let matched = request
         .extensions()
@@ -30,6 +26,7 @@ pub fn make_span(request: &Request<Body>) -> Span {
         .unwrap_or_default();
     let method = request.method().as_str();
     if matches!(matched, Some("/healthz" | "/readyz" | "/metrics")) {
+        // named crate::telemetry::PROBE_SPAN
         return tracing::info_span!("http.probe", request_id = %id, method = %method, route = %route, client = %client);
     }
     let span = tracing::info_span!(
