@@ -48,6 +48,16 @@ async fn die_mid_refresh(w: &World, id: &str) {
     .await;
 }
 
+/// How many of `id`'s events say it was lost to an interrupted refresh.
+async fn explained(w: &World, id: &str) -> i64 {
+    w.app
+        .count(&format!(
+            "connection_events WHERE connection_id = '{id}' AND kind = 'needs_reauthorization' \
+             AND message LIKE '%interrupted by a restart%'"
+        ))
+        .await
+}
+
 /// A forced refresh of `id`: its status, body and how long it took.
 async fn forced(w: &World, id: &str) -> (StatusCode, serde_json::Value, Duration) {
     let started = Instant::now();
@@ -72,14 +82,7 @@ async fn a_dead_holders_lease_is_taken_over_and_the_loss_explained(w: World) {
     assert_eq!(status, StatusCode::CONFLICT, "no 5xx, no hang: {body}");
     assert_eq!(body["error"]["code"], "needs_reauthorization");
     assert!(body["error"]["reconnect_url"].is_string());
-    let explained = w
-        .app
-        .count(&format!(
-            "connection_events WHERE connection_id = '{id}' AND kind = 'needs_reauthorization' \
-             AND message LIKE '%interrupted by a restart%'"
-        ))
-        .await;
-    assert_eq!(explained, 1, "the event says why");
+    assert_eq!(explained(&w, &id).await, 1, "the event says why");
     // the admin overview counts it
     let overview =
         app::store::admin::overview(&w.app.state.db, &w.app.state.catalogue, String::new())
@@ -231,13 +234,6 @@ async fn killed_mid_refresh_with_strict_rotation_every_loss_says_why(w: World) {
         assert_eq!(body["error"]["code"], "needs_reauthorization");
     }
     for id in &ids {
-        let explained = w
-            .app
-            .count(&format!(
-                "connection_events WHERE connection_id = '{id}' AND kind = 'needs_reauthorization' \
-                 AND message LIKE '%interrupted by a restart%'"
-            ))
-            .await;
-        assert_eq!(explained, 1, "every loss says why");
+        assert_eq!(explained(&w, id).await, 1, "every loss says why");
     }
 }
