@@ -81,6 +81,34 @@ async fn metrics_count_what_happens(w: World) {
     // low-cardinality labels only: never an id
     assert!(!text.contains("conn_"), "no connection id in the metrics");
     assert!(!text.contains("user-1"), "no end-user id in the metrics");
+
+    // a status that empties is sampled as 0, not left at its last count
+    // (read from this world's database: the recorder is the process's)
+    let db = &w.app.state.services.db;
+    let counts = |stored: app::store::stats::Stored| {
+        let of = |name| {
+            stored
+                .connections
+                .iter()
+                .find(|(s, _)| *s == name)
+                .map(|(_, n)| *n)
+        };
+        (
+            of("active"),
+            of("needs_reauthorization"),
+            of("error"),
+            of("revoked"),
+        )
+    };
+    let now = app::infra::db::now_ms();
+    let stored = app::store::stats::sample(db, now, 0).await.unwrap();
+    assert_eq!(counts(stored), (Some(1), Some(0), Some(0), Some(0)));
+    let (status, _) = w
+        .json(Method::DELETE, &format!("/v1/connections/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let stored = app::store::stats::sample(db, now, 0).await.unwrap();
+    assert_eq!(counts(stored), (Some(0), Some(0), Some(0), Some(1)));
 }
 
 /// Without `OAUTH_VAULT_METRICS_TOKEN`, the main port has no `/metrics`.

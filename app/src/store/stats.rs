@@ -1,14 +1,15 @@
 //! Counts of stored state for the metrics: connections by status, the
 //! refresh backlog, the webhook outbox and pending revocations.
 
-use crate::infra::db::Db;
+use crate::{domain::connections::ConnectionStatus, infra::db::Db};
 use sqlx::Row;
 
 /// One sample.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stored {
-    /// `(status, count)` for every status that has connections.
-    pub connections: Vec<(String, i64)>,
+    /// `(status, count)` for every status, zero included: a gauge of a
+    /// status that has emptied must fall to 0, not keep its last count.
+    pub connections: Vec<(&'static str, i64)>,
     /// Connections whose refresh is due now.
     pub refresh_due: i64,
     /// How long the longest-waiting due refresh has waited (ms).
@@ -26,12 +27,16 @@ pub async fn sample(db: &Db, now: i64, margin_ms: i64) -> Result<Stored, sqlx::E
     let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM connections GROUP BY status")
         .fetch_all(pool)
         .await?;
-    let mut connections = Vec::new();
+    let mut connections: Vec<(&'static str, i64)> = ConnectionStatus::ALL
+        .iter()
+        .map(|status| (status.as_str(), 0))
+        .collect();
     for row in rows {
-        connections.push((
-            row.try_get::<String, _>("status")?,
-            row.try_get::<i64, _>("n")?,
-        ));
+        let status = row.try_get::<String, _>("status")?;
+        let n = row.try_get::<i64, _>("n")?;
+        if let Some(slot) = connections.iter_mut().find(|(s, _)| *s == status) {
+            slot.1 += n;
+        }
     }
     let due = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM connections \
