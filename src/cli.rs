@@ -151,10 +151,28 @@ pub async fn run(command: Option<Command>) -> Result<Option<String>, String> {
         Some(Command::Openapi { server }) => openapi(server.as_deref()),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "oauth-vault", &mut out);
-            Ok(Some(String::from_utf8_lossy(&out).trim_end().to_string()))
+            clap_complete::generate(shell, &mut Cli::command(), BIN, &mut out);
+            let mut script = String::from_utf8_lossy(&out).trim_end().to_string();
+            if shell == clap_complete::Shell::Bash {
+                script = mend_bash_completion(&script);
+            }
+            Ok(Some(script))
         }
     }
+}
+
+/// The command's name, as shells see it.
+const BIN: &str = "oauth-vault";
+
+/// The bash script spells the state of a subcommand two ways when the
+/// command's name has a hyphen: its loop arrives at `oauth__vault__subcmd__keys`
+/// while its case arms read `oauth__subcmd__vault__subcmd__keys`, so nothing
+/// after the first word ever completes. Spell the arms as the loop does.
+fn mend_bash_completion(script: &str) -> String {
+    let sep = "__subcmd__";
+    let wrong = format!("{}{sep}", BIN.replace('-', sep));
+    let right = format!("{}{sep}", BIN.replace('-', "__"));
+    script.replace(&wrong, &right)
 }
 
 fn openapi(server: Option<&str>) -> Result<Option<String>, String> {

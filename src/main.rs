@@ -44,8 +44,17 @@ async fn run() -> ExitCode {
     match cli::run(parsed.command).await {
         Ok(None) => {}
         Ok(Some(output)) => {
-            println!("{output}");
-            return ExitCode::SUCCESS;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            return match writeln!(out, "{output}").and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // a reader that stopped early (`| head`) is not a failure
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("oauth-vault: error: cannot write the output: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Err(message) => {
             eprintln!("oauth-vault: error: {message}");

@@ -305,3 +305,65 @@ fn the_cli_explains_itself() {
         assert!(err.contains("Usage:"), "{args:?}: {err}");
     }
 }
+
+/// The bash completion completes past the first word: commands,
+/// subcommands and their options, as bash itself runs it.
+#[test]
+fn bash_completes_every_level() {
+    let (code, script, err) = output(&["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oauth-vault.bash");
+    std::fs::write(&path, script).unwrap();
+    for (line, expected) in [
+        ("oauth-vault ke", &["keys"][..]),
+        ("oauth-vault keys ", &["generate", "rotate"][..]),
+        ("oauth-vault keys rotate --", &["--wait-secs", "--help"][..]),
+        ("oauth-vault admin ", &["create", "reset-password"][..]),
+        ("oauth-vault completions ", &["bash", "zsh", "fish"][..]),
+    ] {
+        // bash calls the function with the command, the current word and
+        // the previous one, having split the line into COMP_WORDS
+        let program = format!(
+            r#"source "$1"
+COMP_LINE="$2"; COMP_POINT=${{#COMP_LINE}}
+read -r -a COMP_WORDS <<<"$COMP_LINE"
+[[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+_oauth__vault oauth-vault "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &program, "bash"])
+            .arg(&path)
+            .arg(line)
+            .output()
+            .unwrap();
+        let words = String::from_utf8_lossy(&out.stdout).to_string();
+        for word in expected {
+            assert!(
+                words.lines().any(|w| w == *word),
+                "{line:?} completes {word}, got {words:?} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Output into a pipe whose reader has gone (`| head`) ends quietly with
+/// 0, not with a panic.
+#[test]
+fn a_closed_pipe_is_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = vault(dir.path())
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing on standard error: {err}");
+}
