@@ -306,6 +306,17 @@ fn the_cli_explains_itself() {
     }
 }
 
+/// Asks the bash completion for the words that complete `$2`, as bash
+/// does: it splits the line into COMP_WORDS and calls the function with
+/// the command, the current word and the previous one.
+const COMPLETE: &str = r#"source "$1"
+COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}
+read -r -a COMP_WORDS <<<"$COMP_LINE"
+[[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+_oauth__vault oauth-vault "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}""#;
+
 /// The bash completion completes past the first word: commands,
 /// subcommands and their options, as bash itself runs it.
 #[test]
@@ -322,19 +333,8 @@ fn bash_completes_every_level() {
         ("oauth-vault admin ", &["create", "reset-password"][..]),
         ("oauth-vault completions ", &["bash", "zsh", "fish"][..]),
     ] {
-        // bash calls the function with the command, the current word and
-        // the previous one, having split the line into COMP_WORDS
-        let program = format!(
-            r#"source "$1"
-COMP_LINE="$2"; COMP_POINT=${{#COMP_LINE}}
-read -r -a COMP_WORDS <<<"$COMP_LINE"
-[[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
-COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
-_oauth__vault oauth-vault "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
-printf '%s\n' "${{COMPREPLY[@]}}""#
-        );
         let out = std::process::Command::new("bash")
-            .args(["-c", &program, "bash"])
+            .args(["-c", COMPLETE, "bash"])
             .arg(&path)
             .arg(line)
             .output()
