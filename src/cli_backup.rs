@@ -34,23 +34,47 @@ pub async fn run(file: &Path) -> Result<String, String> {
     if !Path::new(source).exists() {
         return Err(format!("there is no database at {source} to back up"));
     }
-    if file.exists() {
-        return Err(format!(
-            "{} exists: give the name of a new file",
-            file.display()
-        ));
-    }
     let target = file
         .to_str()
         .ok_or("the backup's file name must be UTF-8")?;
-    let db = Db::connect(url, 1).await.map_err(|e| e.to_string())?;
+    // made here, empty (which VACUUM INTO accepts), so that a missing
+    // folder or a lack of permission is named as such, and a file that
+    // exists is never overwritten
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!("{target} exists: give the name of a new file")
+            }
+            std::io::ErrorKind::NotFound => format!(
+                "cannot write the backup to {target}: the folder {} does not exist",
+                file.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .display()
+            ),
+            _ => format!("cannot write the backup to {target}: {e}"),
+        })?;
     eprintln!("backing up {source} to {target} …");
-    let copied = sqlx::query("VACUUM INTO $1")
-        .bind(target)
-        .execute(db.pool())
-        .await;
-    db.close().await;
-    copied.map_err(|e| format!("cannot write the backup to {target}: {e}"))?;
+    let copied = match Db::connect(url, 1).await {
+        Ok(db) => {
+            let copied = sqlx::query("VACUUM INTO $1")
+                .bind(target)
+                .execute(db.pool())
+                .await
+                .map_err(|e| format!("cannot write the backup to {target}: {e}"));
+            db.close().await;
+            copied
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(message) = copied {
+        // no half-written copy left behind to be mistaken for a backup
+        let _ = std::fs::remove_file(file);
+        return Err(message);
+    }
     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     Ok(format!(
         "backed up the database to {target} ({bytes} bytes). Keep it with {keys}: \

@@ -94,6 +94,10 @@ async fn a_backup_under_load_restores_and_serves_the_same_tokens(w: World) {
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("cannot write the backup"), "{err}");
+    assert!(
+        lines[0].contains("the folder /proc/no-such-place does not exist"),
+        "{err}"
+    );
 
     // restored into a new data folder, with the key file
     let restored = tempfile::tempdir().unwrap();
