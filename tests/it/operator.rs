@@ -136,6 +136,8 @@ async fn migrate_and_check_report_clearly(app: TestApp) {
         "ok: provider catalogue",
         "ok: keys",
         "ok: database",
+        // a fresh instance: nothing sealed yet
+        "ok: no secrets stored yet",
     ] {
         assert!(out.contains(expected), "{expected}: {out}");
     }
