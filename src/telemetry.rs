@@ -7,6 +7,8 @@
 //! thread falls far behind); the lines still queued are written when the
 //! [`LogGuard`] is dropped, at the end of `main`.
 
+mod json;
+
 use crate::config::LogFormat;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,11 +62,19 @@ pub fn init(format: LogFormat, db_system: &'static str) -> Result<LogGuard, Stri
         LogFormat::Json => fmt::layer()
             .json()
             .flatten_event(true)
+            .map_event_format(json::WithRequestId)
             .with_writer(writer)
             .boxed(),
     };
-    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
     let mut layers = vec![lines.with_filter(filter).boxed()];
+    if format == LogFormat::Json {
+        // only the request spans: a filterless layer would turn on every
+        // callsite the log filter leaves off
+        let request_spans = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && meta.name().starts_with("http")
+        });
+        layers.push(json::RequestIds.with_filter(request_spans).boxed());
+    }
     #[cfg(feature = "otel")]
     let traces = if crate::otel::configured() {
         let (more, export) = crate::otel::layers(db_system, PROBE_SPAN)?;

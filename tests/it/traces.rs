@@ -71,9 +71,11 @@ async fn the_json_log_names_the_request_on_each_of_its_lines(backend: Backend) {
         messages.contains(&"finished processing request"),
         "{messages:?}"
     );
-    // each line has the request's span, with its id and route, among its
-    // spans (the refresh's line is in the refresh's span, within it)
+    // each line names the request at its top level, and has the request's
+    // span, with its id and route, among its spans (the refresh's line is
+    // in the refresh's span, within it)
     for line in &lines {
+        assert_eq!(line["request_id"], request_id.as_str(), "{line}");
         let request = line["spans"]
             .as_array()
             .and_then(|spans| spans.iter().find(|s| s["name"] == "http"))
