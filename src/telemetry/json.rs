@@ -77,15 +77,10 @@ where
         };
         let mut line = String::new();
         self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        // the JSON format always writes the timestamp and level: the
+        // object is never empty
         match (line.strip_prefix('{'), serde_json::to_string(&request_id)) {
-            (Some(rest), Ok(quoted)) => {
-                let comma = if rest.trim_start().starts_with('}') {
-                    ""
-                } else {
-                    ","
-                };
-                write!(writer, "{{\"request_id\":{quoted}{comma}{rest}")
-            }
+            (Some(rest), Ok(quoted)) => write!(writer, "{{\"request_id\":{quoted},{rest}"),
             _ => writer.write_str(&line),
         }
     }
